@@ -1,0 +1,131 @@
+/*
+ * glimpse.h — the one public header of libglimpse.
+ *
+ * libglimpse runs Apple's on-device multimodal models (FastVLM, MobileCLIP2) on CPUs.
+ *
+ * Contract
+ *  - Every fallible call returns a glimpse_status: 0 (GLIMPSE_OK) on success, a negative code on
+ *    failure. Objects come back through OUT pointers, which are left untouched on failure.
+ *  - Calls that work on a handle keep a readable message for their last failure, read with
+ *    glimpse_model_errmsg / glimpse_ctx_errmsg. The library owns that text; it stays valid until
+ *    the next call on the same handle. Calls that create a handle take an optional caller buffer
+ *    (errbuf, errlen) for the message, since there is no handle yet.
+ *  - No global mutable state: two models may live in one process. A model is immutable once
+ *    opened and may be shared by several contexts; a context (activations, caches, thread pool)
+ *    belongs to one caller thread at a time.
+ *  - Freeing NULL is a harmless no-op.
+ *
+ * Example
+ *    glimpse_model *m; glimpse_ctx *c; char err[256];
+ *    if (glimpse_model_open("MobileCLIP2-S0", NULL, &m, err, sizeof err)) { puts(err); return 1; }
+ *    glimpse_ctx_params cp = glimpse_ctx_default_params(); cp.n_threads = 4;
+ *    glimpse_ctx_new(m, &cp, &c);
+ *    float emb[512]; const char *img = "cat.jpg";
+ *    if (glimpse_embed_image_files(c, &img, 1, emb, 1)) puts(glimpse_ctx_errmsg(c));
+ *    glimpse_ctx_free(c); glimpse_model_close(m);
+ */
+#ifndef GLIMPSE_H
+#define GLIMPSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define GLIMPSE_API __declspec(dllexport)
+#else
+#define GLIMPSE_API __attribute__((visibility("default")))
+#endif
+
+#define GLIMPSE_VERSION_STRING "0.1.0"
+
+/* Status codes. Only ever appended to; numbers are never reused. */
+typedef enum glimpse_status {
+    GLIMPSE_OK = 0,
+    GLIMPSE_ERR_INVALID_ARG = -1,   /* a NULL or out-of-range argument */
+    GLIMPSE_ERR_IO = -2,            /* a file could not be opened, read or mapped */
+    GLIMPSE_ERR_FORMAT = -3,        /* a file is corrupt, truncated or inconsistent */
+    GLIMPSE_ERR_UNSUPPORTED = -4,   /* valid input that this build cannot handle */
+    GLIMPSE_ERR_NOMEM = -5,         /* an allocation failed */
+    GLIMPSE_ERR_TOO_LARGE = -6,     /* input over a configured limit (pixels, tokens, bytes) */
+    GLIMPSE_ERR_MODEL_KIND = -7,    /* the model cannot do what was asked (e.g. caption with CLIP) */
+    GLIMPSE_ERR_MISSING = -8,       /* a required tensor, file or config key is missing */
+    GLIMPSE_ERR_CANCELLED = -9,     /* the caller asked to stop */
+    GLIMPSE_ERR_CONTEXT_FULL = -10, /* the prompt or generation exceeds the context length */
+    GLIMPSE_ERR_INTERNAL = -11      /* a bug: please report it */
+} glimpse_status;
+
+/* A fixed English string for a status code; never NULL. */
+GLIMPSE_API const char *glimpse_status_str(int status);
+/* The library version, e.g. "0.1.0". */
+GLIMPSE_API const char *glimpse_version(void);
+/* The SIMD path the kernels use on this CPU: "avx2", "neon", "neon+dotprod" or "scalar".
+ * The environment variable GLIMPSE_ISA=scalar forces the plain-C reference kernels. */
+GLIMPSE_API const char *glimpse_isa(void);
+
+/* ---- Images ------------------------------------------------------------------------------ */
+
+/* An 8-bit RGB image, rows packed (stride = 3*width). */
+typedef struct glimpse_image {
+    int32_t width, height;
+    uint8_t *rgb; /* owned by whoever filled it; glimpse_image_free for images from the library */
+} glimpse_image;
+
+#define GLIMPSE_DEFAULT_MAX_PIXELS ((uint64_t)100000000) /* 100 MP */
+
+/* Decodes a JPEG, PNG or WebP file to RGB as Pillow's Image.convert('RGB') does (alpha dropped,
+ * 16-bit reduced to 8, palette and gray expanded; EXIF orientation not applied). Images with more
+ * than max_pixels pixels are refused with GLIMPSE_ERR_TOO_LARGE (0 = the 100 MP default).
+ * On failure errbuf (if not NULL) receives a one-line message naming the file. */
+GLIMPSE_API glimpse_status glimpse_image_load(const char *path, uint64_t max_pixels,
+                                              glimpse_image *out, char *errbuf, size_t errlen);
+/* The same from a memory buffer; name is used in messages only (may be NULL). */
+GLIMPSE_API glimpse_status glimpse_image_decode(const void *data, size_t size, const char *name,
+                                                uint64_t max_pixels, glimpse_image *out,
+                                                char *errbuf, size_t errlen);
+GLIMPSE_API void glimpse_image_free(glimpse_image *img);
+
+/* ---- Models and contexts ---------------------------------------------------------------- */
+
+typedef struct glimpse_model glimpse_model;
+typedef struct glimpse_ctx glimpse_ctx;
+
+typedef enum glimpse_model_kind {
+    GLIMPSE_MODEL_UNKNOWN = 0,
+    GLIMPSE_MODEL_CLIP = 1, /* MobileCLIP / MobileCLIP2: image and text embeddings */
+    GLIMPSE_MODEL_VLM = 2   /* FastVLM: image + prompt -> text */
+} glimpse_model_kind;
+
+typedef struct glimpse_model_params {
+    const char *vocab_path;  /* tokenizer vocabulary when the model folder has none (may be NULL) */
+    uint64_t max_pixels;     /* image pixel limit; 0 = GLIMPSE_DEFAULT_MAX_PIXELS */
+} glimpse_model_params;
+
+typedef struct glimpse_ctx_params {
+    int32_t n_threads; /* worker threads including the caller's; <= 0 means 1 */
+} glimpse_ctx_params;
+
+GLIMPSE_API glimpse_model_params glimpse_model_default_params(void);
+GLIMPSE_API glimpse_ctx_params glimpse_ctx_default_params(void);
+
+/* Opens a model from a folder as downloaded (config + weights + tokenizer files) or from one
+ * weights file. params may be NULL for the defaults. */
+GLIMPSE_API glimpse_status glimpse_model_open(const char *path, const glimpse_model_params *params,
+                                              glimpse_model **out, char *errbuf, size_t errlen);
+GLIMPSE_API void glimpse_model_close(glimpse_model *model);
+GLIMPSE_API glimpse_model_kind glimpse_model_get_kind(const glimpse_model *model);
+GLIMPSE_API const char *glimpse_model_name(const glimpse_model *model);
+GLIMPSE_API const char *glimpse_model_errmsg(const glimpse_model *model);
+
+GLIMPSE_API glimpse_status glimpse_ctx_new(glimpse_model *model, const glimpse_ctx_params *params,
+                                           glimpse_ctx **out);
+GLIMPSE_API void glimpse_ctx_free(glimpse_ctx *ctx);
+GLIMPSE_API const char *glimpse_ctx_errmsg(const glimpse_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GLIMPSE_H */

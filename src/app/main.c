@@ -1,0 +1,56 @@
+/* main.c — `glimpse SUBCOMMAND ...`: dispatch, --version, --help. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Subcommands in the order `glimpse --help` lists them. Add a row per cmd_<name>.c. */
+static const cli_cmd g_cmds[] = {
+    {"info", "show what a model folder or weights file holds (format, tensors, dtypes)", cmd_info},
+};
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "glimpse %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "glimpse %s — Apple's FastVLM and MobileCLIP2 on your CPU, offline\n\n"
+            "usage: glimpse COMMAND [options]   (glimpse COMMAND --help for its options)\n\n"
+            "commands:\n",
+            glimpse_version());
+    for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++)
+        fprintf(f, "  %-10s %s\n", g_cmds[i].name, g_cmds[i].summary);
+    fprintf(f, "\n  --version  print the version and the kernel ISA in use\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("glimpse %s (kernels: %s)\n", glimpse_version(), glimpse_isa());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++)
+        if (!strcmp(argv[1], g_cmds[i].name)) return g_cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "glimpse: unknown command '%s' (see glimpse --help)\n", argv[1]);
+    return 2;
+}

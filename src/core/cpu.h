@@ -1,0 +1,19 @@
+/* cpu.h — run-time CPU feature detection. GLIMPSE_ISA=scalar forces the reference kernels. */
+#ifndef GL_CPU_H
+#define GL_CPU_H
+
+#include <stdbool.h>
+
+typedef struct gl_cpu {
+    bool avx2, fma, f16c;   /* x86-64: the AVX2 path needs all three */
+    bool neon, dotprod;     /* arm64 */
+    bool forced_scalar;     /* GLIMPSE_ISA=scalar */
+} gl_cpu;
+
+/* Detects features (cheap; call once per model or context). */
+gl_cpu gl_cpu_detect(void);
+/* "avx2", "neon", "neon+dotprod" or "scalar". */
+const char *gl_cpu_isa_name(const gl_cpu *c);
+static inline bool gl_cpu_has_avx2(const gl_cpu *c) { return c->avx2 && c->fma && c->f16c; }
+
+#endif

@@ -1,0 +1,89 @@
+#define _GNU_SOURCE
+#include "mapfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int gl_mapfile_open(gl_mapfile *m, const char *path, gl_err *err) {
+    memset(m, 0, sizeof *m);
+    m->fd = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return gl_err_set(err, GLIMPSE_ERR_IO, "%s: mmap: %s", path, strerror(e));
+        }
+        m->data = p;
+    }
+    m->size = (size_t)st.st_size;
+    m->fd = fd;
+    return 0;
+}
+
+void gl_mapfile_close(gl_mapfile *m) {
+    if (!m) return;
+    if (m->data) munmap((void *)m->data, m->size);
+    if (m->fd >= 0) close(m->fd);
+    memset(m, 0, sizeof *m);
+    m->fd = -1;
+}
+
+int gl_read_file(const char *path, size_t max_size, char **out, size_t *out_len, gl_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = gl_malloc(cap + 1);
+    if (!buf) {
+        fclose(f);
+        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max_size) {
+                gl_free(buf);
+                fclose(f);
+                return gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max_size);
+            }
+            size_t ncap = GL_MIN(cap * 2, max_size);
+            char *nb = gl_realloc(buf, ncap + 1);
+            if (!nb) {
+                gl_free(buf);
+                fclose(f);
+                return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        gl_free(buf);
+        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: read error", path);
+    }
+    buf[len] = 0;
+    *out = buf;
+    if (out_len) *out_len = len;
+    return 0;
+}

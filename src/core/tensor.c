@@ -1,0 +1,65 @@
+#include "tensor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fp16.h"
+
+static const struct { const char *name; size_t size; int block; } g_types[GL_DTYPE_COUNT] = {
+    [GL_F32] = {"F32", 4, 1},   [GL_F16] = {"F16", 2, 1},  [GL_BF16] = {"BF16", 2, 1},
+    [GL_I64] = {"I64", 8, 1},   [GL_I32] = {"I32", 4, 1},  [GL_I16] = {"I16", 2, 1},
+    [GL_I8] = {"I8", 1, 1},     [GL_U8] = {"U8", 1, 1},    [GL_F64] = {"F64", 8, 1},
+    [GL_BOOL] = {"BOOL", 1, 1}, [GL_Q8_0] = {"Q8_0", 34, 32}, [GL_Q4_0] = {"Q4_0", 18, 32},
+};
+
+size_t gl_dtype_size(gl_dtype t) { return (unsigned)t < GL_DTYPE_COUNT ? g_types[t].size : 0; }
+int gl_dtype_block(gl_dtype t) { return (unsigned)t < GL_DTYPE_COUNT ? g_types[t].block : 0; }
+const char *gl_dtype_name(gl_dtype t) { return (unsigned)t < GL_DTYPE_COUNT ? g_types[t].name : "?"; }
+
+bool gl_dtype_nbytes(gl_dtype t, uint64_t n, size_t *out) {
+    if ((unsigned)t >= GL_DTYPE_COUNT) return false;
+    uint64_t b = (uint64_t)g_types[t].block;
+    if (n % b) return false;
+    return gl_mul_ok((size_t)(n / b), g_types[t].size, out) && n / b <= SIZE_MAX;
+}
+
+int64_t gl_tensor_numel(const gl_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+int gl_tensor_to_f32(const gl_tensor *t, float *dst, gl_err *err) {
+    int64_t n = gl_tensor_numel(t);
+    const uint8_t *p = t->data;
+    switch (t->dtype) {
+    case GL_F32: memcpy(dst, p, (size_t)n * 4); return 0;
+    case GL_F16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = gl_f16_to_f32(h); }
+        return 0;
+    case GL_BF16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = gl_bf16_to_f32(h); }
+        return 0;
+    case GL_F64:
+        for (int64_t i = 0; i < n; i++) { double d; memcpy(&d, p + 8 * i, 8); dst[i] = (float)d; }
+        return 0;
+    case GL_I64:
+        for (int64_t i = 0; i < n; i++) { int64_t v; memcpy(&v, p + 8 * i, 8); dst[i] = (float)v; }
+        return 0;
+    case GL_I32:
+        for (int64_t i = 0; i < n; i++) { int32_t v; memcpy(&v, p + 4 * i, 4); dst[i] = (float)v; }
+        return 0;
+    default:
+        return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: cannot convert %s to F32", t->name ? t->name : "tensor",
+                          gl_dtype_name(t->dtype));
+    }
+}
+
+const char *gl_tensor_shape_str(const gl_tensor *t, char *buf, size_t n) {
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, n - GL_MIN(off, n), "[");
+    for (int i = 0; i < t->ndim && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (off < n) snprintf(buf + off, n - off, "]");
+    return buf;
+}

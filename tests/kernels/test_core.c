@@ -1,0 +1,85 @@
+/* Core runtime: fp16/bf16 conversion, arena, thread pool, split. */
+#include "test.h"
+#include "core/arena.h"
+#include "core/fp16.h"
+#include "core/pool.h"
+#include <stdatomic.h>
+
+static void t_fp16(void) {
+    /* every half value round-trips through f32 exactly */
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = gl_f16_to_f32((uint16_t)h);
+        uint16_t back = gl_f32_to_f16(f);
+        if (isnan(f)) CHECK((back & 0x7c00) == 0x7c00 && (back & 0x3ff));
+        else CHECK_MSG(back == h, "h=%04x f=%g back=%04x", h, f, back);
+    }
+    CHECK(gl_f32_to_f16(65520.0f) == 0x7c00);          /* rounds up to inf */
+    CHECK(gl_f32_to_f16(65519.0f) == 0x7bff);
+    CHECK(gl_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* tie to even: down */
+    CHECK(gl_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02); /* tie to even: up */
+    CHECK(gl_f32_to_f16(5.9604645e-08f) == 0x0001);     /* smallest subnormal */
+    CHECK(gl_f32_to_f16(2.9802322e-08f) == 0x0000);     /* half of it: tie to even 0 */
+    CHECK(gl_f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(gl_f32_to_bf16(gl_bits_f32(0x3f808000u)) == 0x3f80); /* tie to even */
+    CHECK(gl_f32_to_bf16(gl_bits_f32(0x3f818000u)) == 0x3f82);
+    CHECK(gl_bf16_to_f32(0xc000) == -2.0f);
+}
+
+static void t_arena(void) {
+    gl_arena m;
+    gl_arena_init_measure(&m);
+    CHECK(gl_arena_alloc(&m, 10) == NULL);
+    gl_arena_alloc(&m, 100);
+    CHECK(m.peak == 64 + 100);
+    gl_arena a;
+    CHECK(gl_arena_init(&a, m.peak, NULL) == 0);
+    void *p = gl_arena_alloc(&a, 10), *q = gl_arena_alloc(&a, 100);
+    CHECK(p && q && ((uintptr_t)q % 64) == 0 && (char *)q - (char *)p == 64);
+    CHECK(gl_arena_alloc(&a, 1) == NULL); /* full */
+    gl_arena_reset(&a, 0);
+    CHECK(gl_arena_alloc(&a, 10) == p);
+    gl_arena_free(&a);
+}
+
+typedef struct { atomic_int hits[64]; atomic_long sum; } pool_arg;
+static void task(void *v, int ith, int nth) {
+    pool_arg *a = v;
+    atomic_fetch_add(&a->hits[ith], 1);
+    int64_t lo, hi;
+    gl_split(1000, ith, nth, &lo, &hi);
+    long s = 0;
+    for (int64_t i = lo; i < hi; i++) s += i;
+    atomic_fetch_add(&a->sum, s);
+}
+
+static void t_pool(void) {
+    for (int n = 1; n <= 5; n++) {
+        gl_pool *p = gl_pool_new(n);
+        CHECK(p && gl_pool_size(p) == n);
+        pool_arg a;
+        memset(&a, 0, sizeof a);
+        for (int rep = 0; rep < 300; rep++) gl_pool_run(p, task, &a);
+        for (int i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&a.hits[i]), 300);
+        CHECK_EQ_INT(atomic_load(&a.sum), 300L * 499500);
+        gl_pool_free(p);
+    }
+    gl_pool_free(NULL);
+    /* split covers [0,n) exactly */
+    for (int nth = 1; nth < 9; nth++) {
+        int64_t prev = 0;
+        for (int i = 0; i < nth; i++) {
+            int64_t lo, hi;
+            gl_split(13, i, nth, &lo, &hi);
+            CHECK(lo == prev && hi >= lo);
+            prev = hi;
+        }
+        CHECK(prev == 13);
+    }
+}
+
+int main(void) {
+    t_fp16();
+    t_arena();
+    t_pool();
+    TEST_DONE();
+}
