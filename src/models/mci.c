@@ -1,0 +1,526 @@
+/* mci.c — MobileCLIP image towers MCi0..MCi4.
+ *
+ * Reference: timm fastvit.py (fastvit_mci0..4: MobileOneBlock, ReparamLargeKernelConv, RepMixer,
+ * RepConditionalPosEnc, ConvMlp, AttentionBlock) and ../shared/notes/mobileclip2.md §2.
+ * The released checkpoints are in training form (parallel branches + BatchNorm); everything is
+ * folded here, at load, into one conv (or one linear) per step:
+ *   MobileOne:  W = Σ_b bn_b(W_b) with 1x1 and identity branches centred in the k×k kernel
+ *   RepMixer:   W = I + γ (W_mixer − W_norm)     (the residual lives inside the conv)
+ *   RepCPE:     W = W_pe + I
+ *   ConvMlp:    BN folded into the 7×7 depthwise conv; layer-scale γ folded into fc2
+ *   Attention:  BatchNorm folded into qkv (MCi0-2); γ1 folded into proj
+ * The architecture (stages, widths, depths, SE, attention stages) is read from tensor shapes. */
+#include "mci.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MCI_MAX_STAGES 5
+#define MCI_HEAD_DIM 32 /* timm Attention(head_dim=32) in fastvit */
+#define BN_EPS 1e-5
+#define LN_EPS 1e-5f
+
+typedef struct mci_se { float *w1, *b1, *w2, *b2; int c, r; } mci_se;
+
+typedef struct mci_ffn {
+    op_conv dw;          /* 7x7 depthwise, BN folded */
+    float *w1, *b1;      /* [h, c], [h] */
+    float *w2, *b2;      /* [c, h], [c], scaled by layer_scale */
+    int c, h;
+} mci_ffn;
+
+typedef struct mci_block {
+    int is_attn;
+    op_conv mixer;       /* RepMixer, folded */
+    float *ln_w, *ln_b;  /* channel LayerNorm (MCi3/4); NULL when BN was folded into qkv */
+    float *wqkv, *bqkv;  /* [3c, c], [3c] */
+    float *wproj, *bproj;/* [c, c], [c], scaled by layer_scale_1 */
+    int n_head;
+    mci_ffn ffn;
+} mci_block;
+
+typedef struct mci_stage {
+    int c, depth;
+    int has_down, has_se, has_cpe;
+    op_conv lk;          /* 7x7 stride 2, groups = c_in, GELU after SE */
+    mci_se se;
+    op_conv pw;          /* 1x1 MobileOne, GELU */
+    op_conv cpe;         /* RepCPE 7x7 depthwise, identity folded */
+    mci_block *blocks;
+} mci_stage;
+
+struct mci_model {
+    int n_stages;
+    op_conv stem[3];
+    mci_stage st[MCI_MAX_STAGES];
+    op_conv fconv;       /* final_conv 3x3, groups = c_last, no act (SE then GELU) */
+    mci_se fse;
+    float *head_w, *head_b; /* [embed, feat], [embed] */
+    int feat, embed;
+    gl_blobs blobs;
+};
+
+/* ---- folding helpers (double precision) ---- */
+
+/* Adds bn(conv weight) of one branch into K [cout, cig, k, k]; kb is the branch kernel size. */
+static int add_conv_bn(wl *l, const char *conv_w, const char *bn, double *K, double *B, int cout, int cig, int k) {
+    const gl_tensor *t = wl_need(l, "%s", conv_w);
+    if (!t) return l->err->code;
+    if (t->ndim != 4 || t->shape[0] != cout || t->shape[1] != cig || t->shape[2] != t->shape[3] || t->shape[2] > k ||
+        (k - t->shape[2]) % 2)
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: tensor '%s' has an unexpected shape", l->file, t->name);
+    int kb = (int)t->shape[2], off = (k - kb) / 2;
+    float *w = wl_f32(l, t, -1);
+    wl_bn bnv;
+    if (!w || wl_load_bn(l, bn, cout, BN_EPS, &bnv)) return l->err->code ? l->err->code : GLIMPSE_ERR_NOMEM;
+    for (int o = 0; o < cout; o++) {
+        for (int i = 0; i < cig; i++)
+            for (int y = 0; y < kb; y++)
+                for (int x = 0; x < kb; x++)
+                    K[(((size_t)o * cig + i) * k + y + off) * k + x + off] +=
+                        bnv.scale[o] * w[(((size_t)o * cig + i) * kb + y) * kb + x];
+        B[o] += bnv.shift[o];
+    }
+    wl_bn_free(&bnv);
+    return 0;
+}
+
+/* Adds a BN "identity branch": kernel 1 at input channel o mod cig, centre tap. */
+static int add_identity_bn(wl *l, const char *bn, double *K, double *B, int cout, int cig, int k) {
+    wl_bn bnv;
+    if (wl_load_bn(l, bn, cout, BN_EPS, &bnv)) return l->err->code;
+    int c = k / 2;
+    for (int o = 0; o < cout; o++) {
+        K[(((size_t)o * cig + o % cig) * k + c) * k + c] += bnv.scale[o];
+        B[o] += bnv.shift[o];
+    }
+    wl_bn_free(&bnv);
+    return 0;
+}
+
+static int conv_from_double(wl *l, op_conv *c, const double *K, const double *B) {
+    size_t n = (size_t)c->cout * (c->cin / c->groups) * c->k * c->k;
+    c->w = gl_blobs_alloc(l->blobs, n * sizeof(float));
+    c->b = gl_blobs_alloc(l->blobs, (size_t)c->cout * sizeof(float));
+    if (!c->w || !c->b) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) c->w[i] = (float)K[i];
+    for (int o = 0; o < c->cout; o++) c->b[o] = (float)B[o];
+    return 0;
+}
+
+static int alloc_kb(wl *l, const op_conv *c, double **K, double **B) {
+    size_t n = (size_t)c->cout * (c->cin / c->groups) * c->k * c->k;
+    *K = gl_calloc(n, sizeof(double));
+    *B = gl_calloc((size_t)c->cout, sizeof(double));
+    if (!*K || !*B) {
+        gl_free(*K);
+        gl_free(*B);
+        return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Loads an already re-parameterised conv (<p>.reparam_conv) if present; returns 1 if used. */
+static int try_reparam(wl *l, const char *p, op_conv *c, int *rc) {
+    const gl_tensor *tw = wl_find(l, "%s.reparam_conv.weight", p);
+    if (!tw) return 0;
+    const gl_tensor *tb = wl_need(l, "%s.reparam_conv.bias", p);
+    c->w = wl_f32(l, tw, (int64_t)c->cout * (c->cin / c->groups) * c->k * c->k);
+    c->b = tb ? wl_f32(l, tb, c->cout) : NULL;
+    *rc = (c->w && c->b) ? 0 : l->err->code;
+    return 1;
+}
+
+/* MobileOneBlock at prefix p: conv_kxk.{0..} + conv_scale + identity, summed and folded. */
+static int fold_mobileone(wl *l, const char *p, op_conv *c) {
+    int rc;
+    if (try_reparam(l, p, c, &rc)) return rc;
+    double *K, *B;
+    if (alloc_kb(l, c, &K, &B)) return l->err->code;
+    int cig = c->cin / c->groups;
+    char a[320], b[320];
+    rc = 0;
+    int branches = 0;
+    for (int i = 0; !rc && i < 16 && wl_find(l, "%s.conv_kxk.%d.conv.weight", p, i); i++, branches++) {
+        snprintf(a, sizeof a, "%s.conv_kxk.%d.conv.weight", p, i);
+        snprintf(b, sizeof b, "%s.conv_kxk.%d.bn", p, i);
+        rc = add_conv_bn(l, a, b, K, B, c->cout, cig, c->k);
+    }
+    if (!rc && wl_find(l, "%s.conv_scale.conv.weight", p)) {
+        snprintf(a, sizeof a, "%s.conv_scale.conv.weight", p);
+        snprintf(b, sizeof b, "%s.conv_scale.bn", p);
+        rc = add_conv_bn(l, a, b, K, B, c->cout, cig, c->k);
+        branches++;
+    }
+    if (!rc && wl_find(l, "%s.identity.running_mean", p)) {
+        snprintf(b, sizeof b, "%s.identity", p);
+        rc = add_identity_bn(l, b, K, B, c->cout, cig, c->k);
+        branches++;
+    }
+    if (!rc && !branches)
+        rc = gl_err_set(l->err, GLIMPSE_ERR_MISSING, "%s: missing tensor '%s%s.conv_kxk.0.conv.weight'", l->file,
+                        l->prefix, p);
+    if (!rc) rc = conv_from_double(l, c, K, B);
+    gl_free(K);
+    gl_free(B);
+    return rc;
+}
+
+static int load_se(wl *l, const char *p, int c, mci_se *se) {
+    const gl_tensor *t1 = wl_need(l, "%s.se.fc1.weight", p);
+    if (!t1) return l->err->code;
+    se->c = c;
+    se->r = (int)t1->shape[0];
+    se->w1 = wl_f32(l, t1, (int64_t)se->r * c);
+    se->b1 = wl_f32(l, wl_need(l, "%s.se.fc1.bias", p), se->r);
+    se->w2 = wl_f32(l, wl_need(l, "%s.se.fc2.weight", p), (int64_t)se->r * c);
+    se->b2 = wl_f32(l, wl_need(l, "%s.se.fc2.bias", p), c);
+    return (se->w1 && se->b1 && se->w2 && se->b2) ? 0 : l->err->code;
+}
+
+/* ConvMlp at prefix p (…mlp) with layer-scale tensor gamma folded into fc2. */
+static int load_ffn(wl *l, const char *p, const char *gamma, int c, mci_ffn *f) {
+    f->c = c;
+    f->dw = (op_conv){.cin = c, .cout = c, .k = 7, .stride = 1, .groups = c, .act = KN_ACT_NONE};
+    const gl_tensor *tdw = wl_need(l, "%s.conv.conv.weight", p);
+    if (!tdw) return l->err->code;
+    if (tdw->ndim == 4) f->dw.k = (int)tdw->shape[2];
+    double *K, *B;
+    if (alloc_kb(l, &f->dw, &K, &B)) return l->err->code;
+    char a[320], b[320];
+    snprintf(a, sizeof a, "%s.conv.conv.weight", p);
+    snprintf(b, sizeof b, "%s.conv.bn", p);
+    int rc = add_conv_bn(l, a, b, K, B, c, 1, f->dw.k);
+    if (!rc) rc = conv_from_double(l, &f->dw, K, B);
+    gl_free(K);
+    gl_free(B);
+    if (rc) return rc;
+    const gl_tensor *t1 = wl_need(l, "%s.fc1.weight", p);
+    if (!t1) return l->err->code;
+    f->h = (int)t1->shape[0];
+    f->w1 = wl_f32(l, t1, (int64_t)f->h * c);
+    f->b1 = wl_f32(l, wl_need(l, "%s.fc1.bias", p), f->h);
+    f->w2 = wl_f32(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c);
+    f->b2 = wl_f32(l, wl_need(l, "%s.fc2.bias", p), c);
+    float *g = wl_f32(l, wl_need(l, "%s", gamma), c);
+    if (!f->w1 || !f->b1 || !f->w2 || !f->b2 || !g) return l->err->code;
+    for (int o = 0; o < c; o++) {
+        for (int i = 0; i < f->h; i++) f->w2[(size_t)o * f->h + i] *= g[o];
+        f->b2[o] *= g[o];
+    }
+    return 0;
+}
+
+/* RepMixer token mixer at prefix p (…token_mixer). */
+static int load_repmixer(wl *l, const char *p, int c, op_conv *out) {
+    *out = (op_conv){.cin = c, .cout = c, .k = 3, .stride = 1, .groups = c, .act = KN_ACT_NONE};
+    int rc;
+    if (try_reparam(l, p, out, &rc)) return rc;
+    const gl_tensor *tk = wl_need(l, "%s.mixer.conv_kxk.0.conv.weight", p);
+    if (!tk) return l->err->code;
+    if (tk->ndim == 4) out->k = (int)tk->shape[2];
+    op_conv mix = *out, nrm = *out;
+    char a[320];
+    snprintf(a, sizeof a, "%s.mixer", p);
+    if ((rc = fold_mobileone(l, a, &mix))) return rc;
+    snprintf(a, sizeof a, "%s.norm", p);
+    if ((rc = fold_mobileone(l, a, &nrm))) return rc;
+    float *g = wl_f32(l, wl_need(l, "%s.layer_scale.gamma", p), c);
+    if (!g) return l->err->code;
+    out->w = mix.w; /* reuse mixer's buffer: W = I + γ (Wm − Wn) */
+    out->b = mix.b;
+    int kk = out->k * out->k, ctr = kk / 2;
+    for (int o = 0; o < c; o++) {
+        for (int t = 0; t < kk; t++) out->w[o * kk + t] = g[o] * (mix.w[o * kk + t] - nrm.w[o * kk + t]);
+        out->w[o * kk + ctr] += 1.0f;
+        out->b[o] = g[o] * (mix.b[o] - nrm.b[o]);
+    }
+    return 0;
+}
+
+static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
+    b->is_attn = 1;
+    b->n_head = c / MCI_HEAD_DIM;
+    if (b->n_head < 1 || c % MCI_HEAD_DIM)
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
+                          MCI_HEAD_DIM);
+    float *wqkv = wl_f32(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c);
+    if (!wqkv) return l->err->code;
+    b->wqkv = wqkv;
+    b->bqkv = gl_blobs_alloc(l->blobs, sizeof(float) * 3 * (size_t)c);
+    if (!b->bqkv) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    const gl_tensor *tqb = wl_find(l, "%s.token_mixer.qkv.bias", p);
+    if (tqb) {
+        float *qb = wl_f32(l, tqb, 3 * c);
+        if (!qb) return l->err->code;
+        memcpy(b->bqkv, qb, sizeof(float) * 3 * (size_t)c);
+    }
+    char nm[320];
+    snprintf(nm, sizeof nm, "%s.norm", p);
+    if (wl_find(l, "%s.norm.running_mean", p)) {
+        /* BatchNorm: qkv(a⊙x + s) = (W diag a) x + W s */
+        wl_bn bn;
+        if (wl_load_bn(l, nm, c, BN_EPS, &bn)) return l->err->code;
+        for (int j = 0; j < 3 * c; j++) {
+            double acc = b->bqkv[j];
+            for (int i = 0; i < c; i++) {
+                acc += (double)wqkv[(size_t)j * c + i] * bn.shift[i];
+                wqkv[(size_t)j * c + i] = (float)(wqkv[(size_t)j * c + i] * bn.scale[i]);
+            }
+            b->bqkv[j] = (float)acc;
+        }
+        wl_bn_free(&bn);
+    } else {
+        b->ln_w = wl_f32(l, wl_need(l, "%s.norm.weight", p), c);
+        b->ln_b = wl_f32(l, wl_need(l, "%s.norm.bias", p), c);
+        if (!b->ln_w || !b->ln_b) return l->err->code;
+    }
+    b->wproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
+    b->bproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.bias", p), c);
+    float *g1 = wl_f32(l, wl_need(l, "%s.layer_scale_1.gamma", p), c);
+    if (!b->wproj || !b->bproj || !g1) return l->err->code;
+    for (int o = 0; o < c; o++) {
+        for (int i = 0; i < c; i++) b->wproj[(size_t)o * c + i] *= g1[o];
+        b->bproj[o] *= g1[o];
+    }
+    char mp[320], gp[320];
+    snprintf(mp, sizeof mp, "%s.mlp", p);
+    snprintf(gp, sizeof gp, "%s.layer_scale_2.gamma", p);
+    return load_ffn(l, mp, gp, c, &b->ffn);
+}
+
+static int load_stage(wl *l, int s, int c_in, mci_stage *st) {
+    char p[200];
+    snprintf(p, sizeof p, "stages.%d", s);
+    const gl_tensor *lk = wl_find(l, "%s.downsample.proj.0.large_conv.conv.weight", p);
+    if (!lk) lk = wl_find(l, "%s.downsample.proj.0.reparam_conv.weight", p);
+    st->c = c_in;
+    if (lk) {
+        if (lk->ndim != 4 || lk->shape[1] != 1 || lk->shape[0] % c_in)
+            return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: downsample of stage %d has an unexpected shape", l->file, s);
+        st->has_down = 1;
+        st->c = (int)lk->shape[0];
+        st->lk = (op_conv){.cin = c_in, .cout = st->c, .k = (int)lk->shape[2], .stride = 2, .groups = c_in};
+        char q[220];
+        snprintf(q, sizeof q, "%s.downsample.proj.0", p);
+        int rc;
+        if (!try_reparam(l, q, &st->lk, &rc)) {
+            double *K, *B;
+            if (alloc_kb(l, &st->lk, &K, &B)) return l->err->code;
+            char a[260], b[260];
+            snprintf(a, sizeof a, "%s.large_conv.conv.weight", q);
+            snprintf(b, sizeof b, "%s.large_conv.bn", q);
+            rc = add_conv_bn(l, a, b, K, B, st->c, 1, st->lk.k);
+            if (!rc && wl_find(l, "%s.small_conv.conv.weight", q)) {
+                snprintf(a, sizeof a, "%s.small_conv.conv.weight", q);
+                snprintf(b, sizeof b, "%s.small_conv.bn", q);
+                rc = add_conv_bn(l, a, b, K, B, st->c, 1, st->lk.k);
+            }
+            if (!rc) rc = conv_from_double(l, &st->lk, K, B);
+            gl_free(K);
+            gl_free(B);
+        }
+        if (rc) return rc;
+        st->has_se = wl_find(l, "%s.se.fc1.weight", q) != NULL;
+        if (st->has_se && load_se(l, q, st->c, &st->se)) return l->err->code;
+        st->lk.act = st->has_se ? KN_ACT_NONE : KN_ACT_GELU;
+        snprintf(q, sizeof q, "%s.downsample.proj.1", p);
+        st->pw = (op_conv){.cin = st->c, .cout = st->c, .k = 1, .stride = 1, .groups = 1, .act = KN_ACT_GELU};
+        if ((rc = fold_mobileone(l, q, &st->pw))) return rc;
+    }
+    const gl_tensor *pe = wl_find(l, "%s.pos_emb.pos_enc.weight", p);
+    const gl_tensor *pr = wl_find(l, "%s.pos_emb.reparam_conv.weight", p);
+    if (pe || pr) {
+        st->has_cpe = 1;
+        const gl_tensor *t = pe ? pe : pr;
+        st->cpe = (op_conv){.cin = st->c, .cout = st->c, .k = t->ndim == 4 ? (int)t->shape[2] : 7, .stride = 1,
+                            .groups = st->c};
+        int64_t n = (int64_t)st->c * st->cpe.k * st->cpe.k;
+        st->cpe.w = wl_f32(l, t, n);
+        st->cpe.b = wl_f32(l, pe ? wl_need(l, "%s.pos_emb.pos_enc.bias", p) : wl_need(l, "%s.pos_emb.reparam_conv.bias", p),
+                           st->c);
+        if (!st->cpe.w || !st->cpe.b) return l->err->code;
+        if (pe) /* y = x + dwconv(x): identity at the centre tap */
+            for (int o = 0; o < st->c; o++) st->cpe.w[(size_t)o * st->cpe.k * st->cpe.k + st->cpe.k * st->cpe.k / 2] += 1.0f;
+    }
+    while (wl_find(l, "%s.blocks.%d.mlp.fc1.weight", p, st->depth)) st->depth++;
+    if (st->depth == 0) return gl_err_set(l->err, GLIMPSE_ERR_MISSING, "%s: stage %d has no blocks", l->file, s);
+    st->blocks = gl_blobs_alloc(l->blobs, sizeof(mci_block) * (size_t)st->depth);
+    if (!st->blocks) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < st->depth; b++) {
+        char bp[220], mp[240], gp[240];
+        snprintf(bp, sizeof bp, "%s.blocks.%d", p, b);
+        int rc;
+        if (wl_find(l, "%s.token_mixer.qkv.weight", bp)) {
+            rc = load_attn_block(l, bp, st->c, &st->blocks[b]);
+        } else {
+            snprintf(mp, sizeof mp, "%s.token_mixer", bp);
+            rc = load_repmixer(l, mp, st->c, &st->blocks[b].mixer);
+            snprintf(mp, sizeof mp, "%s.mlp", bp);
+            snprintf(gp, sizeof gp, "%s.layer_scale.gamma", bp);
+            if (!rc) rc = load_ffn(l, mp, gp, st->c, &st->blocks[b].ffn);
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int mci_load(const gl_weights *w, const char *prefix, const char *file, mci_model **out, gl_err *err) {
+    mci_model *m = gl_calloc(1, sizeof *m);
+    if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
+    wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
+    snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
+    int rc = 0;
+    const gl_tensor *s0 = wl_find(&l, "stem.0.conv_kxk.0.conv.weight");
+    if (!s0) s0 = wl_need(&l, "stem.0.reparam_conv.weight");
+    if (!s0) goto fail;
+    if (s0->ndim != 4 || s0->shape[1] != 3) {
+        rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: stem.0 expects 3 input channels", l.file);
+        goto fail;
+    }
+    int c0 = (int)s0->shape[0], k0 = (int)s0->shape[2];
+    m->stem[0] = (op_conv){.cin = 3, .cout = c0, .k = k0, .stride = 2, .groups = 1, .act = KN_ACT_GELU};
+    m->stem[1] = (op_conv){.cin = c0, .cout = c0, .k = 3, .stride = 2, .groups = c0, .act = KN_ACT_GELU};
+    m->stem[2] = (op_conv){.cin = c0, .cout = c0, .k = 1, .stride = 1, .groups = 1, .act = KN_ACT_GELU};
+    const char *sp[3] = {"stem.0", "stem.1", "stem.2"};
+    for (int i = 0; i < 3; i++)
+        if ((rc = fold_mobileone(&l, sp[i], &m->stem[i]))) goto fail;
+    int c = c0;
+    while (m->n_stages < MCI_MAX_STAGES && wl_find(&l, "stages.%d.blocks.0.mlp.fc1.weight", m->n_stages)) {
+        if ((rc = load_stage(&l, m->n_stages, c, &m->st[m->n_stages]))) goto fail;
+        c = m->st[m->n_stages].c;
+        m->n_stages++;
+    }
+    if (m->n_stages < 2) {
+        rc = gl_err_set(err, GLIMPSE_ERR_MISSING, "%s: no MCi stages found (expected %sstages.N.blocks...)", l.file, prefix);
+        goto fail;
+    }
+    const gl_tensor *fk = wl_find(&l, "final_conv.conv_kxk.0.conv.weight");
+    if (!fk) fk = wl_need(&l, "final_conv.reparam_conv.weight");
+    if (!fk) goto fail;
+    m->feat = (int)fk->shape[0];
+    m->fconv = (op_conv){.cin = c, .cout = m->feat, .k = (int)fk->shape[2], .stride = 1, .groups = c, .act = KN_ACT_NONE};
+    if ((rc = fold_mobileone(&l, "final_conv", &m->fconv))) goto fail;
+    if ((rc = load_se(&l, "final_conv", m->feat, &m->fse))) goto fail;
+    const gl_tensor *hw = wl_need(&l, "head.fc.weight");
+    if (!hw) goto fail;
+    m->embed = (int)hw->shape[0];
+    m->head_w = wl_f32(&l, hw, (int64_t)m->embed * m->feat);
+    m->head_b = wl_f32(&l, wl_need(&l, "head.fc.bias"), m->embed);
+    if (!m->head_w || !m->head_b) goto fail;
+    *out = m;
+    return 0;
+fail:
+    if (!rc) rc = err->code ? err->code : GLIMPSE_ERR_INTERNAL;
+    mci_free(m);
+    return rc;
+}
+
+void mci_free(mci_model *m) {
+    if (!m) return;
+    gl_blobs_free(&m->blobs);
+    gl_free(m);
+}
+
+int mci_embed_dim(const mci_model *m) { return m->embed; }
+
+void mci_describe(const mci_model *m, char *buf, size_t n) {
+    int off = snprintf(buf, n, "MCi: %d stages, widths", m->n_stages);
+    for (int s = 0; s < m->n_stages && off < (int)n; s++)
+        off += snprintf(buf + off, n - off, "%s%d", s ? "/" : " ", m->st[s].c);
+    if (off < (int)n) off += snprintf(buf + off, n - off, ", depths");
+    for (int s = 0; s < m->n_stages && off < (int)n; s++)
+        off += snprintf(buf + off, n - off, "%s%d", s ? "/" : " ", m->st[s].depth);
+    if (off < (int)n) snprintf(buf + off, n - off, ", final %d, embed %d", m->feat, m->embed);
+}
+
+/* ---- forward ---- */
+
+/* The largest map any step writes, in floats, for an H x W input. */
+static size_t max_map(const mci_model *m, int H, int W) {
+    size_t mx = 0;
+    int h = op_conv_out(H, m->stem[0].k, 2), w = op_conv_out(W, m->stem[0].k, 2);
+    mx = (size_t)m->stem[0].cout * h * w;
+    h = op_conv_out(h, 3, 2), w = op_conv_out(w, 3, 2);
+    for (int s = 0; s < m->n_stages; s++) {
+        const mci_stage *st = &m->st[s];
+        if (st->has_down) h = op_conv_out(h, st->lk.k, 2), w = op_conv_out(w, st->lk.k, 2);
+        size_t hw = (size_t)h * w;
+        mx = GL_MAX(mx, (size_t)st->c * hw);
+        for (int b = 0; b < st->depth; b++) {
+            mx = GL_MAX(mx, (size_t)st->blocks[b].ffn.h * hw);
+            if (st->blocks[b].is_attn) mx = GL_MAX(mx, 3 * (size_t)st->c * hw);
+        }
+    }
+    mx = GL_MAX(mx, (size_t)m->feat * h * w);
+    return mx;
+}
+
+size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
+    size_t mm = max_map(m, H, W);
+    /* 4 maps + attention scores + SE / pooling scratch */
+    return 4 * (mm + 16) + op_attention_ws_floats((H / 4) * (W / 4), 1, n_threads) + 4 * (size_t)m->feat + 64;
+}
+
+static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid, float *ws) {
+    int hw = h * w;
+    op_conv2d(env, &f->dw, x, h, w, t1, ws);
+    op_pointwise(env, f->w1, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
+    op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+}
+
+int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *emb, float *ws,
+                gl_err *err) {
+    if (H < 32 || W < 32) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "MCi: input %dx%d is too small", W, H);
+    size_t mm = max_map(m, H, W) + 16;
+    float *a = ws, *b = a + mm, *c = b + mm, *d = c + mm, *scr = d + mm;
+    int h = H, w = W;
+    op_conv2d(env, &m->stem[0], x, h, w, a, scr);
+    h = op_conv_out(h, m->stem[0].k, 2), w = op_conv_out(w, m->stem[0].k, 2);
+    op_conv2d(env, &m->stem[1], a, h, w, b, scr);
+    h = op_conv_out(h, 3, 2), w = op_conv_out(w, 3, 2);
+    op_conv2d(env, &m->stem[2], b, h, w, a, scr);
+    float *cur = a, *oth = b;
+    for (int s = 0; s < m->n_stages; s++) {
+        const mci_stage *st = &m->st[s];
+        if (st->has_down) {
+            op_conv2d(env, &st->lk, cur, h, w, oth, scr);
+            h = op_conv_out(h, st->lk.k, 2), w = op_conv_out(w, st->lk.k, 2);
+            if (st->has_se) {
+                op_se(env, oth, st->c, h * w, st->se.w1, st->se.b1, st->se.r, st->se.w2, st->se.b2, scr);
+                op_gelu(env, oth, (size_t)st->c * h * w);
+            }
+            op_conv2d(env, &st->pw, oth, h, w, cur, scr);
+        }
+        if (st->has_cpe) {
+            op_conv2d(env, &st->cpe, cur, h, w, oth, scr);
+            float *t = cur; cur = oth; oth = t;
+        }
+        int hw = h * w, C = st->c;
+        for (int bi = 0; bi < st->depth; bi++) {
+            const mci_block *bl = &st->blocks[bi];
+            if (!bl->is_attn) {
+                op_conv2d(env, &bl->mixer, cur, h, w, oth, scr);
+                float *t = cur; cur = oth; oth = t;
+            } else {
+                /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
+                op_transpose(env, cur, C, hw, oth);
+                if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
+                op_linear(env, oth, hw, C, bl->wqkv, GL_F32, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
+                op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d, scr);
+                op_linear(env, d, hw, C, bl->wproj, GL_F32, bl->bproj, C, oth, KN_ACT_NONE, 0);
+                op_transpose(env, oth, hw, C, c);
+                op_add(env, cur, c, (size_t)C * hw);
+            }
+            run_ffn(env, &bl->ffn, cur, h, w, oth, c, scr);
+        }
+    }
+    op_conv2d(env, &m->fconv, cur, h, w, oth, scr);
+    op_se(env, oth, m->feat, h * w, m->fse.w1, m->fse.b1, m->fse.r, m->fse.w2, m->fse.b2, scr);
+    op_gelu(env, oth, (size_t)m->feat * h * w);
+    float *pooled = scr;
+    op_mean_hw(env, oth, m->feat, h * w, pooled);
+    op_linear(env, pooled, 1, m->feat, m->head_w, GL_F32, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
+    return 0;
+}

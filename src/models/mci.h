@@ -1,0 +1,24 @@
+/* mci.h — MobileCLIP image towers MCi0..MCi4 (FastViT-style: conv stem, RepMixer stages,
+ * attention stages, final conv, pooled projection). Loaded from the training-form checkpoint
+ * (OpenCLIP/timm names) and folded to one conv per block at load. */
+#ifndef GL_MCI_H
+#define GL_MCI_H
+
+#include "models/ops.h"
+#include "models/wload.h"
+
+typedef struct mci_model mci_model;
+
+/* prefix: "visual.trunk." for OpenCLIP files, "" for timm image-only files. */
+int mci_load(const gl_weights *w, const char *prefix, const char *file, mci_model **out, gl_err *err);
+void mci_free(mci_model *m);
+int mci_embed_dim(const mci_model *m);
+/* Floats of workspace mci_forward needs at input size H x W with n_threads threads. */
+size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads);
+/* x: [3, H, W] normalised pixels -> emb[embed_dim] (not L2-normalised). */
+int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *emb, float *ws,
+                gl_err *err);
+/* A human-readable one-line summary ("MCi0: 4 stages, widths 64/128/256/512, ..."). */
+void mci_describe(const mci_model *m, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,50 @@
+/* ops.h — the model-level operations the architectures are written in. Thin wrappers that
+ * bind model layouts (NCHW feature maps, [tokens, features] sequences, PyTorch weight
+ * layouts) to the kernels in src/kernels. No allocation: callers pass buffers. */
+#ifndef GL_OPS_H
+#define GL_OPS_H
+
+#include "kernels/gemm.h"
+
+/* A convolution as used at inference: weights folded to f32 [cout, cin/groups, k, k]. */
+typedef struct op_conv {
+    float *w;       /* [cout, cin/groups, k, k] */
+    float *b;       /* [cout] (always present after folding) */
+    int cin, cout, k, stride, groups;
+    kn_act act;
+} op_conv;
+
+static inline int op_conv_out(int n, int k, int stride) { return (n + 2 * (k / 2) - k) / stride + 1; }
+
+/* y[cout, Ho, Wo] = act(conv(x[cin, H, W]) + b), padding k/2. ws: op_conv_ws_floats() floats. */
+void op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y, float *ws);
+size_t op_conv_ws_floats(const op_conv *c, int H, int W);
+
+/* y[M, N] (+)= act(Wt[M, K] · x[K, N] + b[M]): 1x1 conv over a [K, N=H*W] map. */
+void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int K, const float *x, int N,
+                  float *y, kn_act act, int accumulate);
+/* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16. */
+void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
+               int out, float *y, kn_act act, int accumulate);
+
+void op_gelu(const kn_env *env, float *x, size_t n);
+/* Squeeze-excite: x[C, HW] *= sigmoid(W2 relu(W1 mean(x) + b1) + b2). tmp: C + R floats. */
+void op_se(const kn_env *env, float *x, int C, int HW, const float *w1, const float *b1, int R, const float *w2,
+           const float *b2, float *tmp);
+/* out[C] = mean over HW of x[C, HW]. */
+void op_mean_hw(const kn_env *env, const float *x, int C, int HW, float *out);
+/* y[N, C] = x[C, N]^T (and back with the sizes swapped). */
+void op_transpose(const kn_env *env, const float *x, int rows, int cols, float *y);
+/* Row LayerNorm: y[r, :] = (x - mean) / sqrt(var + eps) * w + b over n features. */
+void op_layernorm(const kn_env *env, const float *x, int rows, int n, const float *w, const float *b, float eps,
+                  float *y);
+/* Multi-head attention over a fused qkv[T, 3*nh*hd] (q | k | v, heads contiguous within each):
+ * out[T, nh*hd] = softmax(q k^T * scale (+ causal mask)) v. ws: op_attention_ws_floats(). */
+void op_attention(const kn_env *env, const float *qkv, int T, int n_head, int head_dim, int causal, float *out,
+                  float *ws);
+size_t op_attention_ws_floats(int T, int n_head, int n_threads);
+/* x += y (n floats). */
+void op_add(const kn_env *env, float *x, const float *y, size_t n);
+void op_l2_normalize(float *x, int n);
+
+#endif

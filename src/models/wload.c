@@ -1,0 +1,105 @@
+#include "wload.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void *gl_blobs_alloc(gl_blobs *b, size_t bytes) {
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        void **np = gl_realloc(b->p, nc * sizeof *np);
+        if (!np) return NULL;
+        b->p = np;
+        b->cap = nc;
+    }
+    void *m = gl_aligned_alloc(64, bytes ? bytes : 1);
+    if (!m) return NULL;
+    memset(m, 0, bytes);
+    b->p[b->n++] = m;
+    b->bytes += bytes;
+    return m;
+}
+
+void gl_blobs_free(gl_blobs *b) {
+    if (!b) return;
+    for (size_t i = 0; i < b->n; i++) gl_aligned_free(b->p[i]);
+    gl_free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static const gl_tensor *vfind(wl *l, const char *fmt, va_list ap, char *name, size_t n) {
+    int k = snprintf(name, n, "%s", l->prefix);
+    vsnprintf(name + k, n - (size_t)k, fmt, ap);
+    return gl_weights_find(l->w, name);
+}
+
+const gl_tensor *wl_find(wl *l, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    const gl_tensor *t = vfind(l, fmt, ap, name, sizeof name);
+    va_end(ap);
+    return t;
+}
+
+const gl_tensor *wl_need(wl *l, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    const gl_tensor *t = vfind(l, fmt, ap, name, sizeof name);
+    va_end(ap);
+    if (!t && l->err && !l->err->code)
+        gl_err_set(l->err, GLIMPSE_ERR_MISSING, "%s: missing tensor '%s'", l->file ? l->file : "model", name);
+    return t;
+}
+
+float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) {
+    if (!t) return NULL;
+    int64_t n = gl_tensor_numel(t);
+    if (expect >= 0 && n != expect) {
+        char s[96];
+        gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: tensor '%s' has shape %s (%lld elements), expected %lld elements",
+                   l->file ? l->file : "model", t->name, gl_tensor_shape_str(t, s, sizeof s), (long long)n,
+                   (long long)expect);
+        return NULL;
+    }
+    float *d = gl_blobs_alloc(l->blobs, (size_t)n * sizeof(float));
+    if (!d) {
+        gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory loading '%s'", t->name);
+        return NULL;
+    }
+    if (gl_tensor_to_f32(t, d, l->err)) return NULL;
+    return d;
+}
+
+int wl_load_bn(wl *l, const char *name, int c, double eps, wl_bn *bn) {
+    memset(bn, 0, sizeof *bn);
+    const gl_tensor *tm = wl_need(l, "%s.running_mean", name), *tv = wl_need(l, "%s.running_var", name);
+    if (!tm || !tv) return l->err->code;
+    const gl_tensor *tw = wl_find(l, "%s.weight", name), *tb = wl_find(l, "%s.bias", name);
+    float *m = wl_f32(l, tm, c), *v = wl_f32(l, tv, c);
+    float *w = tw ? wl_f32(l, tw, c) : NULL, *b = tb ? wl_f32(l, tb, c) : NULL;
+    if (!m || !v || (tw && !w) || (tb && !b)) return l->err->code ? l->err->code : GLIMPSE_ERR_NOMEM;
+    bn->scale = gl_malloc(sizeof(double) * (size_t)c);
+    bn->shift = gl_malloc(sizeof(double) * (size_t)c);
+    if (!bn->scale || !bn->shift) {
+        wl_bn_free(bn);
+        return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    }
+    bn->c = c;
+    for (int i = 0; i < c; i++) {
+        if (!(v[i] >= 0)) return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: negative or NaN running_var in '%s'",
+                                            l->file ? l->file : "model", name);
+        double t = (w ? w[i] : 1.0) / sqrt((double)v[i] + eps);
+        bn->scale[i] = t;
+        bn->shift[i] = (b ? b[i] : 0.0) - m[i] * t;
+    }
+    return 0;
+}
+
+void wl_bn_free(wl_bn *bn) {
+    gl_free(bn->scale);
+    gl_free(bn->shift);
+    bn->scale = bn->shift = NULL;
+}

@@ -1,0 +1,39 @@
+/* wload.h — helpers for model loaders: tensor lookup by formatted name with shape checks, f32
+ * copies owned by the model, and BatchNorm folding (done once at load, in double). */
+#ifndef GL_WLOAD_H
+#define GL_WLOAD_H
+
+#include "io/weights.h"
+
+/* Owned buffers of one model, freed together. */
+typedef struct gl_blobs {
+    void **p;
+    size_t n, cap;
+    size_t bytes;
+} gl_blobs;
+
+void *gl_blobs_alloc(gl_blobs *b, size_t bytes); /* zeroed; NULL on OOM */
+void gl_blobs_free(gl_blobs *b);
+
+typedef struct wl {
+    const gl_weights *w;
+    char prefix[64];  /* prepended to every name, e.g. "visual.trunk." */
+    gl_blobs *blobs;
+    gl_err *err;
+    const char *file; /* for messages */
+} wl;
+
+/* Finds prefix+name; NULL when absent (no error). */
+const gl_tensor *wl_find(wl *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Finds prefix+name or sets a MISSING error naming the tensor. */
+const gl_tensor *wl_need(wl *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* f32 copy of t owned by the model; checks numel == expect (if expect >= 0). */
+float *wl_f32(wl *l, const gl_tensor *t, int64_t expect);
+
+/* BatchNorm in eval mode: y = x * scale + shift. Reads <name>.weight/.bias/.running_mean/
+ * .running_var (weight/bias optional: affine=False). */
+typedef struct wl_bn { double *scale, *shift; int c; } wl_bn;
+int wl_load_bn(wl *l, const char *name, int c, double eps, wl_bn *bn);
+void wl_bn_free(wl_bn *bn);
+
+#endif
