@@ -103,3 +103,26 @@ void wl_bn_free(wl_bn *bn) {
     gl_free(bn->shift);
     bn->scale = bn->shift = NULL;
 }
+
+int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out) {
+    if (!t) return l->err->code ? l->err->code : GLIMPSE_ERR_MISSING;
+    if (gl_tensor_numel(t) != rows * cols || t->ndim < 1 || t->shape[0] != rows) {
+        char s[96];
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected [%lld, %lld]",
+                          l->file ? l->file : "model", t->name, gl_tensor_shape_str(t, s, sizeof s), (long long)rows,
+                          (long long)cols);
+    }
+    out->rows = rows;
+    out->cols = cols;
+    size_t al = t->dtype == GL_F32 ? 4 : 2;
+    if ((t->dtype == GL_F32 || t->dtype == GL_F16 || t->dtype == GL_BF16) && ((uintptr_t)t->data % al) == 0) {
+        out->data = t->data;
+        out->type = t->dtype;
+        return 0;
+    }
+    float *d = wl_f32(l, t, rows * cols);
+    if (!d) return l->err->code;
+    out->data = d;
+    out->type = GL_F32;
+    return 0;
+}

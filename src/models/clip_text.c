@@ -1,0 +1,162 @@
+/* clip_text.c — CLIP text tower. Reference: open_clip transformer.py (TextTransformer,
+ * ResidualAttentionBlock) and ../shared/notes/mobileclip2.md §3.1. All positions are computed
+ * (no padding mask: bidirectional models attend to the 0-padding too). */
+#include "clip_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LN_EPS 1e-5f
+#define HEAD_DIM 64
+
+typedef struct clipt_layer {
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    wl_mat in_w, out_w, fc_w, proj_w;   /* [3w,w], [w,w], [4w,w], [w,4w] */
+    float *in_b, *out_b, *fc_b, *proj_b;
+} clipt_layer;
+
+struct clipt_model {
+    int width, n_layer, n_head, ctx, vocab, hidden, embed, causal;
+    wl_mat tok;                 /* [vocab, w] */
+    float *pos;                 /* [ctx, w] */
+    clipt_layer *layers;
+    float *lnf_w, *lnf_b;
+    float *proj;                /* [w, embed], used as x·P */
+    gl_blobs blobs;
+};
+
+int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, clipt_model **out, gl_err *err) {
+    clipt_model *m = gl_calloc(1, sizeof *m);
+    if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
+    wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
+    snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
+    m->causal = causal;
+    const gl_tensor *te = wl_need(&l, "token_embedding.weight"), *tp = wl_need(&l, "positional_embedding");
+    if (!te || !tp) goto fail;
+    if (te->ndim != 2 || tp->ndim != 2 || te->shape[1] != tp->shape[1]) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: token/positional embedding shapes disagree", l.file);
+        goto fail;
+    }
+    m->vocab = (int)te->shape[0];
+    m->width = (int)te->shape[1];
+    m->ctx = (int)tp->shape[0];
+    m->n_head = m->width / HEAD_DIM;
+    if (m->n_head < 1 || m->width % HEAD_DIM) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: text width %d is not a multiple of %d", l.file, m->width, HEAD_DIM);
+        goto fail;
+    }
+    if (wl_matrix(&l, te, m->vocab, m->width, &m->tok)) goto fail;
+    if (!(m->pos = wl_f32(&l, tp, (int64_t)m->ctx * m->width))) goto fail;
+    while (wl_find(&l, "transformer.resblocks.%d.ln_1.weight", m->n_layer)) m->n_layer++;
+    if (!m->n_layer) {
+        wl_need(&l, "transformer.resblocks.0.ln_1.weight");
+        goto fail;
+    }
+    const gl_tensor *tfc = wl_need(&l, "transformer.resblocks.0.mlp.c_fc.weight");
+    if (!tfc) goto fail;
+    m->hidden = (int)tfc->shape[0];
+    m->layers = gl_blobs_alloc(&m->blobs, sizeof(clipt_layer) * (size_t)m->n_layer);
+    if (!m->layers) goto oom;
+    int W = m->width, Hd = m->hidden;
+    for (int i = 0; i < m->n_layer; i++) {
+        clipt_layer *L = &m->layers[i];
+        const char *r = "transformer.resblocks";
+        L->ln1_w = wl_f32(&l, wl_need(&l, "%s.%d.ln_1.weight", r, i), W);
+        L->ln1_b = wl_f32(&l, wl_need(&l, "%s.%d.ln_1.bias", r, i), W);
+        L->ln2_w = wl_f32(&l, wl_need(&l, "%s.%d.ln_2.weight", r, i), W);
+        L->ln2_b = wl_f32(&l, wl_need(&l, "%s.%d.ln_2.bias", r, i), W);
+        L->in_b = wl_f32(&l, wl_need(&l, "%s.%d.attn.in_proj_bias", r, i), 3 * W);
+        L->out_b = wl_f32(&l, wl_need(&l, "%s.%d.attn.out_proj.bias", r, i), W);
+        L->fc_b = wl_f32(&l, wl_need(&l, "%s.%d.mlp.c_fc.bias", r, i), Hd);
+        L->proj_b = wl_f32(&l, wl_need(&l, "%s.%d.mlp.c_proj.bias", r, i), W);
+        if (!L->ln1_w || !L->ln1_b || !L->ln2_w || !L->ln2_b || !L->in_b || !L->out_b || !L->fc_b || !L->proj_b) goto fail;
+        if (wl_matrix(&l, wl_need(&l, "%s.%d.attn.in_proj_weight", r, i), 3 * W, W, &L->in_w) ||
+            wl_matrix(&l, wl_need(&l, "%s.%d.attn.out_proj.weight", r, i), W, W, &L->out_w) ||
+            wl_matrix(&l, wl_need(&l, "%s.%d.mlp.c_fc.weight", r, i), Hd, W, &L->fc_w) ||
+            wl_matrix(&l, wl_need(&l, "%s.%d.mlp.c_proj.weight", r, i), W, Hd, &L->proj_w))
+            goto fail;
+    }
+    m->lnf_w = wl_f32(&l, wl_need(&l, "ln_final.weight"), W);
+    m->lnf_b = wl_f32(&l, wl_need(&l, "ln_final.bias"), W);
+    const gl_tensor *tpr = wl_need(&l, "text_projection");
+    if (!m->lnf_w || !m->lnf_b || !tpr) goto fail;
+    if (tpr->ndim != 2 || tpr->shape[0] != W) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: text_projection must be [%d, embed]", l.file, W);
+        goto fail;
+    }
+    m->embed = (int)tpr->shape[1];
+    if (!(m->proj = wl_f32(&l, tpr, (int64_t)W * m->embed))) goto fail;
+    *out = m;
+    return 0;
+oom:
+    gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
+fail:
+    clipt_free(m);
+    return err->code ? err->code : GLIMPSE_ERR_INTERNAL;
+}
+
+void clipt_free(clipt_model *m) {
+    if (!m) return;
+    gl_blobs_free(&m->blobs);
+    gl_free(m);
+}
+
+int clipt_embed_dim(const clipt_model *m) { return m->embed; }
+int clipt_context(const clipt_model *m) { return m->ctx; }
+int clipt_vocab(const clipt_model *m) { return m->vocab; }
+
+size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
+    size_t T = (size_t)n_seq * m->ctx;
+    return T * (size_t)(m->width * 3 + 3 * m->width + m->hidden) + op_attention_ws_floats(m->ctx, m->n_head, n_threads) +
+           (size_t)m->width + 64;
+}
+
+static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
+    for (int t = 0; t < T; t++) {
+        const gl_tensor tv = {.dtype = m->tok.type, .ndim = 1, .shape = {m->width},
+                              .data = (const uint8_t *)m->tok.data + (size_t)ids[t] * m->width * gl_dtype_size(m->tok.type)};
+        gl_tensor_to_f32(&tv, x + (size_t)t * m->width, NULL);
+        const float *p = m->pos + (size_t)(t % m->ctx) * m->width;
+        for (int i = 0; i < m->width; i++) x[(size_t)t * m->width + i] += p[i];
+    }
+}
+
+int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,
+                  gl_err *err) {
+    int W = m->width, T = n_seq * m->ctx;
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->vocab)
+            return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "token id %d out of range [0, %d)", ids[t], m->vocab);
+    float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
+    float *att = big + (size_t)T * GL_MAX(m->hidden, W), *scr = att;
+    embed_rows(m, ids, T, x);
+    for (int i = 0; i < m->n_layer; i++) {
+        const clipt_layer *L = &m->layers[i];
+        op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
+        op_linear(env, h, T, W, L->in_w.data, L->in_w.type, L->in_b, 3 * W, qkv, KN_ACT_NONE, 0);
+        for (int s = 0; s < n_seq; s++)
+            op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, HEAD_DIM, m->causal,
+                         h + (size_t)s * m->ctx * W, scr);
+        op_linear(env, h, T, W, L->out_w.data, L->out_w.type, L->out_b, W, x, KN_ACT_NONE, 1);
+        op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);
+        op_linear(env, h, T, W, L->fc_w.data, L->fc_w.type, L->fc_b, m->hidden, big, KN_ACT_GELU, 0);
+        op_linear(env, big, T, m->hidden, L->proj_w.data, L->proj_w.type, L->proj_b, W, x, KN_ACT_NONE, 1);
+    }
+    for (int s = 0; s < n_seq; s++) {
+        /* EOT pooling: the first position holding the largest id (EOT is the largest). */
+        const int32_t *id = ids + (size_t)s * m->ctx;
+        int eot = 0;
+        for (int t = 1; t < m->ctx; t++)
+            if (id[t] > id[eot]) eot = t;
+        float *row = h;
+        op_layernorm(env, x + ((size_t)s * m->ctx + eot) * W, 1, W, m->lnf_w, m->lnf_b, LN_EPS, row);
+        kn_gemm_args a = {0};
+        a.M = 1; a.N = m->embed; a.K = W;
+        a.A = row; a.lda = W;
+        a.B = m->proj; a.ldb = m->embed; a.b_type = GL_F32;
+        a.C = emb + (size_t)s * m->embed; a.ldc = m->embed;
+        kn_gemm(env, &a);
+    }
+    return 0;
+}

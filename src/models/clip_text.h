@@ -1,0 +1,23 @@
+/* clip_text.h — the CLIP text transformer of MobileCLIP2 / OpenCLIP (TextTransformer):
+ * token + learned position embedding, pre-LN blocks, final LN, EOT pooling, projection. */
+#ifndef GL_CLIP_TEXT_H
+#define GL_CLIP_TEXT_H
+
+#include "models/ops.h"
+#include "models/wload.h"
+
+typedef struct clipt_model clipt_model;
+
+/* prefix: "text." for MobileCLIP2 OpenCLIP files ("" for the top-level OpenAI-style layout).
+ * causal: the causal mask (MobileCLIP2-B); false for the bidirectional models. */
+int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, clipt_model **out, gl_err *err);
+void clipt_free(clipt_model *m);
+int clipt_embed_dim(const clipt_model *m);
+int clipt_context(const clipt_model *m);
+int clipt_vocab(const clipt_model *m);
+size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads);
+/* ids: [n_seq, ctx] token ids (0-padded). emb: [n_seq, embed_dim], not normalised. */
+int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,
+                  gl_err *err);
+
+#endif
