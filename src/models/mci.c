@@ -366,12 +366,90 @@ static int load_stage(wl *l, int s, int c_in, mci_stage *st) {
     return 0;
 }
 
+/* ---- Apple naming (FastViTHD in FastVLM, MobileCLIP v1 .pt): a flat `network.N` list ----
+ * The loader asks for timm names; this maps them to Apple's. Stage s lives at network.N[s], its
+ * downsample at network.D[s] and its RepCPE at network.P[s] (indices follow construction order). */
+typedef struct apple_map { int D[MCI_MAX_STAGES], P[MCI_MAX_STAGES], N[MCI_MAX_STAGES], n; } apple_map;
+
+static void str_replace_all(char *s, size_t cap, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to);
+    char *p = s;
+    while ((p = strstr(p, from))) {
+        size_t rest = strlen(p + fl);
+        if ((size_t)(p - s) + tl + rest + 1 > cap) return;
+        memmove(p + tl, p + fl, rest + 1);
+        memcpy(p, to, tl);
+        p += tl;
+    }
+}
+
+static void apple_rename(const wl *l, const char *in, char *out, size_t n) {
+    const apple_map *am = l->rename_ctx;
+    char buf[320];
+    int s, off = 0;
+    if (sscanf(in, "stages.%d.%n", &s, &off) == 1 && off > 0 && s >= 0 && s < am->n) {
+        const char *r = in + off;
+        if (!strncmp(r, "downsample.", 11)) snprintf(buf, sizeof buf, ".network.%d.%s", am->D[s], r + 11);
+        else if (!strncmp(r, "pos_emb.", 8)) snprintf(buf, sizeof buf, ".network.%d.%s", am->P[s], r + 8);
+        else if (!strncmp(r, "blocks.", 7)) snprintf(buf, sizeof buf, ".network.%d.%s", am->N[s], r + 7);
+        else snprintf(buf, sizeof buf, ".%s", in);
+    } else if (!strncmp(in, "stem.", 5)) {
+        snprintf(buf, sizeof buf, ".patch_embed.%s", in + 5);
+    } else {
+        snprintf(buf, sizeof buf, ".%s", in);
+    }
+    static const char *const rules[][2] = {
+        {".conv_kxk.", ".rbr_conv."},       {".conv_scale.", ".rbr_scale."}, {".identity.", ".rbr_skip."},
+        {".large_conv.", ".lkb_origin."},   {".proj.0.reparam_conv.", ".proj.0.lkb_reparam."},
+        {".mlp.", ".convffn."},             {".se.fc1.", ".se.reduce."},     {".se.fc2.", ".se.expand."},
+        {".layer_scale.gamma", ".layer_scale"}, {".layer_scale_1.gamma", ".layer_scale_1"},
+        {".layer_scale_2.gamma", ".layer_scale_2"}, {".final_conv.", ".conv_exp."}, {".pos_enc.", ".pe."},
+    };
+    for (size_t i = 0; i < GL_ARRAY_LEN(rules); i++) str_replace_all(buf, sizeof buf, rules[i][0], rules[i][1]);
+    snprintf(out, n, "%s", buf + 1);
+}
+
+/* Walks network.0, network.1, ... to find where each stage's parts are. */
+static int apple_probe(wl *l, apple_map *am) {
+    memset(am, 0, sizeof *am);
+    int idx = 0;
+    for (int s = 0; s < MCI_MAX_STAGES; s++) {
+        am->D[s] = am->P[s] = -1;
+        if (s > 0) {
+            if (!wl_find(l, "network.%d.proj.0.lkb_reparam.weight", idx) &&
+                !wl_find(l, "network.%d.proj.0.lkb_origin.conv.weight", idx))
+                break;
+            am->D[s] = idx++;
+            if (wl_find(l, "network.%d.reparam_conv.weight", idx) || wl_find(l, "network.%d.pe.weight", idx))
+                am->P[s] = idx++;
+        }
+        if (!wl_find(l, "network.%d.0.convffn.fc1.weight", idx)) break;
+        am->N[s] = idx++;
+        am->n = s + 1;
+    }
+    return am->n;
+}
+
 int mci_load(const gl_weights *w, const char *prefix, const char *file, mci_model **out, gl_err *err) {
+    return mci_load_ex(w, prefix, file, MCI_NAMES_TIMM, 1, out, err);
+}
+
+int mci_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int need_head, mci_model **out,
+                gl_err *err) {
     mci_model *m = gl_calloc(1, sizeof *m);
     if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
     wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
     snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
     int rc = 0;
+    apple_map am;
+    if (names == MCI_NAMES_APPLE) {
+        if (!apple_probe(&l, &am)) {
+            rc = gl_err_set(err, GLIMPSE_ERR_MISSING, "%s: no FastViT stages found under '%snetwork.'", l.file, prefix);
+            goto fail;
+        }
+        l.rename = apple_rename;
+        l.rename_ctx = &am;
+    }
     const gl_tensor *s0 = wl_find(&l, "stem.0.conv_kxk.0.conv.weight");
     if (!s0) s0 = wl_need(&l, "stem.0.reparam_conv.weight");
     if (!s0) goto fail;
@@ -403,12 +481,26 @@ int mci_load(const gl_weights *w, const char *prefix, const char *file, mci_mode
     m->fconv = (op_conv){.cin = c, .cout = m->feat, .k = (int)fk->shape[2], .stride = 1, .groups = c, .act = KN_ACT_NONE};
     if ((rc = fold_mobileone(&l, "final_conv", &m->fconv))) goto fail;
     if ((rc = load_se(&l, "final_conv", m->feat, &m->fse))) goto fail;
-    const gl_tensor *hw = wl_need(&l, "head.fc.weight");
-    if (!hw) goto fail;
-    m->embed = (int)hw->shape[0];
-    m->head_w = wl_f32(&l, hw, (int64_t)m->embed * m->feat);
-    m->head_b = wl_f32(&l, wl_need(&l, "head.fc.bias"), m->embed);
-    if (!m->head_w || !m->head_b) goto fail;
+    const gl_tensor *hw = wl_find(&l, "head.fc.weight");
+    const gl_tensor *hp = names == MCI_NAMES_APPLE ? wl_find(&l, "head.proj") : NULL;
+    if (hw) {
+        m->embed = (int)hw->shape[0];
+        m->head_w = wl_f32(&l, hw, (int64_t)m->embed * m->feat);
+        m->head_b = wl_f32(&l, wl_need(&l, "head.fc.bias"), m->embed);
+        if (!m->head_w || !m->head_b) goto fail;
+    } else if (hp && hp->ndim == 2 && hp->shape[0] == m->feat) {
+        /* Apple GlobalPool2D: x·P with P [feat, embed], no bias */
+        m->embed = (int)hp->shape[1];
+        float *p = wl_f32(&l, hp, (int64_t)m->embed * m->feat);
+        m->head_w = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed * m->feat);
+        m->head_b = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed);
+        if (!p || !m->head_w || !m->head_b) goto fail;
+        for (int i = 0; i < m->feat; i++)
+            for (int e = 0; e < m->embed; e++) m->head_w[(size_t)e * m->feat + i] = p[(size_t)i * m->embed + e];
+    } else if (need_head) {
+        wl_need(&l, "head.fc.weight");
+        goto fail;
+    }
     *out = m;
     return 0;
 fail:
@@ -470,9 +562,9 @@ static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w,
     op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
 }
 
-int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *emb, float *ws,
-                gl_err *err) {
-    if (H < 32 || W < 32) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "MCi: input %dx%d is too small", W, H);
+/* Runs the tower up to the final conv (+SE+GELU); returns the map [feat, *ho, *wo] inside ws. */
+static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *ws, int *ho, int *wo,
+                    float **scratch) {
     size_t mm = max_map(m, H, W) + 16;
     float *a = ws, *b = a + mm, *c = b + mm, *d = c + mm, *scr = d + mm;
     int h = H, w = W;
@@ -519,8 +611,45 @@ int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, in
     op_conv2d(env, &m->fconv, cur, h, w, oth, scr);
     op_se(env, oth, m->feat, h * w, m->fse.w1, m->fse.b1, m->fse.r, m->fse.w2, m->fse.b2, scr);
     op_gelu(env, oth, (size_t)m->feat * h * w);
+    *ho = h;
+    *wo = w;
+    *scratch = scr;
+    return oth;
+}
+
+static int check_input(const mci_model *m, int H, int W, gl_err *err) {
+    int st = mci_stride(m);
+    if (H < st || W < st || H % st || W % st)
+        return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "MCi: input %dx%d must be a positive multiple of %d", W, H, st);
+    return 0;
+}
+
+int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *emb, float *ws,
+                gl_err *err) {
+    if (check_input(m, H, W, err)) return err->code;
+    if (!m->head_w) return gl_err_set(err, GLIMPSE_ERR_MODEL_KIND, "MCi: this tower has no projection head");
+    int h, w;
+    float *scr, *map = trunk(m, env, x, H, W, ws, &h, &w, &scr);
     float *pooled = scr;
-    op_mean_hw(env, oth, m->feat, h * w, pooled);
+    op_mean_hw(env, map, m->feat, h * w, pooled);
     op_linear(env, pooled, 1, m->feat, m->head_w, GL_F32, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
     return 0;
+}
+
+int mci_forward_features(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *tokens,
+                         float *ws, gl_err *err) {
+    if (check_input(m, H, W, err)) return err->code;
+    int h, w;
+    float *scr, *map = trunk(m, env, x, H, W, ws, &h, &w, &scr);
+    op_transpose(env, map, m->feat, h * w, tokens);
+    return 0;
+}
+
+int mci_feature_dim(const mci_model *m) { return m->feat; }
+
+int mci_stride(const mci_model *m) {
+    int s = 4;
+    for (int i = 0; i < m->n_stages; i++)
+        if (m->st[i].has_down) s *= 2;
+    return s;
 }

@@ -11,7 +11,20 @@ typedef struct mci_model mci_model;
 
 /* prefix: "visual.trunk." for OpenCLIP files, "" for timm image-only files. */
 int mci_load(const gl_weights *w, const char *prefix, const char *file, mci_model **out, gl_err *err);
+enum { MCI_NAMES_TIMM = 0, MCI_NAMES_APPLE = 1 };
+/* names: timm/OpenCLIP names or Apple's (ml-fastvlm / ml-mobileclip v1: patch_embed, network.N,
+ * rbr_*, lkb_*, convffn, conv_exp). need_head = 0 allows a tower without a projection head
+ * (FastVLM uses the conv_exp map). */
+int mci_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int need_head, mci_model **out,
+                gl_err *err);
 void mci_free(mci_model *m);
+int mci_feature_dim(const mci_model *m);
+/* Total stride of the tower (32 for MCi0-2, 64 for MCi3/4 and FastViTHD). */
+int mci_stride(const mci_model *m);
+/* x: [3, H, W] -> the final_conv map as tokens [(H/stride)*(W/stride), feature_dim] (row-major
+ * grid order), the input of FastVLM's projector. */
+int mci_forward_features(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *tokens,
+                         float *ws, gl_err *err);
 int mci_embed_dim(const mci_model *m);
 /* Floats of workspace mci_forward needs at input size H x W with n_threads threads. */
 size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads);

@@ -30,7 +30,13 @@ void gl_blobs_free(gl_blobs *b) {
 
 static const gl_tensor *vfind(wl *l, const char *fmt, va_list ap, char *name, size_t n) {
     int k = snprintf(name, n, "%s", l->prefix);
-    vsnprintf(name + k, n - (size_t)k, fmt, ap);
+    if (l->rename) {
+        char in[256];
+        vsnprintf(in, sizeof in, fmt, ap);
+        l->rename(l, in, name + k, n - (size_t)k);
+    } else {
+        vsnprintf(name + k, n - (size_t)k, fmt, ap);
+    }
     return gl_weights_find(l->w, name);
 }
 

@@ -15,13 +15,18 @@ typedef struct gl_blobs {
 void *gl_blobs_alloc(gl_blobs *b, size_t bytes); /* zeroed; NULL on OOM */
 void gl_blobs_free(gl_blobs *b);
 
-typedef struct wl {
+typedef struct wl wl;
+struct wl {
     const gl_weights *w;
     char prefix[64];  /* prepended to every name, e.g. "visual.trunk." */
     gl_blobs *blobs;
     gl_err *err;
     const char *file; /* for messages */
-} wl;
+    /* Optional name translation (e.g. timm names -> Apple names), applied after the prefix is
+     * stripped: writes the stored name of `in` into out. */
+    void (*rename)(const struct wl *l, const char *in, char *out, size_t n);
+    const void *rename_ctx;
+};
 
 /* Finds prefix+name; NULL when absent (no error). */
 const gl_tensor *wl_find(wl *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
