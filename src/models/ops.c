@@ -93,8 +93,14 @@ static void ew_task(void *v, int ith, int nth) {
     gl_split((int64_t)j->n, ith, nth, &lo, &hi);
     if (j->op == 0)
         for (int64_t i = lo; i < hi; i++) j->x[i] = gelu(j->x[i]);
-    else
+    else if (j->op == 1)
         for (int64_t i = lo; i < hi; i++) j->x[i] += j->y[i];
+    else
+        for (int64_t i = lo; i < hi; i++) j->x[i] *= j->y[i];
+}
+void op_mul(const kn_env *env, float *x, const float *y, size_t n) {
+    ew_job j = {x, y, n, 2};
+    gl_pool_run(env->pool, ew_task, &j);
 }
 void op_gelu(const kn_env *env, float *x, size_t n) {
     ew_job j = {x, NULL, n, 0};
@@ -196,6 +202,44 @@ void op_attention(const kn_env *env, const float *qkv, int T, int n_head, int he
                   float *ws) {
     att_job j = {qkv, T, n_head, head_dim, causal, out, ws};
     gl_pool_run(env->pool, att_task, &j);
+}
+
+typedef struct { const float *q, *k, *v; int n, pos, nh, nkv, hd; float *out, *ws; } attkv_job;
+static void attkv_task(void *vj, int ith, int nth) {
+    attkv_job *j = vj;
+    int qd = j->nh * j->hd, kd = j->nkv * j->hd, grp = j->nh / j->nkv;
+    float scale = 1.0f / sqrtf((float)j->hd);
+    float *s = j->ws + (int64_t)ith * (j->pos + j->n);
+    int64_t lo, hi;
+    gl_split((int64_t)j->nh * j->n, ith, nth, &lo, &hi);
+    for (int64_t idx = lo; idx < hi; idx++) {
+        int h = (int)(idx / j->n), t = (int)(idx % j->n), kvh = h / grp;
+        const float *q = j->q + (int64_t)t * qd + h * j->hd;
+        int nk = j->pos + t + 1;
+        float mx = -INFINITY;
+        for (int u = 0; u < nk; u++) {
+            const float *k = j->k + (int64_t)u * kd + kvh * j->hd;
+            float d = 0;
+            for (int i = 0; i < j->hd; i++) d += q[i] * k[i];
+            s[u] = d * scale;
+            if (s[u] > mx) mx = s[u];
+        }
+        float sum = 0;
+        for (int u = 0; u < nk; u++) { s[u] = expf(s[u] - mx); sum += s[u]; }
+        float inv = 1.0f / sum;
+        float *o = j->out + (int64_t)t * qd + h * j->hd;
+        for (int i = 0; i < j->hd; i++) o[i] = 0;
+        for (int u = 0; u < nk; u++) {
+            const float *vv = j->v + (int64_t)u * kd + kvh * j->hd;
+            float p = s[u] * inv;
+            for (int i = 0; i < j->hd; i++) o[i] += p * vv[i];
+        }
+    }
+}
+void op_attention_kv(const kn_env *env, const float *q, int n, const float *k, const float *v, int pos, int nh,
+                     int nkv, int hd, float *out, float *ws) {
+    attkv_job j = {q, k, v, n, pos, nh, nkv, hd, out, ws};
+    gl_pool_run(env->pool, attkv_task, &j);
 }
 
 void op_l2_normalize(float *x, int n) {

@@ -43,6 +43,13 @@ void op_layernorm(const kn_env *env, const float *x, int rows, int n, const floa
 void op_attention(const kn_env *env, const float *qkv, int T, int n_head, int head_dim, int causal, float *out,
                   float *ws);
 size_t op_attention_ws_floats(int T, int n_head, int n_threads);
+/* Causal attention of n new queries q[n, nh*hd] at positions pos..pos+n-1 against a KV cache
+ * k/v [pos+n, nkv*hd] (grouped-query: query head h reads kv head h / (nh/nkv)).
+ * out[n, nh*hd]. ws: op_attention_ws_floats(pos+n, ..). */
+void op_attention_kv(const kn_env *env, const float *q, int n, const float *k, const float *v, int pos, int nh,
+                     int nkv, int hd, float *out, float *ws);
+/* x *= y (n floats). */
+void op_mul(const kn_env *env, float *x, const float *y, size_t n);
 /* x += y (n floats). */
 void op_add(const kn_env *env, float *x, const float *y, size_t n);
 void op_l2_normalize(float *x, int n);
