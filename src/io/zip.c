@@ -153,7 +153,7 @@ int io_zip_inflate(const io_zip_entry *e, uint8_t *dst, const char *name, gl_err
     if (inflateInit2(&s, -MAX_WBITS) != Z_OK) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: zlib init failed", name);
     const uint8_t *in = e->data;
     uint64_t in_left = e->comp_size, out_left = e->size;
-    uint8_t *out = dst;
+    uint8_t *out = dst, sink[1];
     int zr = Z_OK;
     /* zlib counts in uInt; feed and drain in chunks so entries over 4 GiB work. */
     while (zr == Z_OK) {
@@ -168,13 +168,18 @@ int io_zip_inflate(const io_zip_entry *e, uint8_t *dst, const char *name, gl_err
             s.avail_out = (uInt)GL_MIN(out_left, (uint64_t)1 << 30);
             out += s.avail_out;
             out_left -= s.avail_out;
+        } else if (!s.avail_out) {
+            /* Output is full: zlib still needs room to reach the end of the stream (an empty
+             * entry's final block). Anything it writes here is excess and fails the size check. */
+            s.next_out = sink;
+            s.avail_out = sizeof sink;
         }
         uInt ai = s.avail_in, ao = s.avail_out;
         zr = inflate(&s, Z_NO_FLUSH);
         if (zr == Z_BUF_ERROR && (ai == s.avail_in && ao == s.avail_out)) break; /* no progress possible */
         if (zr == Z_BUF_ERROR) zr = Z_OK;
     }
-    bool ok = zr == Z_STREAM_END && s.total_out == e->size && !s.avail_out && !out_left;
+    bool ok = zr == Z_STREAM_END && s.total_out == e->size && !out_left;
     inflateEnd(&s);
     if (!ok)
         return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: zip entry '%.*s' does not inflate to %llu bytes", name,
