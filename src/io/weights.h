@@ -29,5 +29,9 @@ size_t gl_weights_count(const gl_weights *w);
 const gl_tensor *gl_weights_at(const gl_weights *w, size_t i);
 /* NULL when absent. Lookup is by exact name (hashed). */
 const gl_tensor *gl_weights_find(const gl_weights *w, const char *name);
+/* The GGUF metadata (see io/gguf.h) of a weights set opened from a .gguf file; NULL otherwise.
+ * Owned by w. */
+struct io_gguf;
+const struct io_gguf *gl_weights_gguf(const gl_weights *w);
 
 #endif
