@@ -33,19 +33,30 @@ def tensor_bytes(t, dtype):
     raise ValueError(dtype)
 
 
+DTYPE_SIZE = {"BF16": 2, "F16": 2, "F32": 4, "I64": 8}
+
+
+def stored_dtype(t, dtype):
+    return "I64" if t.dtype == torch.int64 else dtype
+
+
 def write_safetensors(path, sd, dtype):
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    """Header first (from shapes), then each tensor streamed: a 1.5 GB file
+    never sits in memory twice."""
+    header, off = {"__metadata__": {"format": "pt"}}, 0
     for name, t in sd.items():
-        dt, b = tensor_bytes(t, dtype)
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
+        dt = stored_dtype(t, dtype)
+        n = DTYPE_SIZE[dt] * t.numel()
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + n]}
+        off += n
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)))
         f.write(h)
-        for b in blobs:
+        for name, t in sd.items():
+            dt, b = tensor_bytes(t, dtype)
+            assert len(b) == header[name]["data_offsets"][1] - header[name]["data_offsets"][0]
             f.write(b)
     return off
 
@@ -158,7 +169,7 @@ def write_hub_folder(out, cfg, sd, dtype="BF16", shards=1, tokenizer=True):
         return
     # split by running byte count, keeping tensor order (like HF's sharding)
     names = list(sd)
-    sizes = [len(tensor_bytes(sd[n], dtype)[1]) for n in names]
+    sizes = [DTYPE_SIZE[stored_dtype(sd[n], dtype)] * sd[n].numel() for n in names]
     total = sum(sizes)
     per = total / shards
     groups, cur, acc = [], [], 0
