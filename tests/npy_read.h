@@ -29,8 +29,9 @@ static int npy_load(const char *path, npy_arr *a) {
     if (strstr(h, "'<f4'")) a->type = 'f', es = 4;
     else if (strstr(h, "'<i8'")) a->type = 'i', es = 8;
     else if (strstr(h, "'<i4'")) a->type = 'j', es = 4;
+    else if (strstr(h, "'|u1'")) a->type = 'u', es = 1;
     else { free(h); fclose(f); return -3; }
-    if (strstr(h, "'fortran_order': True")) { free(h); fclose(f); return -3; }
+    int fortran = strstr(h, "'fortran_order': True") != NULL;
     char *s = strchr(strstr(h, "'shape'"), '(') + 1;
     a->n = 1;
     while (*s && *s != ')') {
@@ -44,7 +45,20 @@ static int npy_load(const char *path, npy_arr *a) {
     a->data = malloc(a->n * es + 1);
     size_t got = fread(a->data, es, a->n, f);
     fclose(f);
-    return got == a->n ? 0 : -4;
+    if (got != a->n) return -4;
+    if (fortran && a->ndim > 1) { /* column-major -> row-major */
+        char *src = a->data, *dst = malloc(a->n * es + 1);
+        long long idx[8] = {0};
+        for (size_t r = 0; r < a->n; r++) {
+            size_t off = 0, mul = 1;
+            for (int d = 0; d < a->ndim; d++) { off += (size_t)idx[d] * mul; mul *= (size_t)a->shape[d]; }
+            memcpy(dst + r * es, src + off * es, es);
+            for (int d = a->ndim - 1; d >= 0; d--) { if (++idx[d] < a->shape[d]) break; idx[d] = 0; }
+        }
+        free(src);
+        a->data = dst;
+    }
+    return 0;
 }
 
 static void npy_free(npy_arr *a) { free(a->data); a->data = NULL; }
