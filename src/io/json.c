@@ -27,6 +27,10 @@ int io_json_load(const char *path, size_t max_size, cJSON **out, gl_err *err) {
     size_t len;
     int rc = gl_read_file(path, max_size, &buf, &len, err);
     if (rc) return rc;
+    if (len > max_size) { /* gl_read_file reads in whole chunks and may overshoot a small limit */
+        gl_free(buf);
+        return gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max_size);
+    }
     rc = io_json_parse(buf, len, path, out, err);
     gl_free(buf);
     return rc;
