@@ -6,7 +6,21 @@
  * a PyTorch Linear weight [out,in] used as y = x·W^T). Bias is per column (bias_n, length N,
  * Linear) or per row (bias_m, length M, conv weights as A); either may be NULL.
  * B may be F32, F16 or BF16 (weights as stored); A and C are F32; accumulation is F32.
- * Threads: split over the pool in env. Results do not depend on the thread count. */
+ * Threads: split over the pool in env. Results do not depend on the thread count.
+ *
+ * How it runs (gemm.c): M <= KN_GEMV_MAX_M goes to a GEMV path that streams B once (decode:
+ * y = x·W^T at memory bandwidth), threads split over N. Larger M runs a packed, cache-blocked
+ * GEMM (GotoBLAS/BLIS loops): B panels are packed to f32 (converting f16/bf16 on the way), A
+ * panels are packed, an ISA microkernel (AVX2 6x16, NEON 8x12, plain C 4x8) computes register
+ * tiles; bias and activation are applied to each tile while it is in cache. Threads split on
+ * M or N blocks by shape, never on K, and K is always blocked the same way, so every output is
+ * summed in the same order whatever the thread count.
+ *
+ * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (A and B packing
+ * buffers, one set per thread). Pass it in ws/ws_size (e.g. from a scratch arena sized once for
+ * the largest shape: the size only grows with M, N, K and the thread count). With ws == NULL
+ * (or too small) kn_gemm allocates it for the call, which is fine for tools and tests but not
+ * for the forward pass. */
 #ifndef KN_GEMM_H
 #define KN_GEMM_H
 
@@ -30,11 +44,54 @@ typedef struct kn_gemm_args {
     const float *bias_m; /* [M] or NULL */
     kn_act act;
     int accumulate;      /* 1: C += result (before act is not allowed: act must be NONE) */
+    void *ws;            /* scratch of ws_size bytes for the packed path, or NULL (see above) */
+    size_t ws_size;
 } kn_gemm_args;
 
 void kn_gemm(const kn_env *env, const kn_gemm_args *a);
 
+/* Scratch bytes kn_gemm needs for an M x N x K product on env's pool (0 for the GEMV path).
+ * Monotonic in M, N, K: the size for the largest shape serves all smaller ones. */
+size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);
+
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);
+
+/* ---- internal: the per-ISA pieces gemm.c drives (not for models) ------------------------ */
+
+#define KN_GEMV_MAX_M 8  /* M up to this takes the GEMV path */
+#define KN_GEMM_KC 256   /* K block: a KC x NR B micro-panel (16 KB) stays in L1 */
+#define KN_GEMM_MC 144   /* M block: the MC x KC A block (144 KB) stays in L2 */
+#define KN_GEMM_NC 2048  /* N block: the KC x NC B block (2 MB) stays in L3 */
+
+typedef struct kn_gemm_isa {
+    int mr, nr; /* register tile */
+    /* c[mr, nr] (row stride ldc) = (load_c ? c : 0) + pa·pb over kc, then + bias_m[r] and
+     * + bias_n[j] where those are not NULL (mr / nr values). pa: kc x mr (k-major), pb: kc x nr. */
+    void (*kernel)(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int load_c,
+                   const float *bias_m, const float *bias_n);
+    /* dst = op(B)[k0:k0+kc, n0:n0+nc] as f32 panels of nr columns (kc x nr each, k-major),
+     * the last panel zero-padded to nr. */
+    void (*pack_b)(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+    /* x[0:n] = act(x[0:n]); each element's result must not depend on n or its position. */
+    void (*act_row)(kn_act act, float *x, int64_t n);
+    /* M <= KN_GEMV_MAX_M: all rows of C for columns [n0, n1), bias, accumulate and act included.
+     * n0 is a multiple of 16. */
+    void (*gemv)(const kn_gemm_args *a, int64_t n0, int64_t n1);
+} kn_gemm_isa;
+
+extern const kn_gemm_isa kn_gemm_isa_scalar;
+#if defined(__x86_64__)
+extern const kn_gemm_isa kn_gemm_isa_avx2;
+#endif
+#if defined(__aarch64__)
+extern const kn_gemm_isa kn_gemm_isa_neon;
+#endif
+
+/* Shared by the scalar and NEON pieces: act on one value (libm, as kn_gemm_ref). */
+float kn_act_scalar(kn_act act, float x);
+void kn_act_row_scalar(kn_act act, float *x, int64_t n);
+/* Loads op(B)[k, n] as f32 (slow; for packing tails). */
+float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n);
 
 #endif

@@ -1,0 +1,309 @@
+/* conv.c — convolution dispatch: depthwise/multiplier strips, 1×1 and im2col GEMM paths,
+ * BN folding and pools. */
+#include "conv.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "nn.h"
+
+/* Output rows per depthwise task. A task stages (DW_ROWS−1)·s + kh padded input rows. */
+#define DW_ROWS 16
+/* im2col column chunk: at most this many floats of columns per GEMM call (4 MiB). */
+#define IM2COL_MAX_FLOATS ((int64_t)1 << 20)
+
+bool kn_conv2d_shape(const kn_conv2d_args *a, int64_t *Ho, int64_t *Wo) {
+    if (!a || !a->x || !a->w || !a->y) return false;
+    if (a->N < 1 || a->C_in < 1 || a->C_out < 1 || a->H < 1 || a->W < 1) return false;
+    if (a->kh < 1 || a->kw < 1 || a->stride < 1 || a->groups < 1) return false;
+    if (a->pad_h < 0 || a->pad_w < 0 || a->pad_h >= a->kh || a->pad_w >= a->kw) return false;
+    if (a->C_in % a->groups || a->C_out % a->groups) return false;
+    int64_t hp = a->H + 2 * (int64_t)a->pad_h, wp = a->W + 2 * (int64_t)a->pad_w;
+    if (hp < a->kh || wp < a->kw) return false;
+    *Ho = (hp - a->kh) / a->stride + 1;
+    *Wo = (wp - a->kw) / a->stride + 1;
+    return true;
+}
+
+static bool is_dw(const kn_conv2d_args *a) {
+    return a->groups == a->C_in && a->C_out % a->C_in == 0;
+}
+static bool is_1x1(const kn_conv2d_args *a) {
+    return a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad_h == 0 && a->pad_w == 0;
+}
+
+/* Floats per staged input row: `stride` phases of L floats each. Phase ph, index i holds padded
+ * column i·s + ph, so tap kx of output column ox reads phase kx % s at index ox + kx / s and a
+ * stride-s conv becomes s unit-stride reads. L leaves >= 8 zero floats after the last needed
+ * element so SIMD rows may read a full vector past Wo. */
+static int64_t dw_phase_len(const kn_conv2d_args *a) {
+    int64_t wp = a->W + 2 * (int64_t)a->pad_w;
+    int64_t L = (wp + a->stride - 1) / a->stride + 8;
+    return (L + 7) & ~(int64_t)7;
+}
+static int64_t dw_stage_rows(const kn_conv2d_args *a) {
+    return (int64_t)(DW_ROWS - 1) * a->stride + a->kh;
+}
+
+size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a) {
+    int64_t Ho, Wo;
+    if (!kn_conv2d_shape(a, &Ho, &Wo)) return SIZE_MAX;
+    size_t f, t;
+    if (is_dw(a)) {
+        int64_t taps = (int64_t)a->kh * a->kw;
+        /* staged rows + tap pointers (as floats, 2 per pointer) + padding for alignment */
+        if (!gl_mul_ok((size_t)dw_stage_rows(a) * a->stride, (size_t)dw_phase_len(a), &f)) return SIZE_MAX;
+        if (!gl_add_ok(f, (size_t)taps * 2 + 16, &f)) return SIZE_MAX;
+        if (!gl_mul_ok(f, (size_t)gl_pool_size(env->pool), &t)) return SIZE_MAX;
+        if (!gl_mul_ok(t, sizeof(float), &t)) return SIZE_MAX;
+        return t;
+    }
+    if (is_1x1(a)) return 0;
+    int64_t K = a->C_in / a->groups * a->kh * a->kw;
+    int64_t chunk = GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K);
+    chunk = GL_MIN(chunk, Ho * Wo);
+    if (!gl_mul_ok((size_t)K, (size_t)chunk, &f) || !gl_mul_ok(f, sizeof(float), &t)) return SIZE_MAX;
+    return t;
+}
+
+/* ---- depthwise / channel-multiplier path ------------------------------------------------ */
+
+typedef struct dw_job {
+    const kn_conv2d_args *a;
+    int64_t Ho, Wo, n_strips, L;
+    char *ws;
+    size_t ws_per_thread;
+    kn_dwrow_fn row;
+} dw_job;
+
+static void dw_task(void *v, int ith, int nth) {
+    const dw_job *j = v;
+    const kn_conv2d_args *a = j->a;
+    const int s = a->stride, kh = a->kh, kw = a->kw, taps = kh * kw;
+    const int64_t m = a->C_out / a->C_in, L = j->L, rowlen = (int64_t)s * L;
+    float *stage = (float *)(j->ws + (size_t)ith * j->ws_per_thread);
+    const float **src = (const float **)(((uintptr_t)(stage + dw_stage_rows(a) * rowlen) + 15) & ~(uintptr_t)15);
+
+    int64_t lo, hi;
+    gl_split(a->N * a->C_in * j->n_strips, ith, nth, &lo, &hi);
+    for (int64_t task = lo; task < hi; task++) {
+        int64_t plane = task / j->n_strips, strip = task % j->n_strips;
+        int64_t n = plane / a->C_in, c = plane % a->C_in;
+        int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
+        int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
+        const float *xp = a->x + plane * a->H * a->W;
+        /* stage the padded, phase-split input rows */
+        for (int64_t r = 0; r < n_in; r++) {
+            float *dst = stage + r * rowlen;
+            int64_t iy = iy0 + r;
+            memset(dst, 0, (size_t)rowlen * sizeof(float));
+            if (iy < 0 || iy >= a->H) continue;
+            const float *xr = xp + iy * a->W;
+            if (s == 1) {
+                memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
+            } else {
+                for (int64_t ix = 0; ix < a->W; ix++) {
+                    int64_t pc = ix + a->pad_w;
+                    dst[(pc % s) * L + pc / s] = xr[ix];
+                }
+            }
+        }
+        for (int64_t mo = 0; mo < m; mo++) {
+            int64_t o = c * m + mo;
+            const float *w = a->w + o * taps;
+            float b = a->bias ? a->bias[o] : 0.0f;
+            float *yp = a->y + (n * a->C_out + o) * j->Ho * j->Wo;
+            const float *rp = a->residual ? a->residual + (n * a->C_out + o) * j->Ho * j->Wo : NULL;
+            for (int64_t oy = oy0; oy < oy1; oy++) {
+                const float *base = stage + (oy - oy0) * s * rowlen;
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        src[ky * kw + kx] = base + ky * rowlen + (kx % s) * L + kx / s;
+                j->row(yp + oy * j->Wo, j->Wo, src, w, taps, b, a->act, rp ? rp + oy * j->Wo : NULL);
+            }
+        }
+    }
+}
+
+static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int64_t Wo, void *ws,
+                    size_t ws_bytes) {
+    dw_job j;
+    j.a = a;
+    j.Ho = Ho;
+    j.Wo = Wo;
+    j.n_strips = (Ho + DW_ROWS - 1) / DW_ROWS;
+    j.L = dw_phase_len(a);
+    j.ws = ws;
+    j.ws_per_thread = ws_bytes / (size_t)gl_pool_size(env->pool) & ~(size_t)31;
+    j.row = kn_dwrow_scalar;
+#if defined(__x86_64__)
+    if (kn_use_avx2(env)) j.row = kn_dwrow_avx2;
+#elif defined(__aarch64__)
+    if (kn_use_neon(env)) j.row = kn_dwrow_neon;
+#endif
+    gl_pool_run(env->pool, dw_task, &j);
+}
+
+/* ---- GEMM paths -------------------------------------------------------------------------- */
+
+typedef struct im2col_job {
+    const kn_conv2d_args *a;
+    const float *xg;   /* first input channel of the group, image n */
+    float *cols;       /* [K, cnt] */
+    int64_t Wo, p0, cnt;
+} im2col_job;
+
+static void im2col_task(void *v, int ith, int nth) {
+    const im2col_job *j = v;
+    const kn_conv2d_args *a = j->a;
+    int64_t K = a->C_in / a->groups * a->kh * a->kw, lo, hi;
+    gl_split(K, ith, nth, &lo, &hi);
+    for (int64_t k = lo; k < hi; k++) {
+        int64_t i = k / (a->kh * a->kw), ky = k / a->kw % a->kh, kx = k % a->kw;
+        const float *xp = j->xg + i * a->H * a->W;
+        float *col = j->cols + k * j->cnt;
+        int64_t oy = j->p0 / j->Wo, ox = j->p0 % j->Wo;
+        for (int64_t p = 0; p < j->cnt; p++) {
+            int64_t iy = oy * a->stride + ky - a->pad_h, ix = ox * a->stride + kx - a->pad_w;
+            col[p] = (iy >= 0 && iy < a->H && ix >= 0 && ix < a->W) ? xp[iy * a->W + ix] : 0.0f;
+            if (++ox == j->Wo) { ox = 0; oy++; }
+        }
+    }
+}
+
+static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int64_t Wo, float *ws,
+                      size_t ws_bytes) {
+    const int64_t cin_g = a->C_in / a->groups, cout_g = a->C_out / a->groups, P = Ho * Wo;
+    const int64_t K = cin_g * a->kh * a->kw;
+    const bool direct = is_1x1(a);
+    int64_t chunk = direct ? P : GL_MIN(P, (int64_t)(ws_bytes / sizeof(float)) / K);
+    /* y += conv when the residual is y itself and there is no activation: let the GEMM add */
+    bool acc = a->residual && a->act == KN_ACT_NONE;
+    for (int64_t n = 0; n < a->N; n++)
+        for (int64_t g = 0; g < a->groups; g++) {
+            const float *xg = a->x + (n * a->C_in + g * cin_g) * a->H * a->W;
+            float *yg = a->y + (n * a->C_out + g * cout_g) * P;
+            if (acc && a->residual != a->y)
+                memcpy(yg, a->residual + (n * a->C_out + g * cout_g) * P, (size_t)(cout_g * P) * sizeof(float));
+            for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+                int64_t cnt = GL_MIN(chunk, P - p0);
+                kn_gemm_args ga;
+                memset(&ga, 0, sizeof ga);
+                ga.M = cout_g;
+                ga.N = cnt;
+                ga.K = K;
+                ga.A = a->w + g * cout_g * K;
+                ga.lda = K;
+                if (direct) {
+                    ga.B = xg + p0;
+                    ga.ldb = P;
+                } else {
+                    im2col_job ij = {a, xg, ws, Wo, p0, cnt};
+                    gl_pool_run(env->pool, im2col_task, &ij);
+                    ga.B = ws;
+                    ga.ldb = cnt;
+                }
+                ga.b_type = GL_F32;
+                ga.C = yg + p0;
+                ga.ldc = P;
+                ga.bias_m = a->bias ? a->bias + g * cout_g : NULL;
+                ga.act = acc ? KN_ACT_NONE : a->act;
+                ga.accumulate = acc;
+                kn_gemm(env, &ga);
+            }
+            if (a->residual && !acc)
+                kn_add(env, yg, a->residual + (n * a->C_out + g * cout_g) * P, yg, cout_g * P);
+        }
+}
+
+int kn_conv2d(const kn_env *env, const kn_conv2d_args *a, void *ws, size_t ws_bytes) {
+    int64_t Ho, Wo;
+    if (!kn_conv2d_shape(a, &Ho, &Wo)) return GLIMPSE_ERR_INVALID_ARG;
+    size_t need = kn_conv2d_ws_size(env, a);
+    if (need == SIZE_MAX || ws_bytes < need || (need && !ws)) return GLIMPSE_ERR_INVALID_ARG;
+    if (is_dw(a)) {
+        conv_dw(env, a, Ho, Wo, ws, ws_bytes);
+        return GLIMPSE_OK;
+    }
+    if (a->residual == a->y && a->act != KN_ACT_NONE) return GLIMPSE_ERR_INVALID_ARG;
+    conv_gemm(env, a, Ho, Wo, ws, ws_bytes);
+    return GLIMPSE_OK;
+}
+
+/* ---- BN folding, pools ------------------------------------------------------------------- */
+
+void kn_fold_bn(float *w, const float *bias_in, float *bias_out, int64_t C_out, int64_t per_out,
+                const float *gamma, const float *beta, const float *mean, const float *var,
+                double eps) {
+    for (int64_t o = 0; o < C_out; o++) {
+        double t = (gamma ? (double)gamma[o] : 1.0) / sqrt((double)var[o] + eps);
+        for (int64_t i = 0; i < per_out; i++) w[o * per_out + i] = (float)((double)w[o * per_out + i] * t);
+        double b = bias_in ? (double)bias_in[o] : 0.0;
+        bias_out[o] = (float)((beta ? (double)beta[o] : 0.0) + (b - (double)mean[o]) * t);
+    }
+}
+
+typedef struct pool_job {
+    const float *x;
+    float *y;
+    int64_t rows, H, W, Ho, Wo;
+    int k, s, p, max;
+} pool_job;
+
+static void gap_task(void *v, int ith, int nth) {
+    const pool_job *j = v;
+    int64_t lo, hi;
+    gl_split(j->rows, ith, nth, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = j->x + r * j->H;
+        double s = 0; /* double: HW can be 64K+ pixels */
+        for (int64_t i = 0; i < j->H; i++) s += x[i];
+        j->y[r] = (float)(s / (double)j->H);
+    }
+}
+
+void kn_global_avgpool(const kn_env *env, const float *x, float *y, int64_t N, int64_t C,
+                       int64_t HW) {
+    pool_job j = {x, y, N * C, HW, 0, 0, 0, 0, 0, 0, 0};
+    gl_pool_run(env->pool, gap_task, &j);
+}
+
+static void pool2d_task(void *v, int ith, int nth) {
+    const pool_job *j = v;
+    int64_t lo, hi;
+    gl_split(j->rows, ith, nth, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = j->x + r * j->H * j->W;
+        float *y = j->y + r * j->Ho * j->Wo;
+        for (int64_t oy = 0; oy < j->Ho; oy++)
+            for (int64_t ox = 0; ox < j->Wo; ox++) {
+                float acc = j->max ? -INFINITY : 0.0f;
+                for (int ky = 0; ky < j->k; ky++) {
+                    int64_t iy = oy * j->s + ky - j->p;
+                    for (int kx = 0; kx < j->k; kx++) {
+                        int64_t ix = ox * j->s + kx - j->p;
+                        bool in = iy >= 0 && iy < j->H && ix >= 0 && ix < j->W;
+                        float v2 = in ? x[iy * j->W + ix] : 0.0f;
+                        if (j->max) { if (in && v2 > acc) acc = v2; }
+                        else acc += v2;
+                    }
+                }
+                y[oy * j->Wo + ox] = j->max ? acc : acc / (float)(j->k * j->k);
+            }
+    }
+}
+
+static void pool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+                   int k, int s, int p, int max) {
+    pool_job j = {x, y, NC, H, W, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1, k, s, p, max};
+    gl_pool_run(env->pool, pool2d_task, &j);
+}
+
+void kn_maxpool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+                  int k, int s, int p) {
+    pool2d(env, x, y, NC, H, W, k, s, p, 1);
+}
+void kn_avgpool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+                  int k, int s, int p) {
+    pool2d(env, x, y, NC, H, W, k, s, p, 0);
+}

@@ -1,0 +1,86 @@
+/* conv.h — 2-D convolutions and pools over NCHW f32 activations.
+ *
+ *   y[n, o, oy, ox] = act( bias[o] + Σ_{i,ky,kx} w[o, i, ky, kx] · x[n, g·Cg + i, oy·s + ky − pad_h, ox·s + kx − pad_w] )
+ *                     + residual[n, o, oy, ox]          (residual optional, added after act)
+ *
+ * with g = o / (C_out/groups), Cg = C_in/groups, zero padding, dilation 1. Weights are laid out
+ * as PyTorch stores them: [C_out, C_in/groups, kh, kw], f32 (folded at load). Output size:
+ * Ho = (H + 2·pad_h − kh)/stride + 1, Wo likewise.
+ *
+ * kn_conv2d picks the path from the shape:
+ *  - groups == C_in and C_out == m·C_in (depthwise, m = 1; "channel multiplier" m = 2 in
+ *    FastViT's ReparamLargeKernelConv and conv_exp): a direct kernel vectorised along W that
+ *    stages padded input strips in the workspace (bias, act and residual fused);
+ *  - 1×1, stride 1, no padding: one GEMM per image and group (x is already the B matrix);
+ *  - anything else: im2col into the workspace in column chunks, then GEMM per chunk.
+ * Threads: the depthwise path splits (image, channel, row strip) tasks over env->pool; the GEMM
+ * paths use kn_gemm's threading. Results do not depend on the thread count.
+ * y must not overlap x or w. residual may be y itself (in-place "y += conv(x)"), except for a
+ * non-depthwise conv with an activation, which returns GLIMPSE_ERR_INVALID_ARG then. */
+#ifndef KN_CONV_H
+#define KN_CONV_H
+
+#include "gemm.h"
+#include "kernels.h"
+
+typedef struct kn_conv2d_args {
+    int64_t N, C_in, H, W;   /* input  [N, C_in, H, W] */
+    int64_t C_out;           /* output [N, C_out, Ho, Wo] */
+    int kh, kw, stride, pad_h, pad_w, groups;
+    const float *x;
+    const float *w;          /* [C_out, C_in/groups, kh, kw] */
+    const float *bias;       /* [C_out] or NULL */
+    const float *residual;   /* [N, C_out, Ho, Wo] or NULL; may equal y */
+    float *y;
+    kn_act act;
+} kn_conv2d_args;
+
+/* Ho, Wo for the args; false when the shape is invalid (non-positive sizes, C not divisible by
+ * groups, kernel larger than the padded input, stride < 1, pad < 0 or pad >= k). */
+bool kn_conv2d_shape(const kn_conv2d_args *a, int64_t *Ho, int64_t *Wo);
+
+/* Workspace bytes kn_conv2d needs for these args with env's thread count (0 = none). Returns
+ * SIZE_MAX for invalid args or on overflow. */
+size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a);
+
+/* Runs the convolution. ws: at least kn_conv2d_ws_size bytes, 32-byte aligned is best (may be
+ * NULL when the size is 0). Returns GLIMPSE_OK, or GLIMPSE_ERR_INVALID_ARG for a bad shape or
+ * a too-small workspace (nothing is written then). */
+int kn_conv2d(const kn_env *env, const kn_conv2d_args *a, void *ws, size_t ws_bytes);
+
+/* The plain definition above as a direct 7-deep loop (single-threaded, no workspace): the spec
+ * the fast paths are tested against. Same validation and return codes. */
+int kn_conv2d_ref(const kn_conv2d_args *a);
+
+/* BatchNorm folding for a conv (or linear) followed by BN in inference mode:
+ *   t_o = gamma_o / sqrt(var_o + eps);  w'[o, :] = t_o · w[o, :];  b'_o = beta_o + (b_o − mean_o) · t_o
+ * w: [C_out, per_out] (in place), bias_in: [C_out] or NULL (treated as 0), bias_out: [C_out]
+ * (may equal bias_in). gamma may be NULL (1) and beta NULL (0). Computed in double. */
+void kn_fold_bn(float *w, const float *bias_in, float *bias_out, int64_t C_out, int64_t per_out,
+                const float *gamma, const float *beta, const float *mean, const float *var,
+                double eps);
+
+/* Global average pool: y[n, c] = mean over H·W of x[n, c]. x [N, C, HW], y [N, C]. */
+void kn_global_avgpool(const kn_env *env, const float *x, float *y, int64_t N, int64_t C,
+                       int64_t HW);
+/* k×k pools with stride s and zero padding p over [N·C, H, W] planes (max pool pads with -inf,
+ * average pool counts padded zeros, i.e. PyTorch's count_include_pad=True). Ho/Wo as for conv. */
+void kn_maxpool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+                  int k, int s, int p);
+void kn_avgpool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+                  int k, int s, int p);
+
+/* ---- internals shared by conv.c and the ISA files ---------------------------------------- */
+
+/* One output row of a depthwise conv: y[0..n) = act(bias + Σ_t w[t] · src[t][0..n)) + res[0..n)
+ * (res may be NULL). Every src[t] is readable up to n rounded up to 8 floats (zero slack). */
+typedef void (*kn_dwrow_fn)(float *y, int64_t n, const float *const *src, const float *w,
+                            int ntaps, float bias, kn_act act, const float *res);
+void kn_dwrow_scalar(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
+                     float bias, kn_act act, const float *res);
+void kn_dwrow_avx2(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
+                   float bias, kn_act act, const float *res);
+void kn_dwrow_neon(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
+                   float bias, kn_act act, const float *res);
+
+#endif

@@ -1,0 +1,346 @@
+/* nn.c — dispatch and threading for nn.h. Memory-bound elementwise ops (add, mul, scale,
+ * per-channel scale) are plain C here (the compiler vectorises them; they run at bandwidth);
+ * ops with transcendental functions or reductions go to the ISA row kernels. */
+#include "nn.h"
+
+#include <math.h>
+
+typedef struct isa {
+    void (*act)(kn_act, const float *, float *, int64_t);
+    void (*ln)(const float *, float *, const float *, const float *, int64_t, float);
+    void (*rms)(const float *, float *, const float *, int64_t, float);
+    void (*softmax)(const float *, float *, int64_t);
+    float (*dot)(const float *, const float *, int64_t);
+    void (*axpy)(float *, float, const float *, int64_t);
+    void (*lnch)(const float *, float *, const float *, const float *, int64_t, int64_t, int64_t, int64_t, float);
+} isa;
+
+static isa pick(const kn_env *env) {
+    isa f = {kn_act_scalar, kn_layernorm_row_scalar, kn_rmsnorm_row_scalar, kn_softmax_row_scalar,
+             kn_dot_scalar, kn_axpy_scalar, kn_layernorm_ch_scalar};
+#if defined(__x86_64__)
+    if (kn_use_avx2(env)) {
+        isa a = {kn_act_avx2, kn_layernorm_row_avx2, kn_rmsnorm_row_avx2, kn_softmax_row_avx2,
+                 kn_dot_avx2, kn_axpy_avx2, kn_layernorm_ch_avx2};
+        f = a;
+    }
+#elif defined(__aarch64__)
+    if (kn_use_neon(env)) {
+        isa a = {kn_act_neon, kn_layernorm_row_neon, kn_rmsnorm_row_neon, kn_softmax_row_neon,
+                 kn_dot_neon, kn_axpy_neon, kn_layernorm_ch_neon};
+        f = a;
+    }
+#endif
+    return f;
+}
+
+/* Range split in 16-element units so threads never share a cache line of y. */
+static void split16(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    gl_split((n + 15) / 16, ith, nth, lo, hi);
+    *lo = GL_MIN(*lo * 16, n);
+    *hi = GL_MIN(*hi * 16, n);
+}
+
+/* ---- elementwise ------------------------------------------------------------------------- */
+
+enum { EW_ACT, EW_ADD, EW_MUL, EW_SCALE, EW_SWIGLU };
+
+typedef struct ew_job {
+    int op;
+    kn_act act;
+    const float *a, *b;
+    float *y;
+    float s;
+    int64_t n;
+    isa f;
+} ew_job;
+
+static void ew_task(void *v, int ith, int nth) {
+    const ew_job *j = v;
+    int64_t lo, hi;
+    split16(j->n, ith, nth, &lo, &hi);
+    const float *a = j->a, *b = j->b;
+    float *y = j->y;
+    switch (j->op) {
+    case EW_ACT: j->f.act(j->act, a + lo, y + lo, hi - lo); break;
+    case EW_ADD: for (int64_t i = lo; i < hi; i++) y[i] = a[i] + b[i]; break;
+    case EW_MUL: for (int64_t i = lo; i < hi; i++) y[i] = a[i] * b[i]; break;
+    case EW_SCALE: for (int64_t i = lo; i < hi; i++) y[i] = a[i] * j->s; break;
+    case EW_SWIGLU:
+        /* silu(g) in place in y first (y may alias g or u only if it aliases exactly) */
+        for (int64_t i0 = lo; i0 < hi; i0 += 256) {
+            int64_t cnt = GL_MIN((int64_t)256, hi - i0);
+            float t[256];
+            j->f.act(KN_ACT_SILU, a + i0, t, cnt);
+            for (int64_t i = 0; i < cnt; i++) y[i0 + i] = t[i] * b[i0 + i];
+        }
+        break;
+    }
+}
+
+static void ew_run(const kn_env *env, int op, kn_act act, const float *a, const float *b, float *y,
+                   float s, int64_t n) {
+    if (n <= 0) return;
+    ew_job j = {op, act, a, b, y, s, n, pick(env)};
+    if (n < 4096) ew_task(&j, 0, 1); /* not worth waking threads */
+    else gl_pool_run(env->pool, ew_task, &j);
+}
+
+void kn_act_apply(const kn_env *env, kn_act act, const float *x, float *y, int64_t n) {
+    ew_run(env, EW_ACT, act, x, NULL, y, 0, n);
+}
+void kn_gelu(const kn_env *env, const float *x, float *y, int64_t n) { kn_act_apply(env, KN_ACT_GELU, x, y, n); }
+void kn_gelu_tanh(const kn_env *env, const float *x, float *y, int64_t n) { kn_act_apply(env, KN_ACT_GELU_TANH, x, y, n); }
+void kn_silu(const kn_env *env, const float *x, float *y, int64_t n) { kn_act_apply(env, KN_ACT_SILU, x, y, n); }
+void kn_relu(const kn_env *env, const float *x, float *y, int64_t n) { kn_act_apply(env, KN_ACT_RELU, x, y, n); }
+void kn_add(const kn_env *env, const float *a, const float *b, float *y, int64_t n) { ew_run(env, EW_ADD, 0, a, b, y, 0, n); }
+void kn_mul(const kn_env *env, const float *a, const float *b, float *y, int64_t n) { ew_run(env, EW_MUL, 0, a, b, y, 0, n); }
+void kn_scale(const kn_env *env, const float *x, float s, float *y, int64_t n) { ew_run(env, EW_SCALE, 0, x, NULL, y, s, n); }
+void kn_swiglu(const kn_env *env, const float *g, const float *u, float *y, int64_t n) { ew_run(env, EW_SWIGLU, 0, g, u, y, 0, n); }
+
+void kn_sigmoid(const kn_env *env, const float *x, float *y, int64_t n) {
+    kn_act_apply(env, KN_ACT_SIGMOID, x, y, n);
+}
+
+/* ---- per-channel ------------------------------------------------------------------------- */
+
+typedef struct ch_job {
+    const float *x, *f, *g;
+    float *y;
+    int64_t N, C, HW;
+    int mul;
+} ch_job;
+
+static void ch_task(void *v, int ith, int nth) {
+    const ch_job *j = v;
+    int64_t lo, hi;
+    gl_split(j->N * j->C, ith, nth, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = j->x + r * j->HW;
+        float *y = j->y + r * j->HW;
+        if (j->mul) {
+            float s = j->g[r];
+            for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] * s;
+        } else {
+            const float *f = j->f + r * j->HW;
+            float s = j->g ? j->g[r % j->C] : 1.0f;
+            for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] + s * f[i];
+        }
+    }
+}
+
+void kn_add_scaled_ch(const kn_env *env, const float *x, const float *f, const float *gamma,
+                      float *y, int64_t N, int64_t C, int64_t HW) {
+    ch_job j = {x, f, gamma, y, N, C, HW, 0};
+    gl_pool_run(env->pool, ch_task, &j);
+}
+
+void kn_mul_ch(const kn_env *env, const float *x, const float *s, float *y, int64_t N, int64_t C,
+               int64_t HW) {
+    ch_job j = {x, NULL, s, y, N, C, HW, 1};
+    gl_pool_run(env->pool, ch_task, &j);
+}
+
+/* ---- row ops ----------------------------------------------------------------------------- */
+
+enum { ROW_LN, ROW_RMS, ROW_SOFTMAX, ROW_L2 };
+
+typedef struct row_job {
+    int op;
+    const float *x, *w, *b;
+    float *y;
+    int64_t rows, n;
+    float eps;
+    isa f;
+} row_job;
+
+static void row_task(void *v, int ith, int nth) {
+    const row_job *j = v;
+    int64_t lo, hi;
+    gl_split(j->rows, ith, nth, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = j->x + r * j->n;
+        float *y = j->y + r * j->n;
+        switch (j->op) {
+        case ROW_LN: j->f.ln(x, y, j->w, j->b, j->n, j->eps); break;
+        case ROW_RMS: j->f.rms(x, y, j->w, j->n, j->eps); break;
+        case ROW_SOFTMAX: j->f.softmax(x, y, j->n); break;
+        case ROW_L2: {
+            float nrm = sqrtf(j->f.dot(x, x, j->n));
+            float inv = 1.0f / (nrm > j->eps ? nrm : j->eps);
+            for (int64_t i = 0; i < j->n; i++) y[i] = x[i] * inv;
+            break;
+        }
+        }
+    }
+}
+
+static void row_run(const kn_env *env, int op, const float *x, float *y, const float *w,
+                    const float *b, int64_t rows, int64_t n, float eps) {
+    if (rows <= 0 || n <= 0) return;
+    row_job j = {op, x, w, b, y, rows, n, eps, pick(env)};
+    if (rows * n < 4096) row_task(&j, 0, 1);
+    else gl_pool_run(env->pool, row_task, &j);
+}
+
+void kn_layernorm(const kn_env *env, const float *x, float *y, const float *w, const float *b,
+                  int64_t rows, int64_t n, float eps) {
+    row_run(env, ROW_LN, x, y, w, b, rows, n, eps);
+}
+void kn_rmsnorm(const kn_env *env, const float *x, float *y, const float *w, int64_t rows,
+                int64_t n, float eps) {
+    row_run(env, ROW_RMS, x, y, w, NULL, rows, n, eps);
+}
+void kn_softmax(const kn_env *env, const float *x, float *y, int64_t rows, int64_t n) {
+    row_run(env, ROW_SOFTMAX, x, y, NULL, NULL, rows, n, 0);
+}
+void kn_l2norm(const kn_env *env, const float *x, float *y, int64_t rows, int64_t n, float eps) {
+    row_run(env, ROW_L2, x, y, NULL, NULL, rows, n, eps);
+}
+
+typedef struct lnch_job {
+    const float *x, *w, *b;
+    float *y;
+    int64_t N, C, HW;
+    float eps;
+    isa f;
+} lnch_job;
+
+static void lnch_task(void *v, int ith, int nth) {
+    const lnch_job *j = v;
+    /* split over (image, 64-pixel block) so small maps still use all threads */
+    int64_t nb = (j->HW + 63) / 64, lo, hi;
+    gl_split(j->N * nb, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t n = t / nb, p0 = t % nb * 64, p1 = GL_MIN(p0 + 64, j->HW);
+        j->f.lnch(j->x + n * j->C * j->HW, j->y + n * j->C * j->HW, j->w, j->b, j->C, j->HW, p0, p1, j->eps);
+    }
+}
+
+void kn_layernorm_ch(const kn_env *env, const float *x, float *y, const float *w, const float *b,
+                     int64_t N, int64_t C, int64_t HW, float eps) {
+    lnch_job j = {x, w, b, y, N, C, HW, eps, pick(env)};
+    gl_pool_run(env->pool, lnch_task, &j);
+}
+
+typedef struct tr_job {
+    const float *x;
+    float *y;
+    int64_t batch, rows, cols;
+} tr_job;
+
+static void tr_task(void *v, int ith, int nth) {
+    const tr_job *j = v;
+    /* 32×32 tiles; split over (batch, tile row) */
+    int64_t tr = (j->rows + 31) / 32, lo, hi;
+    gl_split(j->batch * tr, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t bi = t / tr, r0 = t % tr * 32, r1 = GL_MIN(r0 + 32, j->rows);
+        const float *x = j->x + bi * j->rows * j->cols;
+        float *y = j->y + bi * j->rows * j->cols;
+        for (int64_t c0 = 0; c0 < j->cols; c0 += 32) {
+            int64_t c1 = GL_MIN(c0 + 32, j->cols);
+            for (int64_t r = r0; r < r1; r++)
+                for (int64_t c = c0; c < c1; c++) y[c * j->rows + r] = x[r * j->cols + c];
+        }
+    }
+}
+
+void kn_transpose(const kn_env *env, const float *x, float *y, int64_t batch, int64_t rows,
+                  int64_t cols) {
+    tr_job j = {x, y, batch, rows, cols};
+    gl_pool_run(env->pool, tr_task, &j);
+}
+
+/* ---- attention --------------------------------------------------------------------------- */
+
+static bool attn_ok(const kn_attn_args *a) {
+    return a && a->q && a->k && a->v && a->out && a->n_q >= 0 && a->n_kv >= 0 && a->n_heads > 0 &&
+           a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0 && a->head_dim > 0;
+}
+
+size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a) {
+    size_t per = (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
+    return per * (size_t)gl_pool_size(env->pool);
+}
+
+typedef struct attn_job {
+    const kn_attn_args *a;
+    float *ws;
+    size_t ws_per;
+    isa f;
+} attn_job;
+
+static void attn_task(void *v, int ith, int nth) {
+    const attn_job *j = v;
+    const kn_attn_args *a = j->a;
+    const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
+    float *sc = j->ws + (size_t)ith * j->ws_per;
+    int64_t lo, hi;
+    /* tasks ordered head-major so a thread's queries share one head's K/V in cache */
+    gl_split((int64_t)a->n_heads * a->n_q, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t h = t / a->n_q, i = t % a->n_q, kvh = h / grp;
+        const float *q = a->q + i * a->q_stride + h * hd;
+        float *o = a->out + i * a->o_stride + h * hd;
+        int64_t lim = a->n_kv;
+        if (a->causal) lim = GL_MIN(lim, GL_MAX((int64_t)0, a->pos0 + i + 1));
+        memset(o, 0, (size_t)hd * sizeof(float));
+        if (lim <= 0) continue;
+        const float *kb = a->k + kvh * hd, *vb = a->v + kvh * hd;
+        for (int64_t jj = 0; jj < lim; jj++) sc[jj] = a->scale * j->f.dot(q, kb + jj * a->k_stride, hd);
+        j->f.softmax(sc, sc, lim);
+        for (int64_t jj = 0; jj < lim; jj++) j->f.axpy(o, sc[jj], vb + jj * a->v_stride, hd);
+    }
+}
+
+int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_floats) {
+    if (!attn_ok(a)) return GLIMPSE_ERR_INVALID_ARG;
+    size_t need = kn_attention_ws_floats(env, a);
+    if (!ws || ws_floats < need) return GLIMPSE_ERR_INVALID_ARG;
+    if (a->n_q == 0) return GLIMPSE_OK;
+    attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env)};
+    gl_pool_run(env->pool, attn_task, &j);
+    return GLIMPSE_OK;
+}
+
+/* ---- RoPE -------------------------------------------------------------------------------- */
+
+typedef struct rope_job {
+    float *x;
+    int64_t n_tok, stride;
+    int n_heads, hd;
+    const int64_t *pos;
+    double base;
+} rope_job;
+
+static void rope_task(void *v, int ith, int nth) {
+    const rope_job *j = v;
+    int half = j->hd / 2;
+    int64_t lo, hi;
+    gl_split(j->n_tok, ith, nth, &lo, &hi);
+    float cs[512], sn[512]; /* head_dim <= 1024 */
+    for (int64_t t = lo; t < hi; t++) {
+        for (int i = 0; i < half; i++) {
+            double inv = pow(j->base, -2.0 * i / (double)j->hd);
+            double ang = (double)j->pos[t] * inv;
+            cs[i] = (float)cos(ang);
+            sn[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < j->n_heads; h++) {
+            float *x = j->x + t * j->stride + (int64_t)h * j->hd;
+            for (int i = 0; i < half; i++) {
+                float x1 = x[i], x2 = x[i + half];
+                x[i] = x1 * cs[i] - x2 * sn[i];
+                x[i + half] = x2 * cs[i] + x1 * sn[i];
+            }
+        }
+    }
+}
+
+void kn_rope(const kn_env *env, float *x, int64_t n_tok, int64_t stride, int n_heads,
+             int head_dim, const int64_t *pos, double theta_base) {
+    if (n_tok <= 0 || head_dim < 2 || head_dim > 1024) return;
+    rope_job j = {x, n_tok, stride, n_heads, head_dim, pos, theta_base};
+    gl_pool_run(env->pool, rope_task, &j);
+}
