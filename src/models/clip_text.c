@@ -108,8 +108,7 @@ int clipt_vocab(const clipt_model *m) { return m->vocab; }
 
 size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
     size_t T = (size_t)n_seq * m->ctx;
-    return T * (size_t)(m->width * 3 + 3 * m->width + m->hidden) + op_attention_ws_floats(m->ctx, m->n_head, n_threads) +
-           (size_t)m->width + 64;
+    return T * (size_t)(5 * m->width + GL_MAX(m->hidden, m->width)) + (size_t)m->width + 64;
 }
 
 static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
@@ -129,7 +128,7 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         if (ids[t] < 0 || ids[t] >= m->vocab)
             return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "token id %d out of range [0, %d)", ids[t], m->vocab);
     float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
-    float *att = big + (size_t)T * GL_MAX(m->hidden, W), *scr = att;
+    float *row = big + (size_t)T * GL_MAX(m->hidden, W);
     embed_rows(m, ids, T, x);
     for (int i = 0; i < m->n_layer; i++) {
         const clipt_layer *L = &m->layers[i];
@@ -137,7 +136,7 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         op_linear(env, h, T, W, L->in_w.data, L->in_w.type, L->in_b, 3 * W, qkv, KN_ACT_NONE, 0);
         for (int s = 0; s < n_seq; s++)
             op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, HEAD_DIM, m->causal,
-                         h + (size_t)s * m->ctx * W, scr);
+                         h + (size_t)s * m->ctx * W);
         op_linear(env, h, T, W, L->out_w.data, L->out_w.type, L->out_b, W, x, KN_ACT_NONE, 1);
         op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);
         op_linear(env, h, T, W, L->fc_w.data, L->fc_w.type, L->fc_b, m->hidden, big, KN_ACT_GELU, 0);
@@ -149,14 +148,8 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         int eot = 0;
         for (int t = 1; t < m->ctx; t++)
             if (id[t] > id[eot]) eot = t;
-        float *row = h;
         op_layernorm(env, x + ((size_t)s * m->ctx + eot) * W, 1, W, m->lnf_w, m->lnf_b, LN_EPS, row);
-        kn_gemm_args a = {0};
-        a.M = 1; a.N = m->embed; a.K = W;
-        a.A = row; a.lda = W;
-        a.B = m->proj; a.ldb = m->embed; a.b_type = GL_F32;
-        a.C = emb + (size_t)s * m->embed; a.ldc = m->embed;
-        kn_gemm(env, &a);
+        op_matmul(env, row, 1, W, m->proj, m->embed, emb + (size_t)s * m->embed);
     }
     return 0;
 }

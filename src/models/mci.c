@@ -552,12 +552,12 @@ static size_t max_map(const mci_model *m, int H, int W) {
 size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
     size_t mm = max_map(m, H, W);
     /* 4 maps + attention scores + SE / pooling scratch */
-    return 4 * (mm + 16) + op_attention_ws_floats((H / 4) * (W / 4), 1, n_threads) + 4 * (size_t)m->feat + 64;
+    return 4 * (mm + 16) + 4 * (size_t)m->feat + 64; /* 4 maps + SE / pooling scratch */
 }
 
-static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid, float *ws) {
+static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
     int hw = h * w;
-    op_conv2d(env, &f->dw, x, h, w, t1, ws);
+    op_conv2d(env, &f->dw, x, h, w, t1);
     op_pointwise(env, f->w1, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
     op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
 }
@@ -568,47 +568,47 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
     size_t mm = max_map(m, H, W) + 16;
     float *a = ws, *b = a + mm, *c = b + mm, *d = c + mm, *scr = d + mm;
     int h = H, w = W;
-    op_conv2d(env, &m->stem[0], x, h, w, a, scr);
+    op_conv2d(env, &m->stem[0], x, h, w, a);
     h = op_conv_out(h, m->stem[0].k, 2), w = op_conv_out(w, m->stem[0].k, 2);
-    op_conv2d(env, &m->stem[1], a, h, w, b, scr);
+    op_conv2d(env, &m->stem[1], a, h, w, b);
     h = op_conv_out(h, 3, 2), w = op_conv_out(w, 3, 2);
-    op_conv2d(env, &m->stem[2], b, h, w, a, scr);
+    op_conv2d(env, &m->stem[2], b, h, w, a);
     float *cur = a, *oth = b;
     for (int s = 0; s < m->n_stages; s++) {
         const mci_stage *st = &m->st[s];
         if (st->has_down) {
-            op_conv2d(env, &st->lk, cur, h, w, oth, scr);
+            op_conv2d(env, &st->lk, cur, h, w, oth);
             h = op_conv_out(h, st->lk.k, 2), w = op_conv_out(w, st->lk.k, 2);
             if (st->has_se) {
                 op_se(env, oth, st->c, h * w, st->se.w1, st->se.b1, st->se.r, st->se.w2, st->se.b2, scr);
                 op_gelu(env, oth, (size_t)st->c * h * w);
             }
-            op_conv2d(env, &st->pw, oth, h, w, cur, scr);
+            op_conv2d(env, &st->pw, oth, h, w, cur);
         }
         if (st->has_cpe) {
-            op_conv2d(env, &st->cpe, cur, h, w, oth, scr);
+            op_conv2d(env, &st->cpe, cur, h, w, oth);
             float *t = cur; cur = oth; oth = t;
         }
         int hw = h * w, C = st->c;
         for (int bi = 0; bi < st->depth; bi++) {
             const mci_block *bl = &st->blocks[bi];
             if (!bl->is_attn) {
-                op_conv2d(env, &bl->mixer, cur, h, w, oth, scr);
+                op_conv2d(env, &bl->mixer, cur, h, w, oth);
                 float *t = cur; cur = oth; oth = t;
             } else {
                 /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
                 op_linear(env, oth, hw, C, bl->wqkv, GL_F32, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
-                op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d, scr);
+                op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
                 op_linear(env, d, hw, C, bl->wproj, GL_F32, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }
-            run_ffn(env, &bl->ffn, cur, h, w, oth, c, scr);
+            run_ffn(env, &bl->ffn, cur, h, w, oth, c);
         }
     }
-    op_conv2d(env, &m->fconv, cur, h, w, oth, scr);
+    op_conv2d(env, &m->fconv, cur, h, w, oth);
     op_se(env, oth, m->feat, h * w, m->fse.w1, m->fse.b1, m->fse.r, m->fse.w2, m->fse.b2, scr);
     op_gelu(env, oth, (size_t)m->feat * h * w);
     *ho = h;

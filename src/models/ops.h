@@ -16,9 +16,10 @@ typedef struct op_conv {
 
 static inline int op_conv_out(int n, int k, int stride) { return (n + 2 * (k / 2) - k) / stride + 1; }
 
-/* y[cout, Ho, Wo] = act(conv(x[cin, H, W]) + b), padding k/2. ws: op_conv_ws_floats() floats. */
-void op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y, float *ws);
-size_t op_conv_ws_floats(const op_conv *c, int H, int W);
+/* Workspaces of all ops come from env->scratch (see kernels.h). */
+
+/* y[cout, Ho, Wo] = act(conv(x[cin, H, W]) + b), padding k/2. */
+int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y);
 
 /* y[M, N] (+)= act(Wt[M, K] · x[K, N] + b[M]): 1x1 conv over a [K, N=H*W] map. */
 void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int K, const float *x, int N,
@@ -26,6 +27,9 @@ void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int 
 /* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16. */
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate);
+
+/* y[T, N] = x[T, K] · w[K, N] (w row-major, right-multiplied: CLIP's text_projection). */
+void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, int N, float *y);
 
 void op_gelu(const kn_env *env, float *x, size_t n);
 /* Squeeze-excite: x[C, HW] *= sigmoid(W2 relu(W1 mean(x) + b1) + b2). tmp: C + R floats. */
@@ -39,15 +43,13 @@ void op_transpose(const kn_env *env, const float *x, int rows, int cols, float *
 void op_layernorm(const kn_env *env, const float *x, int rows, int n, const float *w, const float *b, float eps,
                   float *y);
 /* Multi-head attention over a fused qkv[T, 3*nh*hd] (q | k | v, heads contiguous within each):
- * out[T, nh*hd] = softmax(q k^T * scale (+ causal mask)) v. ws: op_attention_ws_floats(). */
-void op_attention(const kn_env *env, const float *qkv, int T, int n_head, int head_dim, int causal, float *out,
-                  float *ws);
-size_t op_attention_ws_floats(int T, int n_head, int n_threads);
+ * out[T, nh*hd] = softmax(q k^T * scale (+ causal mask)) v. */
+int op_attention(const kn_env *env, const float *qkv, int T, int n_head, int head_dim, int causal, float *out);
 /* Causal attention of n new queries q[n, nh*hd] at positions pos..pos+n-1 against a KV cache
  * k/v [pos+n, nkv*hd] (grouped-query: query head h reads kv head h / (nh/nkv)).
- * out[n, nh*hd]. ws: op_attention_ws_floats(pos+n, ..). */
-void op_attention_kv(const kn_env *env, const float *q, int n, const float *k, const float *v, int pos, int nh,
-                     int nkv, int hd, float *out, float *ws);
+ * out[n, nh*hd]. */
+int op_attention_kv(const kn_env *env, const float *q, int n, const float *k, const float *v, int pos, int nh,
+                    int nkv, int hd, float *out);
 /* x *= y (n floats). */
 void op_mul(const kn_env *env, float *x, const float *y, size_t n);
 /* x += y (n floats). */

@@ -216,7 +216,7 @@ int qwen2_forward(const qwen2_model *m, qwen2_state *s, const kn_env *env, const
             op_linear(env, s->xn, nb, H, L->v.data, L->v.type, L->bv, kd, vc + (size_t)pos * kd, KN_ACT_NONE, 0);
             rope(m, s->q, nb, nh, pos);
             rope(m, kc + (size_t)pos * kd, nb, nkv, pos);
-            op_attention_kv(env, s->q, nb, kc, vc, pos, nh, nkv, hd, s->att, s->ws);
+            op_attention_kv(env, s->q, nb, kc, vc, pos, nh, nkv, hd, s->att);
             op_linear(env, s->att, nb, qd, L->o.data, L->o.type, NULL, H, x, KN_ACT_NONE, 1);
             rmsnorm(x, nb, H, L->post_norm, m->cfg.rms_eps, s->xn);
             op_linear(env, s->xn, nb, H, L->gate.data, L->gate.type, NULL, I, s->g, KN_ACT_SILU, 0);
