@@ -125,6 +125,78 @@ GLIMPSE_API glimpse_status glimpse_ctx_new(glimpse_model *model, const glimpse_c
 GLIMPSE_API void glimpse_ctx_free(glimpse_ctx *ctx);
 GLIMPSE_API const char *glimpse_ctx_errmsg(const glimpse_ctx *ctx);
 
+
+/* ---- MobileCLIP / MobileCLIP2: embeddings ------------------------------------------------ */
+
+/* Embedding width (512 or 768); 0 for models without embeddings. */
+GLIMPSE_API int32_t glimpse_embed_dim(const glimpse_model *model);
+/* The square input resolution of the image tower (256, 224, 1024 for FastVLM). */
+GLIMPSE_API int32_t glimpse_image_size(const glimpse_model *model);
+/* exp(logit_scale) from the checkpoint (CLIP models; 100 when the file has none). */
+GLIMPSE_API float glimpse_logit_scale(const glimpse_model *model);
+
+/* Embeds n images, preprocessed exactly as the model's reference pipeline does. out receives
+ * n * glimpse_embed_dim floats, row i for images[i]; normalize != 0 L2-normalises each row. */
+GLIMPSE_API glimpse_status glimpse_embed_images(glimpse_ctx *ctx, const glimpse_image *images, int32_t n, float *out,
+                                                int normalize);
+/* The same from files, decoded and preprocessed in parallel on the context's threads. On a bad
+ * file the call fails naming that file; nothing is guaranteed about out then. */
+GLIMPSE_API glimpse_status glimpse_embed_image_files(glimpse_ctx *ctx, const char *const *paths, int32_t n,
+                                                     float *out, int normalize);
+/* Embeds n UTF-8 texts (tokenised with the model's CLIP tokenizer, 77 tokens). */
+GLIMPSE_API glimpse_status glimpse_embed_texts(glimpse_ctx *ctx, const char *const *texts, int32_t n, float *out,
+                                               int normalize);
+
+/* The token ids the model sees for text: CLIP models give the 77 padded ids of the text
+ * encoder; FastVLM gives the Qwen2 ids of the text as is (special tokens such as <|im_start|>
+ * recognised, no template). Always sets *n_out to the full count and writes min(cap, count)
+ * ids; returns GLIMPSE_ERR_TOO_LARGE when cap was too small (ids may be NULL with cap 0). */
+GLIMPSE_API glimpse_status glimpse_tokenize(glimpse_model *model, const char *text, int32_t *ids, int32_t cap,
+                                            int32_t *n_out);
+
+/* ---- FastVLM: captions and answers ------------------------------------------------------- */
+
+typedef struct glimpse_gen_params {
+    int32_t max_new_tokens;  /* default 256 */
+    float temperature;       /* 0 = greedy (default) */
+    int32_t top_k;           /* 0 = off */
+    float top_p;             /* 1 = off */
+    float min_p;             /* 0 = off */
+    float repeat_penalty;    /* 1 = off; applied to ids generated in this turn (CTRL/llama.cpp rule) */
+    uint64_t seed;           /* sampling seed */
+    const volatile int *cancel; /* generation stops with GLIMPSE_ERR_CANCELLED when *cancel != 0 */
+} glimpse_gen_params;
+
+GLIMPSE_API glimpse_gen_params glimpse_gen_default_params(void);
+
+/* Called for every generated token. text/len: the UTF-8 text completed by this token (may be
+ * empty while a multi-byte character is incomplete; never a partial character). Return non-zero
+ * to stop generating. */
+typedef int (*glimpse_token_fn)(void *user, int32_t token, const char *text, size_t len);
+
+/* Starts a conversation about image (runs the vision tower once); NULL starts a text-only one. */
+GLIMPSE_API glimpse_status glimpse_chat_set_image(glimpse_ctx *ctx, const glimpse_image *image);
+/* Adds a user turn and generates the answer, streaming tokens to cb (may be NULL). Follow-up
+ * turns reuse the KV cache: no second vision pass. Stops at <|im_end|> / <|endoftext|>. */
+GLIMPSE_API glimpse_status glimpse_chat_ask(glimpse_ctx *ctx, const char *prompt, const glimpse_gen_params *params,
+                                            glimpse_token_fn cb, void *user);
+
+typedef struct glimpse_timings {
+    double load_ms;        /* model open */
+    double preprocess_ms;  /* last image: decode excluded, resize + normalise */
+    double vision_ms;      /* last image: vision tower + projector */
+    double prefill_ms;     /* last turn: prompt prefill */
+    double ttft_ms;        /* last turn: from the image or prompt to the first token */
+    double decode_ms;      /* last turn: all tokens after the first */
+    int32_t prompt_tokens; /* last turn: prompt positions including image tokens */
+    int32_t generated_tokens;
+} glimpse_timings;
+
+GLIMPSE_API glimpse_timings glimpse_ctx_timings(const glimpse_ctx *ctx);
+/* Writes float32 .npy intermediates of the next image/turn into dir (NULL: off): pixels.npy,
+ * vision_features.npy, image_embeds.npy, logits.npy (first generated position). */
+GLIMPSE_API glimpse_status glimpse_ctx_set_dump_dir(glimpse_ctx *ctx, const char *dir);
+
 #ifdef __cplusplus
 }
 #endif
