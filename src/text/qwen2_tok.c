@@ -1,0 +1,445 @@
+/* qwen2_tok.c — Qwen2 byte-level BPE (see qwen2_tok.h).
+ *
+ * Reference behaviour: Hugging Face tokenizers with Qwen2's tokenizer.json — added tokens are
+ * matched on the raw text first (longest match at the leftmost position), the pieces between
+ * them are NFC-normalised, split by the pre-tokenizer regex
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ *   \s*[\r\n]+|\s+(?!\S)|\s+
+ * and each pre-token is byte-level BPE encoded. The regex is hand-compiled below (scan_piece);
+ * \s is Unicode White_Space as in Oniguruma/Rust, and the (?i:) contractions fold ASCII only. */
+#include "text/qwen2_tok.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/bpe.h"
+#include "text/tok_file.h"
+#include "text/unicode.h"
+
+#define QWEN2_MAX_ID (1 << 24)
+
+typedef struct added_tok {
+    const uint8_t *s; /* points into the vocab map's pool */
+    size_t len;
+    int32_t id;
+} added_tok;
+
+struct tok_qwen2 {
+    tok_strmap vocab;  /* raw token bytes -> id, regular and added */
+    tok_pairmap merges;
+    int32_t byte_id[256];
+    uint32_t *tok_off; /* per id: offset into vocab.pool, UINT32_MAX = no such id */
+    uint32_t *tok_len;
+    int32_t n_vocab;
+    added_tok *added;
+    size_t n_added;
+    uint8_t added_first[256]; /* 1 if some added token starts with this byte */
+};
+
+/* ---- loading ---- */
+
+typedef struct load_ctx {
+    tok_qwen2 *t;
+    gl_err *err;
+    const char *name;
+    uint8_t *raw;
+    int is_added;
+    int32_t max_id;
+} load_ctx;
+
+/* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1. */
+static long bytelevel_decode(const char *s, size_t n, uint8_t *raw) {
+    size_t i = 0, k = 0;
+    while (i < n) {
+        uint32_t cp;
+        int l = tok_utf8_decode((const uint8_t *)s + i, n - i, &cp);
+        int b = l ? tok_byte_of_unicode(cp) : -1;
+        if (b < 0) return -1;
+        raw[k++] = (uint8_t)b;
+        i += (size_t)l;
+    }
+    return (long)k;
+}
+
+static int vocab_member(void *ud, const char *key, size_t klen, int64_t val) {
+    load_ctx *c = ud;
+    if (val < 0 || val >= QWEN2_MAX_ID)
+        return gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: id %lld out of range", c->name, (long long)val);
+    const uint8_t *bytes = (const uint8_t *)key;
+    long n = (long)klen;
+    if (!c->is_added) {
+        n = bytelevel_decode(key, klen, c->raw);
+        if (n < 0)
+            return gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: token %.*s is not byte-level", c->name,
+                              (int)GL_MIN(klen, 64), key);
+        bytes = c->raw;
+    }
+    if (tok_strmap_put(&c->t->vocab, bytes, (size_t)n, (int32_t)val))
+        return gl_err_set(c->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", c->name);
+    if (val > c->max_id) c->max_id = (int32_t)val;
+    return GLIMPSE_OK;
+}
+
+static int parse_merges(tok_qwen2 *t, char *buf, size_t len, const char *name, gl_err *err) {
+    uint8_t raw[2048];
+    size_t line_no = 0;
+    int32_t rank = 0;
+    char *p = buf, *end = buf + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        line_no++;
+        size_t ll = (size_t)(le - p);
+        if (ll && p[ll - 1] == '\r') ll--;
+        if (ll == 0 || (line_no == 1 && ll >= 8 && !memcmp(p, "#version", 8))) {
+            p = le + 1;
+            continue;
+        }
+        char *sp = memchr(p, ' ', ll);
+        if (!sp || memchr(sp + 1, ' ', ll - (size_t)(sp + 1 - p)) || sp == p || sp + 1 == p + ll)
+            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: expected two tokens", name, line_no);
+        if (ll > sizeof raw) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: line too long", name, line_no);
+        long na = bytelevel_decode(p, (size_t)(sp - p), raw);
+        long nb = na < 0 ? -1 : bytelevel_decode(sp + 1, (size_t)(p + ll - sp - 1), raw + na);
+        if (nb < 0) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: not byte-level", name, line_no);
+        int32_t a = tok_strmap_get(&t->vocab, raw, (size_t)na);
+        int32_t b = tok_strmap_get(&t->vocab, raw + na, (size_t)nb);
+        int32_t m = tok_strmap_get(&t->vocab, raw, (size_t)(na + nb));
+        if (a < 0 || b < 0 || m < 0)
+            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: token not in the vocabulary", name, line_no);
+        if (tok_pairmap_put(&t->merges, a, b, rank++, m))
+            return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+        p = le + 1;
+    }
+    return GLIMPSE_OK;
+}
+
+/* Fallback when added_tokens.json is absent: tokenizer_config.json's added_tokens_decoder. */
+static int added_from_config(load_ctx *c, const char *path) {
+    char *buf;
+    size_t len;
+    int rc = tok_read_file(path, 0, &buf, &len, c->err);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    gl_free(buf);
+    if (!root) return gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: not valid JSON", path);
+    cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder"), *it;
+    rc = GLIMPSE_OK;
+    cJSON_ArrayForEach(it, dec) {
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
+        char *endp;
+        long id = strtol(it->string ? it->string : "", &endp, 10);
+        if (!cJSON_IsString(content) || *endp || endp == it->string) {
+            rc = gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: bad added_tokens_decoder entry", path);
+            break;
+        }
+        if ((rc = vocab_member(c, content->valuestring, strlen(content->valuestring), id))) break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int load_impl(tok_qwen2 *t, const char *vocab_json, const char *merges_txt,
+                     const char *added_json, const char *config_json, gl_err *err) {
+    char *buf = NULL;
+    size_t len;
+    int rc = tok_read_file(vocab_json, 0, &buf, &len, err);
+    if (rc) return rc;
+    load_ctx c = {t, err, vocab_json, NULL, 0, -1};
+    c.raw = gl_malloc(len + 1);
+    rc = c.raw ? tok_strmap_init(&t->vocab, 160000) : GLIMPSE_ERR_NOMEM;
+    if (!rc) rc = tok_json_flat_object(buf, len, vocab_member, &c, vocab_json, err);
+    else gl_err_set(err, rc, "%s: out of memory", vocab_json);
+    gl_free(buf);
+    gl_free(c.raw);
+    if (rc) return rc;
+    size_t n_regular = t->vocab.n;
+
+    for (int b = 0; b < 256; b++) {
+        uint8_t ch = (uint8_t)b;
+        if ((t->byte_id[b] = tok_strmap_get(&t->vocab, &ch, 1)) < 0)
+            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: no token for byte 0x%02x", vocab_json, b);
+    }
+
+    if ((rc = tok_read_file(merges_txt, 0, &buf, &len, err))) return rc;
+    if ((rc = tok_pairmap_init(&t->merges, 160000)) == 0) rc = parse_merges(t, buf, len, merges_txt, err);
+    else gl_err_set(err, rc, "%s: out of memory", merges_txt);
+    gl_free(buf);
+    if (rc) return rc;
+
+    c.is_added = 1;
+    if (added_json) {
+        c.name = added_json;
+        if ((rc = tok_read_file(added_json, 0, &buf, &len, err))) return rc;
+        rc = tok_json_flat_object(buf, len, vocab_member, &c, added_json, err);
+        gl_free(buf);
+        if (rc) return rc;
+    } else if (config_json) {
+        if ((rc = added_from_config(&c, config_json))) return rc;
+    }
+
+    /* per-id tables for decoding; added tokens live after the regular ones in the map */
+    t->n_vocab = c.max_id + 1;
+    t->tok_off = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_off);
+    t->tok_len = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_len);
+    t->n_added = t->vocab.n - n_regular;
+    t->added = gl_calloc(t->n_added + 1, sizeof *t->added);
+    if (!t->tok_off || !t->tok_len || !t->added)
+        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", vocab_json);
+    memset(t->tok_off, 0xFF, (size_t)t->n_vocab * sizeof *t->tok_off);
+    memset(t->tok_len, 0, (size_t)t->n_vocab * sizeof *t->tok_len);
+    for (size_t e = 0; e < t->vocab.n; e++) {
+        int32_t id = t->vocab.val[e];
+        t->tok_off[id] = t->vocab.off[e];
+        t->tok_len[id] = t->vocab.len[e];
+        if (e >= n_regular) {
+            added_tok *a = &t->added[e - n_regular];
+            a->s = (const uint8_t *)t->vocab.pool + t->vocab.off[e];
+            a->len = t->vocab.len[e];
+            a->id = id;
+            if (!a->len) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "added token %d is empty", id);
+            t->added_first[a->s[0]] = 1;
+        }
+    }
+    return GLIMPSE_OK;
+}
+
+int tok_qwen2_load_files(const char *vocab_json, const char *merges_txt, const char *added_tokens_json,
+                         tok_qwen2 **out, gl_err *err) {
+    if (!vocab_json || !merges_txt || !out)
+        return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_load_files: NULL argument");
+    tok_qwen2 *t = gl_calloc(1, sizeof *t);
+    if (!t) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "tok_qwen2_load: out of memory");
+    int rc = load_impl(t, vocab_json, merges_txt, added_tokens_json, NULL, err);
+    if (rc) {
+        tok_qwen2_free(t);
+        return rc;
+    }
+    *out = t;
+    return GLIMPSE_OK;
+}
+
+int tok_qwen2_load(const char *dir, tok_qwen2 **out, gl_err *err) {
+    if (!dir || !out) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_load: NULL argument");
+    size_t dl = strlen(dir);
+    if (dl > 4000) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_load: path too long");
+    char v[4096], m[4096], a[4096], c[4096];
+    snprintf(v, sizeof v, "%s/vocab.json", dir);
+    snprintf(m, sizeof m, "%s/merges.txt", dir);
+    snprintf(a, sizeof a, "%s/added_tokens.json", dir);
+    snprintf(c, sizeof c, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(a, "rb");
+    if (f) fclose(f);
+    FILE *g = f ? NULL : fopen(c, "rb");
+    if (g) fclose(g);
+    tok_qwen2 *t = gl_calloc(1, sizeof *t);
+    if (!t) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "tok_qwen2_load: out of memory");
+    int rc = load_impl(t, v, m, f ? a : NULL, g ? c : NULL, err);
+    if (rc) {
+        tok_qwen2_free(t);
+        return rc;
+    }
+    *out = t;
+    return GLIMPSE_OK;
+}
+
+void tok_qwen2_free(tok_qwen2 *t) {
+    if (!t) return;
+    tok_strmap_free(&t->vocab);
+    tok_pairmap_free(&t->merges);
+    gl_free(t->tok_off);
+    gl_free(t->tok_len);
+    gl_free(t->added);
+    gl_free(t);
+}
+
+const uint8_t *tok_qwen2_token_bytes(const tok_qwen2 *t, int32_t id, size_t *len) {
+    if (!t || id < 0 || id >= t->n_vocab || t->tok_off[id] == UINT32_MAX) return NULL;
+    if (len) *len = t->tok_len[id];
+    return (const uint8_t *)t->vocab.pool + t->tok_off[id];
+}
+
+int32_t tok_qwen2_token_id(const tok_qwen2 *t, const char *bytes, size_t len) {
+    return t ? tok_strmap_get(&t->vocab, bytes, len) : -1;
+}
+
+int32_t tok_qwen2_n_vocab(const tok_qwen2 *t) {
+    return t ? t->n_vocab : 0;
+}
+
+/* ---- encoding ---- */
+
+typedef struct ids_buf {
+    int32_t *v;
+    size_t n, cap;
+} ids_buf;
+
+static int ids_reserve(ids_buf *b, size_t extra) {
+    size_t need;
+    if (!gl_add_ok(b->n, extra, &need)) return GLIMPSE_ERR_NOMEM;
+    if (need <= b->cap) return GLIMPSE_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    int32_t *v = gl_realloc(b->v, cap * sizeof *v);
+    if (!v) return GLIMPSE_ERR_NOMEM;
+    b->v = v;
+    b->cap = cap;
+    return GLIMPSE_OK;
+}
+
+typedef struct enc_state {
+    const tok_qwen2 *t;
+    tok_cps cps, norm;
+    ids_buf out, syms;
+    uint8_t *bytes;
+    size_t bytes_cap;
+    tok_bpe_scratch bpe;
+} enc_state;
+
+static inline bool is_nl(uint32_t c) {
+    return c == '\r' || c == '\n';
+}
+static inline bool is_punct(uint32_t c) { /* [^\s\p{L}\p{N}] */
+    return !tok_uni_is_white(c) && !tok_uni_is_letter(c) && !tok_uni_is_number(c);
+}
+static inline uint32_t ascii_lower(uint32_t c) {
+    return (c - 'A' < 26u) ? c + 32 : c;
+}
+
+/* Length of the pre-token starting at s[i] (i < n); always >= 1. */
+static size_t scan_piece(const uint32_t *s, size_t n, size_t i) {
+    uint32_t c = s[i];
+    /* (?i:'s|'t|'re|'ve|'m|'ll|'d) */
+    if (c == '\'' && i + 1 < n) {
+        uint32_t a = ascii_lower(s[i + 1]);
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+        if (i + 2 < n) {
+            uint32_t b = ascii_lower(s[i + 2]);
+            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+        }
+    }
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    size_t j = i;
+    if (!tok_uni_is_letter(c) && !is_nl(c) && !tok_uni_is_number(c) && i + 1 < n && tok_uni_is_letter(s[i + 1]))
+        j = i + 1;
+    if (tok_uni_is_letter(s[j])) {
+        while (j < n && tok_uni_is_letter(s[j])) j++;
+        return j - i;
+    }
+    /* \p{N} */
+    if (tok_uni_is_number(c)) return 1;
+    /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
+    j = (c == ' ') ? i + 1 : i;
+    if (j < n && is_punct(s[j])) {
+        while (j < n && is_punct(s[j])) j++;
+        while (j < n && is_nl(s[j])) j++;
+        return j - i;
+    }
+    if (!tok_uni_is_white(c)) return 1; /* unreachable: every non-space is handled above */
+    size_t k = i, last_nl = SIZE_MAX;
+    while (k < n && tok_uni_is_white(s[k])) {
+        if (is_nl(s[k])) last_nl = k;
+        k++;
+    }
+    if (last_nl != SIZE_MAX) return last_nl + 1 - i; /* \s*[\r\n]+ */
+    if (k == n) return k - i;                         /* \s+(?!\S) at the end */
+    if (k - i >= 2) return k - 1 - i;                 /* \s+(?!\S): leave one space */
+    return 1;                                         /* \s+ */
+}
+
+static int encode_piece(enc_state *st, const uint32_t *s, size_t n) {
+    size_t need, nb = 0;
+    if (!gl_mul_ok(n, 4, &need)) return GLIMPSE_ERR_NOMEM;
+    if (need > st->bytes_cap) {
+        uint8_t *b = gl_realloc(st->bytes, need);
+        if (!b) return GLIMPSE_ERR_NOMEM;
+        st->bytes = b;
+        st->bytes_cap = need;
+    }
+    for (size_t i = 0; i < n; i++) nb += (size_t)tok_utf8_encode(s[i], st->bytes + nb);
+    st->syms.n = 0;
+    int rc = ids_reserve(&st->syms, nb);
+    if (rc) return rc;
+    for (size_t i = 0; i < nb; i++) st->syms.v[i] = st->t->byte_id[st->bytes[i]];
+    size_t m;
+    if ((rc = tok_bpe_merge(&st->t->merges, st->syms.v, nb, &m, &st->bpe))) return rc;
+    if ((rc = ids_reserve(&st->out, m))) return rc;
+    memcpy(st->out.v + st->out.n, st->syms.v, m * sizeof(int32_t));
+    st->out.n += m;
+    return GLIMPSE_OK;
+}
+
+static int encode_segment(enc_state *st, const uint8_t *text, size_t len) {
+    if (!len) return GLIMPSE_OK;
+    int rc = tok_utf8_to_cps(text, len, &st->cps, NULL);
+    if (rc) return rc;
+    const tok_cps *src = &st->cps;
+    if (!tok_uni_nfc_quick(st->cps.v, st->cps.n)) {
+        if ((rc = tok_uni_nfc(&st->cps, &st->norm))) return rc;
+        src = &st->norm;
+    }
+    for (size_t i = 0; i < src->n;) {
+        size_t l = scan_piece(src->v, src->n, i);
+        if ((rc = encode_piece(st, src->v + i, l))) return rc;
+        i += l;
+    }
+    return GLIMPSE_OK;
+}
+
+int tok_qwen2_encode(const tok_qwen2 *t, const char *text, size_t len, int32_t *ids, size_t cap,
+                     size_t *n, gl_err *err) {
+    if (!t || (!text && len) || !n || (!ids && cap))
+        return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_encode: NULL argument");
+    const uint8_t *s = (const uint8_t *)text;
+    for (size_t i = 0; i < len;) { /* validate first, so no partial output on bad input */
+        uint32_t cp;
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int l = tok_utf8_decode(s + i, len - i, &cp);
+        if (!l) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_encode: invalid UTF-8 at byte %zu", i);
+        i += (size_t)l;
+    }
+    enc_state st;
+    memset(&st, 0, sizeof st);
+    st.t = t;
+    int rc = GLIMPSE_OK;
+    size_t seg = 0;
+    for (size_t i = 0; i < len && !rc;) {
+        const added_tok *best = NULL;
+        if (t->added_first[s[i]]) {
+            for (size_t k = 0; k < t->n_added; k++) {
+                const added_tok *a = &t->added[k];
+                if (a->len <= len - i && !memcmp(s + i, a->s, a->len) && (!best || a->len > best->len)) best = a;
+            }
+        }
+        if (!best) {
+            i++;
+            continue;
+        }
+        rc = encode_segment(&st, s + seg, i - seg);
+        if (!rc && !(rc = ids_reserve(&st.out, 1))) st.out.v[st.out.n++] = best->id;
+        i += best->len;
+        seg = i;
+    }
+    if (!rc) rc = encode_segment(&st, s + seg, len - seg);
+    if (!rc) {
+        *n = st.out.n;
+        if (ids) memcpy(ids, st.out.v, GL_MIN(cap, st.out.n) * sizeof *ids);
+        if (st.out.n > cap && (ids || cap))
+            rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "tok_qwen2_encode: %zu tokens do not fit in %zu",
+                            st.out.n, cap);
+    } else {
+        gl_err_set(err, rc, "tok_qwen2_encode: out of memory");
+    }
+    tok_cps_free(&st.cps);
+    tok_cps_free(&st.norm);
+    gl_free(st.out.v);
+    gl_free(st.syms.v);
+    gl_free(st.bytes);
+    tok_bpe_scratch_free(&st.bpe);
+    return rc;
+}

@@ -1,0 +1,208 @@
+/* test_tok_clip.c — CLIP BPE against tools/tokref/clip_ref.py (tests/data/tok/clip_cases.json),
+ * both from the OpenCLIP .gz merges file and from an HF vocab.json + merges.txt pair that the
+ * test writes from it, plus context-length handling, errors and throughput. */
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#include "test.h"
+#include "text/clip_tok.h"
+#include "text/tok_file.h"
+#include "text/unicode.h"
+
+#define CLIP_GZ GLIMPSE_SOURCE_DIR "/../shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
+#define HF_DIR "/tmp/glimpse_test_tok_clip"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void check_cases(const tok_clip *c, const char *label) {
+    char *buf;
+    size_t len;
+    gl_err e;
+    CHECK_EQ_INT(tok_read_file(GLIMPSE_SOURCE_DIR "/tests/data/tok/clip_cases.json", 0, &buf, &len, &e), 0);
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    gl_free(buf);
+    CHECK(root && cJSON_IsArray(root));
+    int n_cases = 0, n_bad = 0, n_long = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        const char *text = cJSON_GetObjectItem(it, "text")->valuestring;
+        cJSON *exp = cJSON_GetObjectItem(it, "ids");
+        size_t ne = (size_t)cJSON_GetArraySize(exp), n = 0;
+        int32_t *ids = malloc((ne + 1) * sizeof *ids), ctx[TOK_CLIP_CONTEXT];
+        int rc = tok_clip_encode_raw(c, text, strlen(text), ids, ne + 1, &n, &e);
+        int ok = rc == 0 && n == ne;
+        for (size_t i = 0; ok && i < ne; i++) ok = ids[i] == cJSON_GetArrayItem(exp, (int)i)->valueint;
+        if (!ok && n_bad++ < 10) {
+            fprintf(stderr, "%s case %d mismatch (rc %d): %s\n  got:", label, n_cases, rc,
+                    cJSON_PrintUnformatted(cJSON_GetObjectItem(it, "text")));
+            for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+            fprintf(stderr, "\n  exp: %s\n", cJSON_PrintUnformatted(exp));
+        }
+        CHECK(ok);
+        /* the 77-id form: [sot] + first 75 tokens + [eot], zero padded */
+        CHECK_EQ_INT(tok_clip_encode(c, text, strlen(text), ctx, TOK_CLIP_CONTEXT, &e), 0);
+        size_t m = ne < 75 ? ne : 75;
+        int ok2 = ctx[0] == TOK_CLIP_SOT && ctx[m + 1] == TOK_CLIP_EOT;
+        for (size_t i = 0; ok2 && i < m; i++) ok2 = ctx[i + 1] == cJSON_GetArrayItem(exp, (int)i)->valueint;
+        for (size_t i = m + 2; ok2 && i < TOK_CLIP_CONTEXT; i++) ok2 = ctx[i] == 0;
+        CHECK_MSG(ok2, "%s case %d: 77-token form", label, n_cases);
+        n_long += ne > 75;
+        free(ids);
+        n_cases++;
+    }
+    fprintf(stderr, "clip (%s): %d cases (%d over 75 tokens), %d mismatches\n", label, n_cases, n_long, n_bad);
+    CHECK(n_cases >= 300);
+    CHECK(n_long >= 3);
+    cJSON_Delete(root);
+}
+
+/* Writes the Hugging Face form of the vocabulary (as openai/clip-vit-* ship it) from the .gz. */
+static int write_hf(void) {
+    char *buf;
+    size_t len;
+    gl_err e;
+    if (tok_read_file(CLIP_GZ, 1, &buf, &len, &e)) return -1;
+    if (system("mkdir -p " HF_DIR)) return -1;
+    FILE *v = fopen(HF_DIR "/vocab.json", "wb"), *m = fopen(HF_DIR "/merges.txt", "wb");
+    if (!v || !m) return -1;
+    fputs("#version: 0.2\n", m);
+    fputc('{', v);
+    int id = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < 256; k++) {
+            int b = k < 188 ? (k < 94 ? 33 + k : k < 106 ? 161 + k - 94 : 174 + k - 106)
+                            : tok_byte_of_unicode(256u + (uint32_t)(k - 188));
+            uint8_t u[4];
+            int l = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
+            fputs(id ? ",\"" : "\"", v);
+            if (b == '"' || b == '\\') fputc('\\', v);
+            fwrite(u, 1, (size_t)l, v);
+            fprintf(v, "%s\":%d", pass ? "</w>" : "", id++);
+        }
+    }
+    char *p = buf, *end = buf + len;
+    for (int line = 0; p < end && line <= 48894; line++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        if (line > 0) {
+            fwrite(p, 1, (size_t)(le - p), m);
+            fputc('\n', m);
+            fputs(",\"", v);
+            for (char *q = p; q < le; q++) {
+                if (*q == ' ') continue;
+                if (*q == '"' || *q == '\\') fputc('\\', v);
+                fputc(*q, v);
+            }
+            fprintf(v, "\":%d", id++);
+        }
+        p = le + 1;
+    }
+    fprintf(v, ",\"<|startoftext|>\":%d,\"<|endoftext|>\":%d}", id, id + 1);
+    fclose(v);
+    fclose(m);
+    gl_free(buf);
+    return id + 2 == 49408 ? 0 : -1;
+}
+
+static void check_api(const tok_clip *c) {
+    gl_err e;
+    int32_t ids[80];
+    size_t n;
+    CHECK_EQ_INT(tok_clip_n_vocab(c), 49408);
+    CHECK_EQ_INT(tok_clip_sot(c), 49406);
+    CHECK_EQ_INT(tok_clip_eot(c), 49407);
+    /* short context lengths still end with eot */
+    CHECK_EQ_INT(tok_clip_encode(c, "a photo of a cat", 16, ids, 4, &e), 0);
+    CHECK(ids[0] == 49406 && ids[1] == 320 && ids[2] == 1125 && ids[3] == 49407);
+    CHECK_EQ_INT(tok_clip_encode(c, "", 0, ids, 2, &e), 0);
+    CHECK(ids[0] == 49406 && ids[1] == 49407);
+    CHECK_EQ_INT(tok_clip_encode(c, "x", 1, ids, 1, &e), GLIMPSE_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tok_clip_encode(c, "\xc3(", 2, ids, 77, &e), GLIMPSE_ERR_INVALID_ARG);
+    CHECK(strstr(e.msg, "invalid UTF-8 at byte 0") != NULL);
+    CHECK_EQ_INT(tok_clip_encode_raw(c, "ab\xed\xa0\x80", 5, ids, 80, &n, &e), GLIMPSE_ERR_INVALID_ARG);
+    /* sizing */
+    CHECK_EQ_INT(tok_clip_encode_raw(c, "a photo of a cat", 16, NULL, 0, &n, &e), 0);
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(tok_clip_encode_raw(c, "a photo of a cat", 16, ids, 2, &n, &e), GLIMPSE_ERR_TOO_LARGE);
+    /* NUL is a control character that ftfy removes */
+    CHECK_EQ_INT(tok_clip_encode_raw(c, "a\0b", 3, ids, 80, &n, &e), 0);
+    CHECK_EQ_INT(n, 1);
+}
+
+static void check_errors(void) {
+    gl_err e;
+    tok_clip *c = NULL;
+    CHECK_EQ_INT(tok_clip_load_gz("/nonexistent.gz", &c, &e), GLIMPSE_ERR_IO);
+    CHECK(c == NULL);
+    FILE *f = fopen(HF_DIR "/bad.txt", "wb");
+    fputs("#version\na b c\n", f);
+    fclose(f);
+    CHECK_EQ_INT(tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e), GLIMPSE_ERR_FORMAT);
+    f = fopen(HF_DIR "/bad.txt", "wb");
+    fputs("#version\na b\n", f); /* a tiny but valid merges file */
+    fclose(f);
+    CHECK_EQ_INT(tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e), 0);
+    if (c) {
+        int32_t ids[8];
+        size_t n;
+        CHECK_EQ_INT(tok_clip_n_vocab(c), 515);
+        CHECK_EQ_INT(tok_clip_encode_raw(c, "ab abc", 6, ids, 8, &n, &e), 0);
+        CHECK(n == 4 && ids[0] == 64 && ids[1] == 256 + 65 && ids[2] == 512 && ids[3] == 256 + 66);
+        tok_clip_free(c);
+    }
+    CHECK_EQ_INT(tok_clip_load_hf(HF_DIR "/bad.txt", HF_DIR "/merges.txt", &c, &e), GLIMPSE_ERR_FORMAT);
+}
+
+static void check_speed(const tok_clip *c) {
+    const char *chunk = "A photo of a cat sitting on a red sofa, it's 12:30 &amp; sunny. Ünïcödé 日本語 ";
+    size_t cl = strlen(chunk), total = 0, n;
+    char *big = malloc(1 << 21);
+    while (total + cl < (1 << 20)) {
+        memcpy(big + total, chunk, cl);
+        total += cl;
+    }
+    gl_err e;
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        CHECK_EQ_INT(tok_clip_encode_raw(c, big, total, NULL, 0, &n, &e), 0);
+        best = GL_MIN(best, now_s() - t0);
+    }
+    fprintf(stderr, "clip: encode_raw %.2f MB in %.1f ms = %.1f MB/s (%zu tokens)\n", total / 1e6, best * 1e3,
+            total / 1e6 / best, n);
+    int32_t ids[77];
+    double t0 = now_s();
+    CHECK_EQ_INT(tok_clip_encode(c, big, total, ids, 77, &e), 0);
+    fprintf(stderr, "clip: 77-token encode of the same 1 MB in %.1f ms\n", (now_s() - t0) * 1e3);
+    free(big);
+}
+
+int main(void) {
+    gl_err e;
+    tok_clip *c = NULL;
+    double t0 = now_s();
+    int rc = tok_clip_load_gz(CLIP_GZ, &c, &e);
+    fprintf(stderr, "clip: load_gz %.1f ms\n", (now_s() - t0) * 1e3);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (!c) TEST_DONE();
+    check_cases(c, "gz");
+    check_api(c);
+    check_speed(c);
+    tok_clip_free(c);
+    c = NULL;
+    CHECK_EQ_INT(write_hf(), 0);
+    t0 = now_s();
+    rc = tok_clip_load_hf(HF_DIR "/vocab.json", HF_DIR "/merges.txt", &c, &e);
+    fprintf(stderr, "clip: load_hf %.1f ms\n", (now_s() - t0) * 1e3);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (c) {
+        check_cases(c, "hf");
+        tok_clip_free(c);
+    }
+    check_errors();
+    TEST_DONE();
+}

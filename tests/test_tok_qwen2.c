@@ -1,0 +1,215 @@
+/* test_tok_qwen2.c — Qwen2 BPE against transformers.js ids (tests/data/tok/qwen2_cases.json,
+ * made by tools/tokref/qwen2_ref.mjs from the same vocabulary files), plus error paths,
+ * two-call sizing, decoding, load time and throughput. */
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#include "test.h"
+#include "text/qwen2_tok.h"
+#include "text/tok_file.h"
+#include "text/unicode.h"
+
+#define QWEN2_DIR GLIMPSE_SOURCE_DIR "/../shared/data/qwen2"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void check_cases(const tok_qwen2 *q) {
+    char *buf;
+    size_t len;
+    gl_err e;
+    CHECK_EQ_INT(tok_read_file(GLIMPSE_SOURCE_DIR "/tests/data/tok/qwen2_cases.json", 0, &buf, &len, &e), 0);
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    gl_free(buf);
+    CHECK(root && cJSON_IsArray(root));
+    int n_cases = 0, n_bad = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, root) {
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        cJSON *exp = cJSON_GetObjectItem(c, "ids");
+        size_t ne = (size_t)cJSON_GetArraySize(exp), n = 0, tl = strlen(text);
+        int32_t *ids = malloc((ne + 1) * sizeof *ids);
+        int rc = tok_qwen2_encode(q, text, tl, ids, ne + 1, &n, &e);
+        int ok = rc == 0 && n == ne;
+        for (size_t i = 0; ok && i < ne; i++) ok = ids[i] == cJSON_GetArrayItem(exp, (int)i)->valueint;
+        if (!ok && n_bad++ < 10) {
+            fprintf(stderr, "case %d mismatch: %s\n  got:", n_cases, cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "text")));
+            for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+            fprintf(stderr, "\n  exp: %s\n", cJSON_PrintUnformatted(exp));
+        }
+        CHECK(ok);
+        /* decoding: concatenated token bytes reproduce the NFC form of the text */
+        if (ok) {
+            size_t total = 0, l;
+            char *dec = malloc(tl * 3 + 16);
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t *b = tok_qwen2_token_bytes(q, ids[i], &l);
+                CHECK(b != NULL);
+                if (b && total + l <= tl * 3 + 16) {
+                    memcpy(dec + total, b, l);
+                    total += l;
+                }
+            }
+            if (!strstr(text, "\xcc") && !strstr(text, "\xcd") && tl < 2000) /* skip texts NFC may change */
+                CHECK_MSG(total == tl && !memcmp(dec, text, tl), "decode of case %d", n_cases);
+            free(dec);
+        }
+        free(ids);
+        n_cases++;
+    }
+    fprintf(stderr, "qwen2: %d cases, %d mismatches\n", n_cases, n_bad);
+    CHECK(n_cases >= 300);
+    cJSON_Delete(root);
+}
+
+static void check_api(const tok_qwen2 *q) {
+    gl_err e;
+    size_t n = 99;
+    int32_t ids[4];
+    /* size query, then too small, then exact */
+    const char *t = "Hello world, this is a test";
+    CHECK_EQ_INT(tok_qwen2_encode(q, t, strlen(t), NULL, 0, &n, &e), 0);
+    CHECK_EQ_INT(n, 7);
+    CHECK_EQ_INT(tok_qwen2_encode(q, t, strlen(t), ids, 4, &n, &e), GLIMPSE_ERR_TOO_LARGE);
+    CHECK_EQ_INT(n, 7);
+    CHECK_EQ_INT(ids[0], 9707);
+    CHECK_EQ_INT(tok_qwen2_encode(q, "", 0, NULL, 0, &n, &e), 0);
+    CHECK_EQ_INT(n, 0);
+    /* invalid UTF-8: overlong, surrogate, truncated, stray continuation, > U+10FFFF */
+    const char *bad[] = {"\xc0\xaf", "a\xed\xa0\x80", "abc\xe2\x82", "\x80", "\xf4\x90\x80\x80", "\xff"};
+    for (size_t i = 0; i < GL_ARRAY_LEN(bad); i++) {
+        CHECK_EQ_INT(tok_qwen2_encode(q, bad[i], strlen(bad[i]), ids, 4, &n, &e), GLIMPSE_ERR_INVALID_ARG);
+        CHECK(strstr(e.msg, "invalid UTF-8") != NULL);
+    }
+    CHECK_EQ_INT(tok_qwen2_encode(NULL, "a", 1, ids, 4, &n, &e), GLIMPSE_ERR_INVALID_ARG);
+    /* embedded NUL is just a byte */
+    CHECK_EQ_INT(tok_qwen2_encode(q, "a\0b", 3, ids, 4, &n, &e), 0);
+    CHECK_EQ_INT(n, 3);
+    /* special tokens and byte decoding */
+    CHECK_EQ_INT(tok_qwen2_token_id(q, "<|im_end|>", 10), 151645);
+    CHECK_EQ_INT(tok_qwen2_n_vocab(q), 151646);
+    size_t l;
+    const uint8_t *b = tok_qwen2_token_bytes(q, 151644, &l);
+    CHECK(b && l == 12 && !memcmp(b, "<|im_start|>", 12));
+    CHECK(tok_qwen2_token_bytes(q, -1, &l) == NULL);
+    CHECK(tok_qwen2_token_bytes(q, 151646, &l) == NULL);
+    b = tok_qwen2_token_bytes(q, 220, &l);
+    CHECK(b && l == 1 && b[0] == ' ');
+}
+
+static void check_errors(void) {
+    gl_err e;
+    tok_qwen2 *q = NULL;
+    CHECK_EQ_INT(tok_qwen2_load("/nonexistent-dir", &q, &e), GLIMPSE_ERR_IO);
+    CHECK(q == NULL);
+    CHECK_EQ_INT(tok_qwen2_load(NULL, &q, &e), GLIMPSE_ERR_INVALID_ARG);
+    /* merges that name unknown tokens are refused */
+    const char *dir = "/tmp/glimpse_test_tok_qwen2";
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    fputs("{", f);
+    for (int b = 0; b < 256; b++) {
+        uint8_t u[4];
+        int ul = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
+        fprintf(f, "%s\"", b ? "," : "");
+        if (b == '"' || b == '\\') fputc('\\', f);
+        fwrite(u, 1, (size_t)ul, f);
+        fprintf(f, "\": %d", b);
+    }
+    fputs(", \"ab\": 256}", f);
+    fclose(f);
+    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    fputs("#version: 0.2\na b\n", f);
+    fclose(f);
+    CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), 0);
+    if (q) {
+        int32_t ids[8];
+        size_t n;
+        CHECK_EQ_INT(tok_qwen2_encode(q, "abab", 4, ids, 8, &n, &e), 0);
+        CHECK(n == 2 && ids[0] == 256 && ids[1] == 256);
+        tok_qwen2_free(q);
+        q = NULL;
+    }
+    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    fputs("#version: 0.2\na b\nab c\n", f);
+    fclose(f);
+    CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
+    CHECK(strstr(e.msg, "merges.txt:3") != NULL);
+    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    fputs("a b c\n", f);
+    fclose(f);
+    CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
+    f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    fputs("{\"a\": 1, \"b\": [2]}", f);
+    fclose(f);
+    CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
+    /* an allocation failing at each point of a small load is reported, never a crash */
+    f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    fputs("{\"a\": 0}", f);
+    fclose(f);
+    CHECK(tok_qwen2_load(dir, &q, &e) != 0); /* missing byte tokens */
+}
+
+static void check_speed(void) {
+    gl_err e;
+    tok_qwen2 *q = NULL;
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        CHECK_EQ_INT(tok_qwen2_load(QWEN2_DIR, &q, &e), 0);
+        double t1 = now_s();
+        if (t1 - t0 < best) best = t1 - t0;
+        if (r < 2) tok_qwen2_free(q);
+    }
+    fprintf(stderr, "qwen2: load %.1f ms (best of 3)\n", best * 1e3);
+    /* throughput on ~1 MB of mixed text */
+    const char *chunk = "The quick brown fox jumps over the lazy dog. It's 12345 o'clock; naïve café 日本語のテキスト!\n"
+                        "def f(x):\n    return x * 2  # comment\n";
+    size_t cl = strlen(chunk), total = 0;
+    char *big = malloc(1 << 21);
+    while (total + cl < (1 << 20)) {
+        memcpy(big + total, chunk, cl);
+        total += cl;
+    }
+    size_t n;
+    best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        CHECK_EQ_INT(tok_qwen2_encode(q, big, total, NULL, 0, &n, &e), 0);
+        double t1 = now_s();
+        if (t1 - t0 < best) best = t1 - t0;
+    }
+    fprintf(stderr, "qwen2: encode %.2f MB in %.1f ms = %.1f MB/s (%zu tokens)\n", total / 1e6, best * 1e3,
+            total / 1e6 / best, n);
+    /* pathological inputs stay fast: one long letter run, one long run of combining marks */
+    memset(big, 'a', 1 << 20);
+    double t0 = now_s();
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, 1 << 20, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: 1 MiB of 'a' in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    big[0] = 'e';
+    for (size_t i = 1; i + 2 <= (1 << 20); i += 2) memcpy(big + i, "\xcc\x81", 2); /* U+0301 */
+    t0 = now_s();
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, (1 << 20) - 1, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: e + 512k U+0301 in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    free(big);
+    tok_qwen2_free(q);
+}
+
+int main(void) {
+    gl_err e;
+    tok_qwen2 *q = NULL;
+    int rc = tok_qwen2_load(QWEN2_DIR, &q, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (!q) TEST_DONE();
+    check_cases(q);
+    check_api(q);
+    tok_qwen2_free(q);
+    check_errors();
+    check_speed();
+    TEST_DONE();
+}
