@@ -22,6 +22,16 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
+/* True when option a is one of the space-separated names in list (options that take a value). */
+int cli_takes_value(const char *a, const char *list);
+/* Threads to use by default: the online CPU count. */
+int cli_default_threads(void);
+
 int cmd_info(int argc, char **argv);
+int cmd_caption(int argc, char **argv); /* also `ask` */
+int cmd_chat(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 #endif

@@ -1,11 +1,18 @@
 /* main.c — `glimpse SUBCOMMAND ...`: dispatch, --version, --help. */
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 /* Subcommands in the order `glimpse --help` lists them. Add a row per cmd_<name>.c. */
 static const cli_cmd g_cmds[] = {
+    {"caption", "describe an image with FastVLM (streamed)", cmd_caption},
+    {"ask", "ask FastVLM a question about an image", cmd_caption},
+    {"chat", "interactive questions about an image (FastVLM)", cmd_chat},
+    {"embed", "image and text embeddings (MobileCLIP / MobileCLIP2)", cmd_embed},
+    {"classify", "zero-shot labels for images (MobileCLIP / MobileCLIP2)", cmd_classify},
+    {"tokenize", "the token ids a model sees for a text", cmd_tokenize},
     {"info", "show what a model folder or weights file holds (format, tensors, dtypes)", cmd_info},
 };
 
@@ -17,6 +24,18 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+int cli_takes_value(const char *a, const char *list) {
+    size_t n = strlen(a);
+    for (const char *p = list; (p = strstr(p, a)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
+int cli_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 int cli_wants_help(int argc, char **argv) {
