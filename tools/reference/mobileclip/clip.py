@@ -52,11 +52,14 @@ _FAMILY = {
     "MobileCLIP2-S4": ("fastvit_mci4", 768, 768, 12, 256, "openai"),
 }
 
-# Reduced configs for committed goldens: same code paths (multi-head attention,
-# channel-multiplier-2 grouped convs, SE everywhere the full model has it).
+# Reduced configs for committed goldens: the same structure as the full model
+# (channel-multiplier-2 grouped convs, SE wherever the full model has it, every
+# branch) at small widths. Attention head_dim is fixed at 32 in timm, so the
+# image tower's last stage (width 32) has a single head; the text tower keeps 2.
+# 80 px input gives odd grids (5x5 -> 3x3) in the last downsample.
 TINY = {
-    "MobileCLIP2-S0": dict(widths=[8, 16, 32, 64], depths=[1, 2, 2, 1], image_size=96,
-                           text=dict(vocab_size=64, width=32, heads=2, layers=2), embed_dim=32),
+    "MobileCLIP2-S0": dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
+                           text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
 }
 
 
@@ -200,6 +203,7 @@ def write_apple_pt(model, mcfg, name, outdir):
     with open(os.path.join(outdir, "config.json"), "w") as f:
         json.dump(mcfg, f, indent=4)
     fn = name.lower().replace("mobileclip2-", "mobileclip2_").replace("-", "") + ".pt"
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.save(sd, os.path.join(outdir, fn))
+    # model.state_dict() itself: an OrderedDict carrying a _metadata attribute,
+    # pickled (protocol 2) inside torch's zip container "<stem>/data.pkl".
+    torch.save(model.state_dict(), os.path.join(outdir, fn))
     return fn

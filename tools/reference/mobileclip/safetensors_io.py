@@ -24,7 +24,7 @@ def save(tensors, path, metadata=None):
         header["__metadata__"] = metadata
     for name, t in items:
         code, npdt = _DT[t.dtype]
-        raw = t.detach().contiguous().cpu().numpy().astype(npdt).astype(npdt.newbyteorder("<")).tobytes()
+        raw = t.detach().contiguous().cpu().numpy().astype(np.dtype(npdt).newbyteorder("<")).tobytes()
         header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
