@@ -168,7 +168,7 @@ class Attention(nn.Module):
     def forward(self, x):
         B, C, H, W = x.shape
         t = x.flatten(2).transpose(1, 2)                           # B, N, C
-        q, k, v = self.qkv(t).reshape(B, H * W, 3, self.heads, self.hd).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(t).reshape(B, H * W, 3, self.heads, self.hd).permute(2, 0, 3, 1, 4).unbind(0)
         a = torch.softmax((q * self.hd ** -0.5) @ k.transpose(-2, -1), dim=-1)
         o = (a @ v).transpose(1, 2).reshape(B, H * W, C)
         return self.proj(o).transpose(1, 2).reshape(B, C, H, W)

@@ -81,7 +81,10 @@ class TextTower(nn.Module):
             if taps is not None and i == 0:
                 taps["text_block0"] = x
         x = self.ln_final(x)
-        pooled = x[torch.arange(x.shape[0]), ids.argmax(dim=-1)]
+        # argmax in int32: same index, and exports to an ONNX ArgMax that every
+        # runtime supports (int64 ArgMax is missing in some ONNX Runtime builds)
+        eot = ids.to(torch.int32).argmax(dim=-1)
+        pooled = x.gather(1, eot[:, None, None].expand(-1, 1, x.shape[2])).squeeze(1)
         if taps is not None:
             taps["text_pooled"] = pooled
         return pooled @ self.text_projection
