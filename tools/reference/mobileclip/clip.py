@@ -60,6 +60,11 @@ _FAMILY = {
 TINY = {
     "MobileCLIP2-S0": dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
+    # 5 stages, LayerNorm attention norm, no stem scale branches, no downsample
+    # SE, MLP ratio 4; attention widths 32 (1 head) and 64 (2 heads); 96 px input
+    # gives grids 24, 12, 6, 3, 2.
+    "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=96,
+                           text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
 }
 
 

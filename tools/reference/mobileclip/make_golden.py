@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pt", action="store_true", help="skip the Apple .pt layout")
     a = ap.parse_args()
     short = a.name.split("-", 1)[1].lower().replace("-", "")
     out = a.out or os.path.join(ROOT, "tests", "data", "mobileclip", short + ("_full" if a.full else "_tiny"))
@@ -68,7 +69,7 @@ def main():
 
     model, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
     clip.write_openclip(model, mcfg, a.name, os.path.join(out, "openclip"))
-    ptname = clip.write_apple_pt(model, mcfg, a.name, os.path.join(out, "apple"))
+    ptname = None if a.no_pt else clip.write_apple_pt(model, mcfg, a.name, os.path.join(out, "apple"))
 
     size, pp = model.image_size, clip.preprocess_config(a.name)
     dims = [(131, 97), (80, 121)] if not a.full else [(341, 256), (300, 451)]
@@ -95,8 +96,10 @@ def main():
                    logits_per_image=logits.numpy())
 
         # the files must reproduce the model: reload both layouts and rerun
-        for sd in (safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors")),
-                   torch.load(os.path.join(out, "apple", ptname))):
+        files = [safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors"))]
+        if ptname:
+            files.append(torch.load(os.path.join(out, "apple", ptname)))
+        for sd in files:
             m2 = clip.CLIP(mcfg).eval()
             m2.load_state_dict(sd, strict=True)
             assert torch.equal(m2.encode_image(torch.from_numpy(pix)), img)
@@ -106,7 +109,7 @@ def main():
         np.save(os.path.join(out, k + ".npy"), v.astype(np.int64 if k == "tokens" else np.float32))
     meta = {"model": a.name, "tiny": not a.full, "seed": a.seed, "image_size": size,
             "preprocess": pp, "images": [f"img{i}.png" for i in range(len(dims))],
-            "image_dims_wh": dims, "apple_pt": "apple/" + ptname,
+            "image_dims_wh": dims, "apple_pt": ptname and "apple/" + ptname,
             "logit_scale": float(model.logit_scale),
             "arrays": {k: list(v.shape) for k, v in exp.items()}}
     with open(os.path.join(out, "meta.json"), "w") as f:
