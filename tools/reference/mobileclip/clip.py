@@ -14,6 +14,7 @@ import torch.nn as nn
 from PIL import Image
 
 from mci import MCi
+from vit import ViT
 from text import TextTower
 import safetensors_io
 
@@ -50,6 +51,12 @@ _FAMILY = {
     "MobileCLIP2-S2": ("fastvit_mci2", 512, 512, 8, 256, "identity"),
     "MobileCLIP2-S3": ("fastvit_mci3", 768, 768, 12, 256, "openai"),
     "MobileCLIP2-S4": ("fastvit_mci4", 768, 768, 12, 256, "openai"),
+    "MobileCLIP2-B": ("vit_base_mci_224", 512, 512, 8, 224, "identity"),
+    "MobileCLIP2-L-14": ("vit_large_patch14_clip_224", 768, 768, 12, 224, "openai"),
+}
+_VIT = {  # timm model args
+    "vit_base_mci_224": dict(kind="mci", width=768, depth=12, heads=12),
+    "vit_large_patch14_clip_224": dict(kind="clip", width=1024, depth=24, heads=16, patch=14),
 }
 
 # Reduced configs for committed goldens: the same structure as the full model
@@ -65,21 +72,27 @@ TINY = {
     # gives grids 24, 12, 6, 3, 2.
     "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=96,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
+    # ViT-L/14 shrunk through timm kwargs (B's conv stem widths are fixed in timm,
+    # so B has no tiny form): 56 px -> 4x4 patches + cls.
+    "MobileCLIP2-L-14": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=56), image_size=56,
+                             text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
 }
 
 
 def model_config(name, tiny=False):
     """OpenCLIP-style model cfg dict (as in open_clip_config.json "model_cfg")."""
     timm_name, embed, tw, th, size, _ = _FAMILY[name]
-    vision = {"timm_model_name": timm_name, "timm_model_pretrained": False, "timm_pool": "avg",
-              "timm_proj": None, "timm_drop": 0.0, "timm_drop_path": 0.0, "image_size": size}
+    vit = timm_name in _VIT
+    vision = {"timm_model_name": timm_name, "timm_model_pretrained": False,
+              "timm_pool": "token" if vit else "avg", "timm_proj": None, "timm_drop": 0.0,
+              "timm_drop_path": 0.1 if name.endswith("L-14") else 0.0, "image_size": size}
     text = {"context_length": 77, "vocab_size": 49408, "width": tw, "heads": th, "layers": 12,
-            "no_causal_mask": True}
+            "no_causal_mask": not name.endswith("-B")}
     if tiny:
         t = TINY[name]
         embed = t["embed_dim"]
         vision["image_size"] = t["image_size"]
-        vision["timm_model_kwargs"] = {"layers": t["depths"], "embed_dims": t["widths"]}
+        vision["timm_model_kwargs"] = t.get("vit") or {"layers": t["depths"], "embed_dims": t["widths"]}
         text.update(t["text"])
     return {"embed_dim": embed, "vision_cfg": vision, "text_cfg": text, "custom_text": True}
 
@@ -87,7 +100,8 @@ def model_config(name, tiny=False):
 def preprocess_config(name):
     kind = _FAMILY[name][5]
     mean, std = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) if kind == "identity" else (OPENAI_MEAN, OPENAI_STD)
-    return {"mean": list(mean), "std": list(std), "interpolation": "bilinear", "resize_mode": "shortest"}
+    interp = "bicubic" if name.endswith("L-14") else "bilinear"
+    return {"mean": list(mean), "std": list(std), "interpolation": interp, "resize_mode": "shortest"}
 
 
 class CLIP(nn.Module):
@@ -98,8 +112,14 @@ class CLIP(nn.Module):
         v, t = mcfg["vision_cfg"], mcfg["text_cfg"]
         kw = v.get("timm_model_kwargs") or {}
         self.visual = nn.Module()
-        self.visual.trunk = MCi(mci_cfg(v["timm_model_name"], mcfg["embed_dim"],
-                                        kw.get("embed_dims"), kw.get("layers")))
+        name = v["timm_model_name"]
+        if name in _VIT:
+            c = dict(_VIT[name], image_size=v["image_size"], embed_dim=mcfg["embed_dim"])
+            c.update({k2: kw[k1] for k1, k2 in (("embed_dim", "width"), ("depth", "depth"),
+                                                ("num_heads", "heads")) if k1 in kw})
+            self.visual.trunk = ViT(c)
+        else:
+            self.visual.trunk = MCi(mci_cfg(name, mcfg["embed_dim"], kw.get("embed_dims"), kw.get("layers")))
         self.text = TextTower(dict(vocab_size=t["vocab_size"], context_length=t["context_length"],
                                    width=t["width"], heads=t["heads"], layers=t["layers"],
                                    mlp_ratio=t.get("mlp_ratio", 4.0), embed_dim=mcfg["embed_dim"],
@@ -155,6 +175,10 @@ def randomize(model, seed):
             p.copy_(n(p.shape, 1.0 / math.sqrt(p.shape[0])))
         elif name == "logit_scale":
             p.fill_(float(u((), 4.0, 4.6)))
+        elif name.endswith("cls_token"):
+            p.copy_(n(p.shape, 0.5))
+        elif name.endswith("pos_embed"):
+            p.copy_(n(p.shape, 0.3))
         elif name.endswith("pos_enc.weight"):
             p.copy_(n(p.shape, 0.1))
     return model
