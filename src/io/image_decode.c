@@ -181,6 +181,7 @@ typedef struct png_state {
     png_infop info;
     uint8_t *rgb, *raw;
     png_bytep *rows;
+    uint8_t (*pal)[3]; /* in the struct, not a local: it must survive longjmp */
 } png_state;
 
 static void p_error(png_structp png, png_const_charp msg) {
@@ -235,7 +236,6 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
                       glimpse_image *out, gl_err *err) {
     png_state *st = gl_calloc(1, sizeof *st);
     if (!st) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(name));
-    uint8_t(*pal)[3] = NULL;
     int rc = GLIMPSE_OK;
     st->data = data;
     st->size = size;
@@ -250,6 +250,13 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
                         st->truncated ? "image file is truncated: " : "corrupt PNG: ", st->msg);
         goto done;
     }
+    /* The size limit is checked on the IHDR bytes before libpng reads further chunks, so a
+     * header-only file claiming a huge image is refused as TOO_LARGE, not as truncated. */
+    if (size >= 24 && !memcmp(data + 12, "IHDR", 4)) {
+        uint32_t hw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+        uint32_t hh = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+        if (hw && hh && (rc = check_dims(name, hw, hh, max_pixels, err))) goto done;
+    }
     png_set_read_fn(st->png, st, p_read);
     png_read_info(st->png, st->info);
     png_uint_32 w32, h32;
@@ -259,7 +266,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
     if (rc) goto done;
     int w = (int)w32, h = (int)h32, depth16 = 0;
     if (color == PNG_COLOR_TYPE_PALETTE) {
-        pal = gl_malloc(256 * sizeof *pal);
+        uint8_t(*pal)[3] = st->pal = gl_malloc(256 * sizeof *pal);
         if (!pal) {
             rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(name));
             goto done;
@@ -306,7 +313,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
         for (int y = 0; y < h; y++) st->rows[y] = st->raw + (size_t)y * rowbytes;
         png_read_image(st->png, st->rows);
         for (int y = 0; y < h; y++)
-            png_convert_row(st->rows[y], st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])pal);
+            png_convert_row(st->rows[y], st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])st->pal);
     } else {
         st->raw = gl_malloc(rowbytes);
         if (!st->raw) {
@@ -315,7 +322,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
         }
         for (int y = 0; y < h; y++) {
             png_read_row(st->png, st->raw, NULL);
-            png_convert_row(st->raw, st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])pal);
+            png_convert_row(st->raw, st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])st->pal);
         }
     }
     out->width = w;
@@ -324,7 +331,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
     st->rgb = NULL;
 done:
     png_destroy_read_struct(st->png ? &st->png : NULL, st->info ? &st->info : NULL, NULL);
-    gl_free(pal);
+    gl_free(st->pal);
     gl_free(st->rgb);
     gl_free(st->raw);
     gl_free(st->rows);

@@ -36,17 +36,18 @@ static int fail(io_pickle *p, const char *what) {
 }
 static int nomem(io_pickle *p) { return gl_err_set(p->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", p->name); }
 
-static bool grow(void **a, size_t *cap, size_t need, size_t elem, size_t limit) {
-    if (need <= *cap) return true;
-    if (need > limit) return false;
+/* 0: ok; 1: over the limit (a hostile file); 2: out of memory. */
+static int grow(void **a, size_t *cap, size_t need, size_t elem, size_t limit) {
+    if (need <= *cap) return 0;
+    if (need > limit) return 1;
     size_t nc = *cap ? *cap : 64;
     while (nc < need) nc *= 2;
     if (nc > limit) nc = limit;
     void *q = gl_realloc(*a, nc * elem);
-    if (!q) return false;
+    if (!q) return 2;
     *a = q;
     *cap = nc;
-    return true;
+    return 0;
 }
 
 static io_pk_val *new_val(io_pickle *p, io_pk_type t) {
@@ -65,18 +66,19 @@ static io_pk_val *new_val(io_pickle *p, io_pk_type t) {
     return v;
 }
 
-static bool add_item(io_pickle *p, io_pk_val *c, io_pk_val *x) {
-    if (p->n_items >= PK_MAX_ITEMS) return false;
-    if (!grow((void **)&c->items, &c->cap, c->n + 1, sizeof *c->items, PK_MAX_ITEMS)) return false;
+/* Appends x to container c; 0 or an error already set. */
+static int add_item(io_pickle *p, io_pk_val *c, io_pk_val *x) {
+    int g = p->n_items >= PK_MAX_ITEMS ? 1 : grow((void **)&c->items, &c->cap, c->n + 1, sizeof *c->items, PK_MAX_ITEMS);
+    if (g) return g == 1 ? fail(p, "too many items") : nomem(p);
     c->items[c->n++] = x;
     p->n_items++;
-    return true;
+    return 0;
 }
 
 static int push(io_pickle *p, io_pk_val *v) {
     if (!v) return p->n_objects >= PK_MAX_OBJECTS ? fail(p, "too many objects") : nomem(p);
-    if (!grow((void **)&p->stack, &p->stack_cap, p->sp + 1, sizeof *p->stack, PK_MAX_STACK))
-        return fail(p, "stack too deep");
+    int g = grow((void **)&p->stack, &p->stack_cap, p->sp + 1, sizeof *p->stack, PK_MAX_STACK);
+    if (g) return g == 1 ? fail(p, "stack too deep") : nomem(p);
     p->stack[p->sp++] = v;
     return 0;
 }
@@ -204,8 +206,8 @@ static int run(io_pickle *p, const io_pk_val **root) {
             *root = v;
             return 0;
         case '(': /* MARK */
-            if (!grow((void **)&p->marks, &p->marks_cap, p->n_marks + 1, sizeof *p->marks, PK_MAX_STACK))
-                return fail(p, "too many marks");
+            if ((rc = grow((void **)&p->marks, &p->marks_cap, p->n_marks + 1, sizeof *p->marks, PK_MAX_STACK)))
+                return rc == 1 ? fail(p, "too many marks") : nomem(p);
             p->marks[p->n_marks++] = p->sp;
             break;
         case '}': rc = push(p, new_val(p, IO_PK_DICT)); break;
@@ -304,7 +306,7 @@ static int run(io_pickle *p, const io_pk_val **root) {
             if (op == 'd' && (p->sp - from) % 2) return fail(p, "odd DICT");
             if (!(v = new_val(p, op == 't' ? IO_PK_TUPLE : op == 'd' ? IO_PK_DICT : IO_PK_LIST))) return push(p, v);
             for (size_t i = from; i < p->sp; i++)
-                if (!add_item(p, v, p->stack[i])) return fail(p, "too many items");
+                if ((rc = add_item(p, v, p->stack[i]))) return rc;
             p->sp = from;
             rc = push(p, v);
             break;
@@ -315,26 +317,26 @@ static int run(io_pickle *p, const io_pk_val **root) {
                 if (!(it[i] = pop(p))) return fail(p, "TUPLEn on a short stack");
             if (!(v = new_val(p, IO_PK_TUPLE))) return push(p, v);
             for (size_t i = 0; i < n; i++)
-                if (!add_item(p, v, it[i])) return fail(p, "too many items");
+                if ((rc = add_item(p, v, it[i]))) return rc;
             rc = push(p, v);
             break;
         }
         case 'a': /* APPEND */
             if (!(x = pop(p)) || !(v = top(p)) || v->type != IO_PK_LIST) return fail(p, "bad APPEND");
-            if (!add_item(p, v, x)) return fail(p, "too many items");
+            if ((rc = add_item(p, v, x))) return rc;
             break;
         case 'e': case 0x90: /* APPENDS, ADDITEMS */
             if (!pop_mark(p, &from) || from == 0) return fail(p, "bad APPENDS");
             v = p->stack[from - 1];
             if (v->type != IO_PK_LIST || (p->n_marks && p->marks[p->n_marks - 1] >= from)) return fail(p, "bad APPENDS");
             for (size_t i = from; i < p->sp; i++)
-                if (!add_item(p, v, p->stack[i])) return fail(p, "too many items");
+                if ((rc = add_item(p, v, p->stack[i]))) return rc;
             p->sp = from;
             break;
         case 's': /* SETITEM */
             if (!(y = pop(p)) || !(x = pop(p)) || !(v = top(p)) || (v->type != IO_PK_DICT && v->type != IO_PK_OBJ))
                 return fail(p, "bad SETITEM");
-            if (v->type == IO_PK_DICT && (!add_item(p, v, x) || !add_item(p, v, y))) return fail(p, "too many items");
+            if (v->type == IO_PK_DICT && ((rc = add_item(p, v, x)) || (rc = add_item(p, v, y)))) return rc;
             break;
         case 'u': /* SETITEMS */
             if (!pop_mark(p, &from) || from == 0 || (p->sp - from) % 2) return fail(p, "bad SETITEMS");
@@ -342,7 +344,7 @@ static int run(io_pickle *p, const io_pk_val **root) {
             if ((v->type != IO_PK_DICT && v->type != IO_PK_OBJ) || (p->n_marks && p->marks[p->n_marks - 1] >= from))
                 return fail(p, "bad SETITEMS");
             for (size_t i = from; i < p->sp && v->type == IO_PK_DICT; i++)
-                if (!add_item(p, v, p->stack[i])) return fail(p, "too many items");
+                if ((rc = add_item(p, v, p->stack[i]))) return rc;
             p->sp = from;
             break;
         case 'Q': /* BINPERSID */
@@ -385,7 +387,7 @@ static int run(io_pickle *p, const io_pk_val **root) {
             if (!(v = top(p))) return fail(p, "PUT on an empty stack");
             if (idx >= PK_MAX_MEMO) return fail(p, "memo index too large");
             size_t old = p->memo_cap;
-            if (!grow((void **)&p->memo, &p->memo_cap, (size_t)idx + 1, sizeof *p->memo, PK_MAX_MEMO)) return nomem(p);
+            if (grow((void **)&p->memo, &p->memo_cap, (size_t)idx + 1, sizeof *p->memo, PK_MAX_MEMO)) return nomem(p);
             if (p->memo_cap > old) memset(p->memo + old, 0, (p->memo_cap - old) * sizeof *p->memo);
             p->memo[idx] = v;
             if (idx >= p->memo_len) p->memo_len = (size_t)idx + 1;

@@ -94,12 +94,13 @@ int io_zip_open(io_zip *z, const uint8_t *buf, size_t size, const char *name, gl
         if (rd16(cd + 8) & 1) {
             io_zip_free(z);
             return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: encrypted zip entry '%.*s'", name, (int)GL_MIN(nl, 200),
-                              e->name);
+                              (const char *)cd + 46);
         }
-        if (e->method != 0 && e->method != 8) {
+        if (rd16(cd + 10) != 0 && rd16(cd + 10) != 8) {
+            int method = rd16(cd + 10);
             io_zip_free(z);
             return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: zip entry '%.*s' uses compression method %d", name,
-                              (int)GL_MIN(nl, 200), e->name, e->method);
+                              (int)GL_MIN(nl, 200), (const char *)cd + 46, method);
         }
         if (e->method == 0 && e->comp_size != e->size) goto bad_cd;
         /* The local header repeats the name and has its own extra field; data follows it. */
@@ -110,9 +111,9 @@ int io_zip_open(io_zip *z, const uint8_t *buf, size_t size, const char *name, gl
         cd += 46 + nl + xl + cl;
         continue;
     bad_entry:
-        io_zip_free(z);
+        io_zip_free(z); /* e is gone; its name points into buf */
         return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: zip entry '%.*s' points outside the file", name,
-                          (int)GL_MIN(nl, 200), e->name);
+                          (int)GL_MIN(nl, 200), (const char *)cd + 46);
     }
     z->n = (size_t)n;
     qsort(z->entries, z->n, sizeof *z->entries, entry_cmp);

@@ -60,9 +60,15 @@ void kn_gemm_ref(const kn_gemm_args *a);
 /* ---- internal: the per-ISA pieces gemm.c drives (not for models) ------------------------ */
 
 #define KN_GEMV_MAX_M 8  /* M up to this takes the GEMV path */
+#ifndef KN_GEMM_KC
 #define KN_GEMM_KC 256   /* K block: a KC x NR B micro-panel (16 KB) stays in L1 */
+#endif
+#ifndef KN_GEMM_MC
 #define KN_GEMM_MC 144   /* M block: the MC x KC A block (144 KB) stays in L2 */
+#endif
+#ifndef KN_GEMM_NC
 #define KN_GEMM_NC 2048  /* N block: the KC x NC B block (2 MB) stays in L3 */
+#endif
 
 typedef struct kn_gemm_isa {
     int mr, nr; /* register tile */

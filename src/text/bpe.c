@@ -23,20 +23,24 @@ static size_t pow2_at_least(size_t n) {
 
 /* ---- tok_strmap ---- */
 
+#define EMPTY_LEN UINT32_MAX
+
+static tok_strmap_slot *strmap_slots(size_t n) {
+    tok_strmap_slot *s = gl_malloc(n * sizeof *s);
+    if (s)
+        for (size_t i = 0; i < n; i++) s[i].len = EMPTY_LEN;
+    return s;
+}
+
 int tok_strmap_init(tok_strmap *m, size_t expected) {
     memset(m, 0, sizeof *m);
     if (expected > ((size_t)1 << 28)) return GLIMPSE_ERR_TOO_LARGE;
-    size_t slots = pow2_at_least(expected * 2 + 1);
+    size_t slots = pow2_at_least(expected + expected / 2 + 1); /* load factor <= 2/3 */
     m->mask = slots - 1;
-    m->cap = expected ? expected : 16;
-    m->slots = gl_calloc(slots, sizeof *m->slots);
-    m->hash = gl_malloc(m->cap * sizeof *m->hash);
-    m->off = gl_malloc(m->cap * sizeof *m->off);
-    m->len = gl_malloc(m->cap * sizeof *m->len);
-    m->val = gl_malloc(m->cap * sizeof *m->val);
-    m->pool_cap = 1024;
+    m->slots = strmap_slots(slots);
+    m->pool_cap = 1 << 16;
     m->pool = gl_malloc(m->pool_cap);
-    if (!m->slots || !m->hash || !m->off || !m->len || !m->val || !m->pool) {
+    if (!m->slots || !m->pool) {
         tok_strmap_free(m);
         return GLIMPSE_ERR_NOMEM;
     }
@@ -45,63 +49,47 @@ int tok_strmap_init(tok_strmap *m, size_t expected) {
 
 void tok_strmap_free(tok_strmap *m) {
     gl_free(m->slots);
-    gl_free(m->hash);
-    gl_free(m->off);
-    gl_free(m->len);
-    gl_free(m->val);
     gl_free(m->pool);
     memset(m, 0, sizeof *m);
 }
 
 static size_t strmap_find(const tok_strmap *m, uint64_t h, const void *key, size_t len) {
+    uint32_t tag = (uint32_t)(h >> 32);
     size_t i = (size_t)h & m->mask;
     for (;;) {
-        uint32_t e = m->slots[i];
-        if (!e) return i;
-        e--;
-        if (m->hash[e] == h && m->len[e] == len && !memcmp(m->pool + m->off[e], key, len)) return i;
+        const tok_strmap_slot *s = &m->slots[i];
+        if (s->len == EMPTY_LEN) return i;
+        if (s->hash == tag && s->len == len && !memcmp(m->pool + s->off, key, len)) return i;
         i = (i + 1) & m->mask;
     }
 }
 
 static int strmap_grow(tok_strmap *m) {
-    size_t cap = m->cap * 2;
-    uint64_t *h = gl_realloc(m->hash, cap * sizeof *h);
-    if (h) m->hash = h;
-    uint32_t *o = gl_realloc(m->off, cap * sizeof *o);
-    if (o) m->off = o;
-    uint32_t *l = gl_realloc(m->len, cap * sizeof *l);
-    if (l) m->len = l;
-    int32_t *v = gl_realloc(m->val, cap * sizeof *v);
-    if (v) m->val = v;
-    if (!h || !o || !l || !v) return GLIMPSE_ERR_NOMEM;
-    m->cap = cap;
-    /* keep the load factor at or below one half */
-    size_t slots = pow2_at_least(cap * 2 + 1);
-    if (slots - 1 != m->mask) {
-        uint32_t *s = gl_calloc(slots, sizeof *s);
-        if (!s) return GLIMPSE_ERR_NOMEM;
-        gl_free(m->slots);
-        m->slots = s;
-        m->mask = slots - 1;
-        for (size_t e = 0; e < m->n; e++) {
-            size_t i = (size_t)m->hash[e] & m->mask;
-            while (s[i]) i = (i + 1) & m->mask;
-            s[i] = (uint32_t)(e + 1);
-        }
+    size_t slots = (m->mask + 1) * 2;
+    tok_strmap_slot *ns = strmap_slots(slots);
+    if (!ns) return GLIMPSE_ERR_NOMEM;
+    for (size_t i = 0; i <= m->mask; i++) {
+        tok_strmap_slot s = m->slots[i];
+        if (s.len == EMPTY_LEN) continue;
+        size_t j = (size_t)hash_bytes(m->pool + s.off, s.len) & (slots - 1);
+        while (ns[j].len != EMPTY_LEN) j = (j + 1) & (slots - 1);
+        ns[j] = s;
     }
+    gl_free(m->slots);
+    m->slots = ns;
+    m->mask = slots - 1;
     return GLIMPSE_OK;
 }
 
 int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val) {
-    if (len > 0xFFFFFF) return GLIMPSE_ERR_TOO_LARGE;
+    if (len >= 0xFFFFFF) return GLIMPSE_ERR_TOO_LARGE;
     uint64_t h = hash_bytes(key, len);
     size_t i = strmap_find(m, h, key, len);
-    if (m->slots[i]) {
-        m->val[m->slots[i] - 1] = val;
+    if (m->slots[i].len != EMPTY_LEN) {
+        m->slots[i].val = val;
         return GLIMPSE_OK;
     }
-    if (m->n == m->cap) {
+    if ((m->n + 1) * 3 > (m->mask + 1) * 2) {
         int rc = strmap_grow(m);
         if (rc) return rc;
         i = strmap_find(m, h, key, len);
@@ -116,20 +104,16 @@ int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val) {
         m->pool_cap = cap;
     }
     if (len) memcpy(m->pool + m->pool_n, key, len);
-    size_t e = m->n++;
-    m->hash[e] = h;
-    m->off[e] = (uint32_t)m->pool_n;
-    m->len[e] = (uint32_t)len;
-    m->val[e] = val;
+    m->slots[i] = (tok_strmap_slot){(uint32_t)(h >> 32), (uint32_t)len, (uint32_t)m->pool_n, val};
     m->pool_n += len;
-    m->slots[i] = (uint32_t)(e + 1);
+    m->n++;
     return GLIMPSE_OK;
 }
 
 int32_t tok_strmap_get(const tok_strmap *m, const void *key, size_t len) {
     if (!m->slots) return -1;
     size_t i = strmap_find(m, hash_bytes(key, len), key, len);
-    return m->slots[i] ? m->val[m->slots[i] - 1] : -1;
+    return m->slots[i].len != EMPTY_LEN ? m->slots[i].val : -1;
 }
 
 /* ---- tok_pairmap ---- */
@@ -141,60 +125,48 @@ static inline size_t pair_slot(uint64_t key, size_t mask) {
 int tok_pairmap_init(tok_pairmap *m, size_t expected) {
     memset(m, 0, sizeof *m);
     if (expected > ((size_t)1 << 28)) return GLIMPSE_ERR_TOO_LARGE;
-    size_t slots = pow2_at_least(expected * 2 + 1);
+    size_t slots = pow2_at_least(expected + expected / 2 + 1);
     m->mask = slots - 1;
-    m->keys = gl_calloc(slots, sizeof *m->keys);
-    m->rank = gl_malloc(slots * sizeof *m->rank);
-    m->merged = gl_malloc(slots * sizeof *m->merged);
-    if (!m->keys || !m->rank || !m->merged) {
-        tok_pairmap_free(m);
-        return GLIMPSE_ERR_NOMEM;
-    }
-    return GLIMPSE_OK;
+    m->slots = gl_calloc(slots, sizeof *m->slots);
+    return m->slots ? GLIMPSE_OK : GLIMPSE_ERR_NOMEM;
 }
 
 void tok_pairmap_free(tok_pairmap *m) {
-    gl_free(m->keys);
-    gl_free(m->rank);
-    gl_free(m->merged);
+    gl_free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
 int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    if ((m->n + 1) * 2 > m->mask + 1) { /* grow: rare, only when the hint was too small */
+    if ((m->n + 1) * 3 > (m->mask + 1) * 2) { /* grow: only when the size hint was too small */
         tok_pairmap g;
         int rc = tok_pairmap_init(&g, (m->n + 1) * 2);
         if (rc) return rc;
         for (size_t i = 0; i <= m->mask; i++) {
-            if (!m->keys[i]) continue;
-            size_t j = pair_slot(m->keys[i], g.mask);
-            while (g.keys[j]) j = (j + 1) & g.mask;
-            g.keys[j] = m->keys[i];
-            g.rank[j] = m->rank[i];
-            g.merged[j] = m->merged[i];
+            if (!m->slots[i].key) continue;
+            size_t j = pair_slot(m->slots[i].key, g.mask);
+            while (g.slots[j].key) j = (j + 1) & g.mask;
+            g.slots[j] = m->slots[i];
         }
         g.n = m->n;
         tok_pairmap_free(m);
         *m = g;
     }
     size_t i = pair_slot(key, m->mask);
-    while (m->keys[i] && m->keys[i] != key) i = (i + 1) & m->mask;
-    if (!m->keys[i]) m->n++;
-    m->keys[i] = key;
-    m->rank[i] = rank;
-    m->merged[i] = merged;
+    while (m->slots[i].key && m->slots[i].key != key) i = (i + 1) & m->mask;
+    if (!m->slots[i].key) m->n++;
+    m->slots[i] = (tok_pair_slot){key, rank, merged};
     return GLIMPSE_OK;
 }
 
-/* Returns the slot of (a, b) or SIZE_MAX. */
-static inline size_t pair_get(const tok_pairmap *m, int32_t a, int32_t b) {
+/* Returns the slot of (a, b), or NULL. */
+static inline const tok_pair_slot *pair_get(const tok_pairmap *m, int32_t a, int32_t b) {
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
     size_t i = pair_slot(key, m->mask);
     for (;;) {
-        uint64_t k = m->keys[i];
-        if (k == key) return i;
-        if (!k) return SIZE_MAX;
+        const tok_pair_slot *s = &m->slots[i];
+        if (s->key == key) return s;
+        if (!s->key) return NULL;
         i = (i + 1) & m->mask;
     }
 }
@@ -261,8 +233,8 @@ int tok_bpe_merge(const tok_pairmap *m, int32_t *syms, size_t n, size_t *n_out, 
         prev[i] = (int32_t)i - 1;
         next[i] = (i + 1 < n) ? (int32_t)i + 1 : -1;
         if (i + 1 < n) {
-            size_t k = pair_get(m, syms[i], syms[i + 1]);
-            if (k != SIZE_MAX) heap_push(heap, &hn, ((uint64_t)(uint32_t)m->rank[k] << 32) | i);
+            const tok_pair_slot *p = pair_get(m, syms[i], syms[i + 1]);
+            if (p) heap_push(heap, &hn, ((uint64_t)(uint32_t)p->rank << 32) | i);
         }
     }
     size_t count = n;
@@ -272,17 +244,17 @@ int tok_bpe_merge(const tok_pairmap *m, int32_t *syms, size_t n, size_t *n_out, 
         if (syms[i] < 0) continue; /* merged into its left neighbour already */
         int32_t j = next[i];
         if (j < 0) continue;
-        size_t k = pair_get(m, syms[i], syms[j]);
-        if (k == SIZE_MAX || m->rank[k] != rank) continue; /* stale entry */
-        syms[i] = m->merged[k];
+        const tok_pair_slot *p = pair_get(m, syms[i], syms[j]);
+        if (!p || p->rank != rank) continue; /* stale entry */
+        syms[i] = p->merged;
         syms[j] = -1;
         next[i] = next[j];
         if (next[j] >= 0) prev[next[j]] = i;
         count--;
-        if (prev[i] >= 0 && (k = pair_get(m, syms[prev[i]], syms[i])) != SIZE_MAX)
-            heap_push(heap, &hn, ((uint64_t)(uint32_t)m->rank[k] << 32) | (uint32_t)prev[i]);
-        if (next[i] >= 0 && (k = pair_get(m, syms[i], syms[next[i]])) != SIZE_MAX)
-            heap_push(heap, &hn, ((uint64_t)(uint32_t)m->rank[k] << 32) | (uint32_t)i);
+        if (prev[i] >= 0 && (p = pair_get(m, syms[prev[i]], syms[i])))
+            heap_push(heap, &hn, ((uint64_t)(uint32_t)p->rank << 32) | (uint32_t)prev[i]);
+        if (next[i] >= 0 && (p = pair_get(m, syms[i], syms[next[i]])))
+            heap_push(heap, &hn, ((uint64_t)(uint32_t)p->rank << 32) | (uint32_t)i);
     }
     size_t w = 0;
     for (size_t i = 0; i < n; i++)

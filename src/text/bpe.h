@@ -11,15 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open-addressing map from byte strings to int32 values. Keys are copied into an internal pool. */
+/* Open-addressing map from byte strings to int32 values. Keys are copied into an internal pool.
+ * A slot carries the hash, key location and value, so a lookup touches one slot and the key. */
+typedef struct tok_strmap_slot {
+    uint32_t hash; /* upper hash bits, compared before the key */
+    uint32_t len;  /* UINT32_MAX = empty */
+    uint32_t off;  /* key offset in pool */
+    int32_t val;
+} tok_strmap_slot;
+
 typedef struct tok_strmap {
-    uint32_t *slots;  /* entry index + 1, 0 = empty */
-    size_t mask;      /* slot count - 1 (power of two) */
-    uint64_t *hash;   /* per entry */
-    uint32_t *off;    /* per entry: key offset in pool */
-    uint32_t *len;    /* per entry: key length */
-    int32_t *val;     /* per entry */
-    size_t n, cap;    /* entries */
+    tok_strmap_slot *slots;
+    size_t mask, n; /* slot count - 1 (power of two); entries */
     char *pool;
     size_t pool_n, pool_cap;
 } tok_strmap;
@@ -32,10 +35,13 @@ int32_t tok_strmap_get(const tok_strmap *m, const void *key, size_t len);
 void tok_strmap_free(tok_strmap *m);
 
 /* Merge table: (left id, right id) -> (rank, merged id). */
+typedef struct tok_pair_slot {
+    uint64_t key; /* (left << 32 | right) + 1; 0 = empty */
+    int32_t rank, merged;
+} tok_pair_slot;
+
 typedef struct tok_pairmap {
-    uint64_t *keys; /* (left << 32 | right) + 1; 0 = empty */
-    int32_t *rank;
-    int32_t *merged;
+    tok_pair_slot *slots;
     size_t mask, n;
 } tok_pairmap;
 

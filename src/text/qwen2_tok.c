@@ -47,6 +47,8 @@ typedef struct load_ctx {
     uint8_t *raw;
     int is_added;
     int32_t max_id;
+    int32_t *added_ids;
+    size_t n_added;
 } load_ctx;
 
 /* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1. */
@@ -79,6 +81,12 @@ static int vocab_member(void *ud, const char *key, size_t klen, int64_t val) {
     if (tok_strmap_put(&c->t->vocab, bytes, (size_t)n, (int32_t)val))
         return gl_err_set(c->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", c->name);
     if (val > c->max_id) c->max_id = (int32_t)val;
+    if (c->is_added) {
+        int32_t *a = gl_realloc(c->added_ids, (c->n_added + 1) * sizeof *a);
+        if (!a) return gl_err_set(c->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", c->name);
+        c->added_ids = a;
+        a[c->n_added++] = (int32_t)val;
+    }
     return GLIMPSE_OK;
 }
 
@@ -141,13 +149,41 @@ static int added_from_config(load_ctx *c, const char *path) {
     return rc;
 }
 
+/* Per-id decoding tables and the added-token list, once all strings are in the map. */
+static int finish(tok_qwen2 *t, const load_ctx *c, const char *name, gl_err *err) {
+    t->n_vocab = c->max_id + 1;
+    t->tok_off = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_off);
+    t->tok_len = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_len);
+    t->n_added = c->n_added;
+    t->added = gl_calloc(c->n_added + 1, sizeof *t->added);
+    if (!t->tok_off || !t->tok_len || !t->added) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+    memset(t->tok_off, 0xFF, (size_t)t->n_vocab * sizeof *t->tok_off);
+    memset(t->tok_len, 0, (size_t)t->n_vocab * sizeof *t->tok_len);
+    for (size_t i = 0; i <= t->vocab.mask; i++) {
+        const tok_strmap_slot *s = &t->vocab.slots[i];
+        if (s->len == UINT32_MAX) continue;
+        t->tok_off[s->val] = s->off;
+        t->tok_len[s->val] = s->len;
+    }
+    for (size_t k = 0; k < c->n_added; k++) {
+        added_tok *a = &t->added[k];
+        a->id = c->added_ids[k];
+        a->len = t->tok_len[a->id];
+        if (!a->len || t->tok_off[a->id] == UINT32_MAX)
+            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "added token %d is empty", a->id);
+        a->s = (const uint8_t *)t->vocab.pool + t->tok_off[a->id];
+        t->added_first[a->s[0]] = 1;
+    }
+    return GLIMPSE_OK;
+}
+
 static int load_impl(tok_qwen2 *t, const char *vocab_json, const char *merges_txt,
                      const char *added_json, const char *config_json, gl_err *err) {
     char *buf = NULL;
     size_t len;
     int rc = tok_read_file(vocab_json, 0, &buf, &len, err);
     if (rc) return rc;
-    load_ctx c = {t, err, vocab_json, NULL, 0, -1};
+    load_ctx c = {t, err, vocab_json, NULL, 0, -1, NULL, 0};
     c.raw = gl_malloc(len + 1);
     rc = c.raw ? tok_strmap_init(&t->vocab, 160000) : GLIMPSE_ERR_NOMEM;
     if (!rc) rc = tok_json_flat_object(buf, len, vocab_member, &c, vocab_json, err);
@@ -155,7 +191,6 @@ static int load_impl(tok_qwen2 *t, const char *vocab_json, const char *merges_tx
     gl_free(buf);
     gl_free(c.raw);
     if (rc) return rc;
-    size_t n_regular = t->vocab.n;
 
     for (int b = 0; b < 256; b++) {
         uint8_t ch = (uint8_t)b;
@@ -172,38 +207,16 @@ static int load_impl(tok_qwen2 *t, const char *vocab_json, const char *merges_tx
     c.is_added = 1;
     if (added_json) {
         c.name = added_json;
-        if ((rc = tok_read_file(added_json, 0, &buf, &len, err))) return rc;
-        rc = tok_json_flat_object(buf, len, vocab_member, &c, added_json, err);
-        gl_free(buf);
-        if (rc) return rc;
-    } else if (config_json) {
-        if ((rc = added_from_config(&c, config_json))) return rc;
-    }
-
-    /* per-id tables for decoding; added tokens live after the regular ones in the map */
-    t->n_vocab = c.max_id + 1;
-    t->tok_off = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_off);
-    t->tok_len = gl_malloc((size_t)t->n_vocab * sizeof *t->tok_len);
-    t->n_added = t->vocab.n - n_regular;
-    t->added = gl_calloc(t->n_added + 1, sizeof *t->added);
-    if (!t->tok_off || !t->tok_len || !t->added)
-        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", vocab_json);
-    memset(t->tok_off, 0xFF, (size_t)t->n_vocab * sizeof *t->tok_off);
-    memset(t->tok_len, 0, (size_t)t->n_vocab * sizeof *t->tok_len);
-    for (size_t e = 0; e < t->vocab.n; e++) {
-        int32_t id = t->vocab.val[e];
-        t->tok_off[id] = t->vocab.off[e];
-        t->tok_len[id] = t->vocab.len[e];
-        if (e >= n_regular) {
-            added_tok *a = &t->added[e - n_regular];
-            a->s = (const uint8_t *)t->vocab.pool + t->vocab.off[e];
-            a->len = t->vocab.len[e];
-            a->id = id;
-            if (!a->len) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "added token %d is empty", id);
-            t->added_first[a->s[0]] = 1;
+        if (!(rc = tok_read_file(added_json, 0, &buf, &len, err))) {
+            rc = tok_json_flat_object(buf, len, vocab_member, &c, added_json, err);
+            gl_free(buf);
         }
+    } else if (config_json) {
+        rc = added_from_config(&c, config_json);
     }
-    return GLIMPSE_OK;
+    if (!rc) rc = finish(t, &c, vocab_json, err);
+    gl_free(c.added_ids);
+    return rc;
 }
 
 int tok_qwen2_load_files(const char *vocab_json, const char *merges_txt, const char *added_tokens_json,

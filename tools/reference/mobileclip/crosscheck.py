@@ -1,0 +1,106 @@
+"""Cross-check our reference against the official OpenCLIP + timm code.
+
+The official sources are NOT part of this repository: unpack them somewhere
+outside it first, e.g.
+  git --git-dir=<mirror of huggingface/pytorch-image-models> archive HEAD timm | tar -x -C /tmp/oc
+  git --git-dir=<mirror of mlfoundations/open_clip> archive HEAD src/open_clip | tar -x -C /tmp/oc
+then run
+  /usr/bin/python3 tools/reference/mobileclip/crosscheck.py --src /tmp/oc [--full] [--name MobileCLIP2-S0]
+
+It builds the model with open_clip.create_model (timm fastvit_mci* image tower),
+loads our random state dict with strict=True (so tensor names and shapes must
+match exactly), and compares image/text embeddings, also after timm's
+reparameterize (branch folding). Debian's torch 1.13 lacks a few newer APIs that
+the imports touch; tiny stand-ins are installed for those (torchvision, tqdm,
+ftfy, torch.compiler, torch.amp.GradScaler) - none is on the compared path.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import types
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import clip  # noqa: E402
+
+_TV = '''import sys, types
+class _Meta(type):
+    def __getattr__(cls, k):
+        if k.startswith("__"): raise AttributeError(k)
+        c = _Meta(k, (), {}); setattr(cls, k, c); return c
+    def __hash__(cls): return id(cls)
+class _Any(metaclass=_Meta):
+    def __init__(self, *a, **k): pass
+class _M(types.ModuleType):
+    def __getattr__(self, k):
+        if k.startswith("__"): raise AttributeError(k)
+        return type(k, (_Any,), {})
+for n in ["torchvision.transforms", "torchvision.transforms.functional", "torchvision.transforms.v2",
+          "torchvision.transforms.v2.functional", "torchvision.datasets", "torchvision.io",
+          "torchvision.ops.misc", "torchvision.utils"]:
+    sys.modules[n] = _M(n)
+'''
+
+
+def install_stubs():
+    d = tempfile.mkdtemp(prefix="mc_stubs_")
+    for mod, src in {"torchvision": _TV, "torchvision/ops": "", "tqdm": "def tqdm(x=None, *a, **k): return x\n",
+                     "ftfy": "def fix_text(s): return s\n"}.items():
+        os.makedirs(os.path.join(d, mod), exist_ok=True)
+        with open(os.path.join(d, mod, "__init__.py"), "w") as f:
+            f.write(src)
+    sys.path.insert(0, d)
+    if not hasattr(torch, "compiler"):
+        torch.compiler = types.SimpleNamespace(disable=lambda f=None, **k: f if f is not None else (lambda g: g))
+    if not hasattr(torch.amp, "GradScaler"):
+        torch.amp.GradScaler = object
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", required=True, help="dir holding timm/ and src/open_clip/")
+    ap.add_argument("--name", default="MobileCLIP2-S0")
+    ap.add_argument("--full", action="store_true", help="full size (default: tiny config)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    install_stubs()
+    sys.path[:0] = [a.src, os.path.join(a.src, "src")]
+    import open_clip
+    from open_clip import factory
+
+    ours, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
+    key = a.name + ("" if a.full else "-glimpse-tiny")
+    factory._MODEL_CONFIGS[key] = mcfg
+    ref = open_clip.create_model(key).eval()
+    missing = ref.load_state_dict(ours.state_dict(), strict=True)
+    print("strict load:", missing)
+    for m in ref.modules():            # torch 1.13 has no scaled_dot_product_attention
+        if hasattr(m, "use_sdpa"):
+            m.use_sdpa = False
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False
+
+    g = torch.Generator().manual_seed(1)
+    s, V = mcfg["vision_cfg"]["image_size"], mcfg["text_cfg"]["vocab_size"]
+    x = torch.rand(2, 3, s, s, generator=g)
+    ids = torch.zeros(2, 77, dtype=torch.long)
+    ids[:, 0] = V - 2
+    ids[0, 1:9] = torch.randint(1, V - 2, (8,), generator=g); ids[0, 9] = V - 1
+    ids[1, 1:76] = torch.randint(1, V - 2, (75,), generator=g); ids[1, 76] = V - 1
+    with torch.no_grad():
+        oi, ot = ours.encode_image(x), ours.encode_text(ids)
+        ri, rt = ref.encode_image(x), ref.encode_text(ids)
+        print(f"image: max|ours-ref| = {(oi - ri).abs().max():.3g} (max|ref| {ri.abs().max():.3g})")
+        print(f"text:  max|ours-ref| = {(ot - rt).abs().max():.3g} (max|ref| {rt.abs().max():.3g})")
+        print(f"logit_scale equal: {bool(ours.logit_scale == ref.logit_scale)}")
+        from timm.utils.model import reparameterize_model
+        rp = reparameterize_model(ref.visual.trunk)
+        fi = rp(x)
+        print(f"image, timm reparameterized: max|ours-ref| = {(oi - fi).abs().max():.3g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Write a random-weight MobileCLIP2 checkpoint in both released layouts plus
+inputs and expected outputs (see README.md for the directory layout).
+
+  # committed tiny goldens (tests/data/mobileclip/s0_tiny)
+  /usr/bin/python3 tools/reference/mobileclip/make_golden.py
+  # full-size random S0 for the documented parity command (not committed)
+  /usr/bin/python3 tools/reference/mobileclip/make_golden.py --full --out /tmp/mobileclip/s0_full
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import clip  # noqa: E402
+import safetensors_io  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+
+
+def make_image(w, h, seed):
+    """Deterministic RGB test image: gradients, a disc, stripes and mild noise."""
+    r = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = w * r.uniform(0.3, 0.7), h * r.uniform(0.3, 0.7)
+    disc = ((x - cx) ** 2 + (y - cy) ** 2 < (0.3 * min(w, h)) ** 2).astype(np.float32)
+    img = np.stack([255 * x / max(w - 1, 1),
+                    255 * y / max(h - 1, 1),
+                    127 + 100 * np.sin(x * 0.7 + y * 0.3) * (1 - disc) + 90 * disc], axis=-1)
+    img += r.normal(0, 4, img.shape)
+    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
+
+
+def make_tokens(vocab, full):
+    """3 sequences of 77 ids: short, medium, and over-long (truncated: last id is EOT).
+    SOT = vocab-2, EOT = vocab-1 (49406/49407 for the real vocabulary); pad = 0."""
+    sot, eot = vocab - 2, vocab - 1
+    r = np.random.RandomState(1234)
+    if full:  # "a photo of a cat." / "a dog" in CLIP BPE ids (illustrative)
+        bodies = [[320, 1125, 539, 320, 2368, 269], [320, 1929]]
+    else:
+        bodies = [list(r.randint(1, vocab - 2, 6)), list(r.randint(1, vocab - 2, 19))]
+    bodies.append(list(r.randint(1, vocab - 2, 90)))
+    out = np.zeros((3, 77), np.int64)
+    for i, b in enumerate(bodies):
+        s = ([sot] + [int(t) for t in b] + [eot])[:77]
+        s[-1] = eot
+        out[i, :len(s)] = s
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="MobileCLIP2-S0")
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pt", action="store_true", help="skip the Apple .pt layout")
+    a = ap.parse_args()
+    short = a.name.split("-", 1)[1].lower().replace("-", "")
+    out = a.out or os.path.join(ROOT, "tests", "data", "mobileclip", short + ("_full" if a.full else "_tiny"))
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+
+    model, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
+    clip.write_openclip(model, mcfg, a.name, os.path.join(out, "openclip"))
+    ptname = None if a.no_pt else clip.write_apple_pt(model, mcfg, a.name, os.path.join(out, "apple"))
+
+    size, pp = model.image_size, clip.preprocess_config(a.name)
+    dims = [(131, 97), (80, 121)] if not a.full else [(341, 256), (300, 451)]
+    pix = []
+    for i, (w, h) in enumerate(dims):
+        im = make_image(w, h, 100 + i)
+        im.save(os.path.join(out, f"img{i}.png"), optimize=True)
+        pix.append(clip.preprocess(Image.open(os.path.join(out, f"img{i}.png")), size, pp["mean"], pp["std"]))
+    pix = np.stack(pix)
+    ids = make_tokens(mcfg["text_cfg"]["vocab_size"], a.full)
+
+    exp = {"pixels": pix, "tokens": ids}
+    with torch.no_grad():
+        taps, ttaps = {}, {}
+        img = model.encode_image(torch.from_numpy(pix), taps)
+        txt = model.encode_text(torch.from_numpy(ids), ttaps)
+        img_n = img / img.norm(dim=-1, keepdim=True)
+        txt_n = txt / txt.norm(dim=-1, keepdim=True)
+        logits = model.logit_scale.exp() * img_n @ txt_n.T
+        exp.update({k: v.numpy() for k, v in taps.items()})
+        exp.update(text_block0=ttaps["text_block0"].numpy(), text_pooled=ttaps["text_pooled"].numpy(),
+                   image_embeds=img.numpy(), image_embeds_norm=img_n.numpy(),
+                   text_embeds=txt.numpy(), text_embeds_norm=txt_n.numpy(),
+                   logits_per_image=logits.numpy())
+
+        # the files must reproduce the model: reload both layouts and rerun
+        files = [safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors"))]
+        if ptname:
+            files.append(torch.load(os.path.join(out, "apple", ptname)))
+        for sd in files:
+            m2 = clip.CLIP(mcfg).eval()
+            m2.load_state_dict(sd, strict=True)
+            assert torch.equal(m2.encode_image(torch.from_numpy(pix)), img)
+            assert torch.equal(m2.encode_text(torch.from_numpy(ids)), txt)
+
+    for k, v in exp.items():
+        np.save(os.path.join(out, k + ".npy"), v.astype(np.int64 if k == "tokens" else np.float32))
+    meta = {"model": a.name, "tiny": not a.full, "seed": a.seed, "image_size": size,
+            "preprocess": pp, "images": [f"img{i}.png" for i in range(len(dims))],
+            "image_dims_wh": dims, "apple_pt": ptname and "apple/" + ptname,
+            "logit_scale": float(model.logit_scale),
+            "arrays": {k: list(v.shape) for k, v in exp.items()}}
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
