@@ -118,7 +118,8 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
     if ((rc = mci_load(m->w, vp, wpath, &m->vis, &m->err))) goto done;
     /* open_clip: causal unless text_cfg.no_causal_mask; without a config assume MobileCLIP2 (bidirectional) */
     int causal = !io_json_bool(io_json_path(mcfg, "text_cfg"), "no_causal_mask", mcfg == NULL);
-    if ((rc = clipt_load(m->w, "text.", wpath, causal, &m->txt, &m->err))) goto done;
+    int heads = (int)io_json_int(io_json_path(mcfg, "text_cfg"), "heads", 0);
+    if ((rc = clipt_load(m->w, "text.", wpath, causal, heads, &m->txt, &m->err))) goto done;
     m->embed_dim = mci_embed_dim(m->vis);
     if (clipt_embed_dim(m->txt) != m->embed_dim) {
         rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image (%d) and text (%d) embedding widths differ", wpath,
@@ -126,7 +127,7 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
         goto done;
     }
     m->image_size = (int)io_json_int(io_json_path(mcfg, "vision_cfg"), "image_size", 256);
-    if (m->image_size < 32 || m->image_size > 4096 || m->image_size % mci_stride(m->vis)) {
+    if (m->image_size < 16 || m->image_size > 4096) {
         rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image_size %d does not fit the tower", path, m->image_size);
         goto done;
     }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define LN_EPS 1e-5f
-#define HEAD_DIM 64
+#define DEFAULT_HEAD_DIM 64 /* open_clip: heads = width // 64 unless configured */
 
 typedef struct clipt_layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
@@ -17,7 +17,7 @@ typedef struct clipt_layer {
 } clipt_layer;
 
 struct clipt_model {
-    int width, n_layer, n_head, ctx, vocab, hidden, embed, causal;
+    int width, n_layer, n_head, head_dim, ctx, vocab, hidden, embed, causal;
     wl_mat tok;                 /* [vocab, w] */
     float *pos;                 /* [ctx, w] */
     clipt_layer *layers;
@@ -26,7 +26,8 @@ struct clipt_model {
     gl_blobs blobs;
 };
 
-int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, clipt_model **out, gl_err *err) {
+int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, int n_head, clipt_model **out,
+               gl_err *err) {
     clipt_model *m = gl_calloc(1, sizeof *m);
     if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
     wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
@@ -41,11 +42,12 @@ int clipt_load(const gl_weights *w, const char *prefix, const char *file, int ca
     m->vocab = (int)te->shape[0];
     m->width = (int)te->shape[1];
     m->ctx = (int)tp->shape[0];
-    m->n_head = m->width / HEAD_DIM;
-    if (m->n_head < 1 || m->width % HEAD_DIM) {
-        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: text width %d is not a multiple of %d", l.file, m->width, HEAD_DIM);
+    m->n_head = n_head > 0 ? n_head : m->width / DEFAULT_HEAD_DIM;
+    if (m->n_head < 1 || m->width % m->n_head) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: text width %d does not split into %d heads", l.file, m->width, m->n_head);
         goto fail;
     }
+    m->head_dim = m->width / m->n_head;
     if (wl_matrix(&l, te, m->vocab, m->width, &m->tok)) goto fail;
     if (!(m->pos = wl_f32(&l, tp, (int64_t)m->ctx * m->width))) goto fail;
     while (wl_find(&l, "transformer.resblocks.%d.ln_1.weight", m->n_layer)) m->n_layer++;
@@ -135,7 +137,7 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
         op_linear(env, h, T, W, L->in_w.data, L->in_w.type, L->in_b, 3 * W, qkv, KN_ACT_NONE, 0);
         for (int s = 0; s < n_seq; s++)
-            op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, HEAD_DIM, m->causal,
+            op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, m->head_dim, m->causal,
                          h + (size_t)s * m->ctx * W);
         op_linear(env, h, T, W, L->out_w.data, L->out_w.type, L->out_b, W, x, KN_ACT_NONE, 1);
         op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);

@@ -10,7 +10,9 @@ typedef struct clipt_model clipt_model;
 
 /* prefix: "text." for MobileCLIP2 OpenCLIP files ("" for the top-level OpenAI-style layout).
  * causal: the causal mask (MobileCLIP2-B); false for the bidirectional models. */
-int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, clipt_model **out, gl_err *err);
+/* n_head: attention heads (config text_cfg.heads); 0 = width / 64. */
+int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, int n_head, clipt_model **out,
+               gl_err *err);
 void clipt_free(clipt_model *m);
 int clipt_embed_dim(const clipt_model *m);
 int clipt_context(const clipt_model *m);
