@@ -85,6 +85,11 @@ static void test_formats(void) {
     CHECK(gl_weights_open(IO_FIX, &w, &err) == 0); /* a folder holding model.safetensors */
     if (w) gl_weights_close(w);
     CHECK(gl_weights_open(IO_FIX "expected.json", &w, &err) == GLIMPSE_ERR_FORMAT);
+    CHECK(gl_weights_open("/dev/null", &w, &err) == GLIMPSE_ERR_IO);
+    char tmp[256];
+    tio_write(tio_tmp(tmp, sizeof tmp, ".pt"), "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
+    CHECK(gl_weights_open(tmp, &w, &err) == GLIMPSE_ERR_UNSUPPORTED && strstr(err.msg, "legacy"));
+    remove(tmp);
 }
 
 /* GGUF: write every KV type and the tensors of expected.json (plus quantized blocks), read back. */

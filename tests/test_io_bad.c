@@ -150,7 +150,7 @@ static void test_gguf_bad(void) {
     gl_err err;
     make_gguf();
     truncations("gguf", g_gguf, g_gguf_len, g_gguf_valid, ".gguf");
-    bitflips("gguf", g_gguf, g_gguf_len, ".gguf", 1500);
+    bitflips("gguf", g_gguf, g_gguf_len, ".gguf", 800);
     unsigned char *c = malloc(g_gguf_len);
     io_gguf *g;
     memcpy(c, g_gguf, g_gguf_len), c[0] = 'X';
@@ -312,11 +312,11 @@ static void alloc_failures(const char *path) {
 
 int main(void) {
     fprintf(stderr, "seed 0x%llx\n", (unsigned long long)SEED);
-    fixture_file("model.pt", ".pt", 1500);
-    fixture_file("nested.pt", ".pt", 500);
-    fixture_file("deflate.pt", ".pt", 1500);
-    fixture_file("zip64.pt", ".pt", 500);
-    fixture_file("model.safetensors", ".safetensors", 1500);
+    fixture_file("model.pt", ".pt", 800);
+    fixture_file("nested.pt", ".pt", 300);
+    fixture_file("deflate.pt", ".pt", 800);
+    fixture_file("zip64.pt", ".pt", 300);
+    fixture_file("model.safetensors", ".safetensors", 800);
     fixture_file("sharded/model-00002-of-00002.safetensors", ".safetensors", 300);
     test_safetensors_headers();
     test_gguf_bad();

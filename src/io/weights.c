@@ -132,8 +132,12 @@ int gl_weights_open(const char *path, gl_weights **out, gl_err *err) {
     }
     struct stat st;
     int rc;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    if (stat(path, &st) != 0)
+        rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
         rc = io_safetensors_load_dir(w, path, err);
+    else if (!S_ISREG(st.st_mode)) /* a FIFO or device would block or never end */
+        rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: not a regular file or folder", path);
     else
         rc = open_file(w, path, err);
     if (!rc) rc = io_w_build_index(w, err);
