@@ -64,6 +64,19 @@ int io_w_add(gl_weights *w, const char *name, size_t name_len, gl_dtype dt, int 
         gl_free(nm);
         return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: tensor name with a NUL byte", w->path);
     }
+    /* Views keep at least element alignment (f16 scale for block types), so consumers may load
+     * elements directly. Files that break it (an unpadded safetensors header, a zip written
+     * without torch's 64-byte padding) cost one copy of the affected tensors. */
+    size_t al = gl_dtype_block(dt) > 1 ? 2 : gl_dtype_size(dt);
+    if (nbytes && al > 1 && (uintptr_t)data % al) {
+        void *copy = io_w_alloc(w, nbytes);
+        if (!copy) {
+            gl_free(nm);
+            return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", w->path);
+        }
+        memcpy(copy, data, nbytes);
+        data = copy;
+    }
     gl_tensor *t = &w->tensors[w->n];
     memset(t, 0, sizeof *t);
     t->name = nm;
