@@ -196,6 +196,28 @@ static void test_gguf_roundtrip(uint32_t align) {
     remove(path);
 }
 
+/* A metadata-only GGUF (a tokenizer, say) need not pad its end. */
+static void test_gguf_metadata_only(void) {
+    char path[256];
+    io_gguf_writer *gw = io_gguf_writer_new(0);
+    io_gguf_writer_set_str(gw, "general.name", "abc");
+    gl_err err;
+    CHECK(io_gguf_writer_write(gw, tio_tmp(path, sizeof path, ".gguf"), &err) == 0);
+    io_gguf_writer_free(gw);
+    size_t n = 0;
+    unsigned char *b = tio_read(path, &n);
+    CHECK(n == 64); /* 24 header + 8+12 key + 4 type + 8+3 value = 59, padded to 64 */
+    tio_write(path, b, 59);
+    gl_weights *w = NULL;
+    CHECK(gl_weights_open(path, &w, &err) == 0);
+    if (w) {
+        CHECK(gl_weights_count(w) == 0 && !strcmp(io_gguf_get_str(gl_weights_gguf(w), "general.name", ""), "abc"));
+        gl_weights_close(w);
+    }
+    free(b);
+    remove(path);
+}
+
 static void test_json(void) {
     const char *txt = "{\"a\": 3, \"b\": 2.5, \"s\": \"x\", \"t\": true, \"big\": 1e300,"
                       " \"v\": {\"layers\": [10, {\"dim\": 64}]}}  \n";
@@ -232,6 +254,7 @@ int main(void) {
     test_formats();
     test_gguf_roundtrip(32);
     test_gguf_roundtrip(64);
+    test_gguf_metadata_only();
     test_json();
     cJSON_Delete(g_exp);
     TEST_DONE();

@@ -122,7 +122,7 @@ static bool has_suffix(const char *s, const char *suf) {
 
 /* Picks a reader by magic bytes (extensions lie: .bin is used for both zip and safetensors). */
 static int open_file(gl_weights *w, const char *path, gl_err *err) {
-    uint8_t magic[8] = {0};
+    uint8_t magic[9] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
     size_t got = fread(magic, 1, sizeof magic, f);
@@ -132,7 +132,8 @@ static int open_file(gl_weights *w, const char *path, gl_err *err) {
     if (got >= 2 && magic[0] == 0x80 && magic[1] <= 5)
         return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED,
                           "%s: legacy (pre-1.6, non-zip) PyTorch checkpoint; re-save it with torch.save", path);
-    if (got == 8 || has_suffix(path, ".safetensors")) return io_safetensors_load_file(w, path, err);
+    /* safetensors has no magic: a length, then the JSON header's '{' */
+    if ((got == 9 && magic[8] == '{') || has_suffix(path, ".safetensors")) return io_safetensors_load_file(w, path, err);
     return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: not a safetensors, PyTorch zip or GGUF file", path);
 }
 
