@@ -229,6 +229,18 @@ static void test_pickles(void) {
     gl_err err;
     unsigned char b[512];
     size_t n;
+    {   /* a big-endian checkpoint (torch >= 2.1 writes archive/byteorder) is refused */
+        static unsigned char zip[4096], data[16];
+        n = tensor_pickle(b, "0", 4, 0, 4, 1);
+        const char *names[3] = {"archive/data.pkl", "archive/data/0", "archive/byteorder"};
+        const void *datas[3] = {b, data, "big"};
+        size_t lens[3] = {n, 16, 3};
+        size_t zn = tio_zip(zip, names, datas, lens, 3);
+        CHECK(open_bytes(zip, zn, ".pt", &err) == GLIMPSE_ERR_UNSUPPORTED && strstr(err.msg, "big-endian"));
+        datas[2] = "little", lens[2] = 6;
+        zn = tio_zip(zip, names, datas, lens, 3);
+        CHECK(open_bytes(zip, zn, ".pt", &err) == 0);
+    }
     /* well-formed, to show the builder is right, then each bound broken */
     n = tensor_pickle(b, "0", 4, 1, 3, 1);
     CHECK_MSG(pt_zip(b, n, "0", 16, &err) == 0, "%s", err.msg);

@@ -157,6 +157,14 @@ int io_ptzip_load(gl_weights *w, const char *path, gl_err *err) {
         rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
+    /* torch >= 2.1 records the byte order of storages; we read little-endian only. */
+    char bo[300];
+    int bl = snprintf(bo, sizeof bo, "%.*sbyteorder", (int)GL_MIN(c.prefix_len, 256), c.prefix);
+    const io_zip_entry *boe = io_zip_find(&c.zip, bo, (size_t)GL_MAX(bl, 0));
+    if (boe && boe->method == 0 && boe->size >= 3 && !memcmp(boe->data, "big", 3)) {
+        rc = gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: big-endian checkpoint", path);
+        goto done;
+    }
     const uint8_t *pdata = pkl->data;
     if (pkl->method) {
         if (pkl->size > ((size_t)1 << 30) || !(pkl_buf = gl_malloc((size_t)pkl->size + 1))) {
