@@ -2,6 +2,7 @@
  * bad headers and pickles, and allocation failures. Each must give an error (or, for flips that
  * happen to keep a file valid, a usable result) and never crash, leak or read out of bounds:
  * run it under -DGLIMPSE_SANITIZE=ON too. Seed printed below. */
+#define _GNU_SOURCE /* memmem */
 #include "io/gguf.h"
 #include "io/pickle.h"
 #include "io/weights.h"
@@ -289,6 +290,17 @@ static void test_pickles(void) {
     CHECK(pk("ctorch\n", 7) == GLIMPSE_ERR_FORMAT);
     CHECK(pk("NNNR.", 5) == GLIMPSE_ERR_FORMAT); /* REDUCE args not a tuple */
     CHECK(pk("(X\x07\x00\x00\x00storageNNNNtQ.", 18) == GLIMPSE_ERR_FORMAT);
+    {   /* a complex storage: fine in the pickle, refused when a returned tensor uses it */
+        size_t m = tensor_pickle(b, "0", 4, 0, 4, 1);
+        unsigned char *fs = memmem(b, m, "FloatStorage", 12);
+        unsigned char c2[600];
+        size_t pre = (size_t)(fs - b);
+        memcpy(c2, b, pre);
+        memcpy(c2 + pre, "ComplexFloatStorage", 19);
+        memcpy(c2 + pre + 19, fs + 12, m - pre - 12);
+        CHECK(pk(c2, m + 7) == 0);
+        CHECK(pt_zip(c2, m + 7, "0", 32, &err) == GLIMPSE_ERR_UNSUPPORTED && strstr(err.msg, "'w'"));
+    }
     CHECK(pk("]q\x00h\x00" "a.", 7) == 0);    /* a list containing itself */
     /* resource bounds: millions of marks, objects and memo slots end in an error, not OOM */
     size_t big = 3u << 20;

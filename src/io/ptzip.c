@@ -79,6 +79,9 @@ static const uint8_t *storage_bytes(pt_ctx *c, const io_pk_val *st, size_t need_
  * gathered copy (strided). */
 static int add_tensor(pt_ctx *c, const char *name, size_t name_len, const io_pk_tensor *t, gl_err *err) {
     const io_pk_val *st = t->storage;
+    if (st->dtype == IO_PK_DTYPE_UNKNOWN)
+        return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: tensor '%.*s': unsupported storage type", c->path,
+                          (int)GL_MIN(name_len, 200), name);
     gl_dtype dt = (gl_dtype)st->dtype;
     size_t es = gl_dtype_size(dt), nbytes, st_bytes;
     uint64_t numel;
