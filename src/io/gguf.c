@@ -236,6 +236,7 @@ int io_gguf_parse(const uint8_t *buf, size_t size, const char *name, io_gguf **o
     for (uint64_t i = 0; i < nt && !rc; i++, g->n_tensors++) rc = read_tensor_info(&r, &g->tensors[i]);
     if (rc) goto fail;
     g->data_offset = (r.pos + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->data_offset > size && nt == 0) g->data_offset = size; /* metadata-only file, end not padded */
     if (g->data_offset > size) {
         rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: truncated before the data section", name);
         goto fail;

@@ -161,7 +161,8 @@ static int do_reduce(io_pickle *p, io_pk_val *fn, io_pk_val *args) {
     }
     if (is_global(fn, "torch._utils", "_rebuild_parameter") ||
         is_global(fn, "torch._utils", "_rebuild_parameter_with_state")) {
-        if (args->n < 1 || args->items[0]->type != IO_PK_TENSOR) return fail(p, "bad _rebuild_parameter arguments");
+        /* a parameter around something we do not model (a quantized tensor...) stays opaque */
+        if (args->n < 1 || args->items[0]->type != IO_PK_TENSOR) return push(p, new_val(p, IO_PK_OBJ));
         return push(p, args->items[0]);
     }
     return push(p, new_val(p, IO_PK_OBJ));
@@ -171,8 +172,9 @@ static int do_reduce(io_pickle *p, io_pk_val *fn, io_pk_val *args) {
 static int do_persid(io_pickle *p, io_pk_val *pid) {
     if (!pid || pid->type != IO_PK_TUPLE || pid->n < 5 || !io_pk_str_eq(pid->items[0], "storage"))
         return fail(p, "unsupported persistent id");
+    /* An unknown storage type (complex, fp8...) only fails the load if a tensor we return uses it. */
     int dt = storage_dtype(pid->items[1]);
-    if (dt < 0) return fail(p, "unsupported storage type");
+    if (dt < 0) dt = IO_PK_DTYPE_UNKNOWN;
     const io_pk_val *key = pid->items[2], *numel = pid->items[4];
     if (key->type != IO_PK_STR || numel->type != IO_PK_INT || numel->i < 0) return fail(p, "bad storage id");
     io_pk_val *v = new_val(p, IO_PK_STORAGE);

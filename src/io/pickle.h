@@ -19,6 +19,8 @@ typedef enum io_pk_type {
 
 typedef struct io_pk_val io_pk_val;
 
+#define IO_PK_DTYPE_UNKNOWN 0xff /* io_pk_val.dtype of a storage whose torch type has no gl_dtype */
+
 typedef struct io_pk_tensor {
     const io_pk_val *storage; /* an IO_PK_STORAGE */
     int64_t offset;           /* in elements */

@@ -79,6 +79,9 @@ static const uint8_t *storage_bytes(pt_ctx *c, const io_pk_val *st, size_t need_
  * gathered copy (strided). */
 static int add_tensor(pt_ctx *c, const char *name, size_t name_len, const io_pk_tensor *t, gl_err *err) {
     const io_pk_val *st = t->storage;
+    if (st->dtype == IO_PK_DTYPE_UNKNOWN)
+        return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: tensor '%.*s': unsupported storage type", c->path,
+                          (int)GL_MIN(name_len, 200), name);
     gl_dtype dt = (gl_dtype)st->dtype;
     size_t es = gl_dtype_size(dt), nbytes, st_bytes;
     uint64_t numel;
@@ -155,6 +158,14 @@ int io_ptzip_load(gl_weights *w, const char *path, gl_err *err) {
     c.prefix_len = pkl->name_len - 8;
     if (!(c.inflated = gl_calloc(c.zip.n, sizeof *c.inflated))) {
         rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    /* torch >= 2.1 records the byte order of storages; we read little-endian only. */
+    char bo[300];
+    int bl = snprintf(bo, sizeof bo, "%.*sbyteorder", (int)GL_MIN(c.prefix_len, 256), c.prefix);
+    const io_zip_entry *boe = io_zip_find(&c.zip, bo, (size_t)GL_MAX(bl, 0));
+    if (boe && boe->method == 0 && boe->size >= 3 && !memcmp(boe->data, "big", 3)) {
+        rc = gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: big-endian checkpoint", path);
         goto done;
     }
     const uint8_t *pdata = pkl->data;

@@ -64,6 +64,19 @@ int io_w_add(gl_weights *w, const char *name, size_t name_len, gl_dtype dt, int 
         gl_free(nm);
         return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: tensor name with a NUL byte", w->path);
     }
+    /* Views keep at least element alignment (f16 scale for block types), so consumers may load
+     * elements directly. Files that break it (an unpadded safetensors header, a zip written
+     * without torch's 64-byte padding) cost one copy of the affected tensors. */
+    size_t al = gl_dtype_block(dt) > 1 ? 2 : gl_dtype_size(dt);
+    if (nbytes && al > 1 && (uintptr_t)data % al) {
+        void *copy = io_w_alloc(w, nbytes);
+        if (!copy) {
+            gl_free(nm);
+            return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", w->path);
+        }
+        memcpy(copy, data, nbytes);
+        data = copy;
+    }
     gl_tensor *t = &w->tensors[w->n];
     memset(t, 0, sizeof *t);
     t->name = nm;
@@ -109,7 +122,7 @@ static bool has_suffix(const char *s, const char *suf) {
 
 /* Picks a reader by magic bytes (extensions lie: .bin is used for both zip and safetensors). */
 static int open_file(gl_weights *w, const char *path, gl_err *err) {
-    uint8_t magic[8] = {0};
+    uint8_t magic[9] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
     size_t got = fread(magic, 1, sizeof magic, f);
@@ -119,7 +132,8 @@ static int open_file(gl_weights *w, const char *path, gl_err *err) {
     if (got >= 2 && magic[0] == 0x80 && magic[1] <= 5)
         return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED,
                           "%s: legacy (pre-1.6, non-zip) PyTorch checkpoint; re-save it with torch.save", path);
-    if (got == 8 || has_suffix(path, ".safetensors")) return io_safetensors_load_file(w, path, err);
+    /* safetensors has no magic: a length, then the JSON header's '{' */
+    if ((got == 9 && magic[8] == '{') || has_suffix(path, ".safetensors")) return io_safetensors_load_file(w, path, err);
     return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: not a safetensors, PyTorch zip or GGUF file", path);
 }
 
@@ -132,8 +146,12 @@ int gl_weights_open(const char *path, gl_weights **out, gl_err *err) {
     }
     struct stat st;
     int rc;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    if (stat(path, &st) != 0)
+        rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
         rc = io_safetensors_load_dir(w, path, err);
+    else if (!S_ISREG(st.st_mode)) /* a FIFO or device would block or never end */
+        rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: not a regular file or folder", path);
     else
         rc = open_file(w, path, err);
     if (!rc) rc = io_w_build_index(w, err);

@@ -5,7 +5,9 @@
  *   (.pt / .bin, `{"state_dict": ...}` and `module.` prefixes unwrapped), or a .gguf file.
  *
  * Tensors are zero-copy views into read-only mmaps wherever the stored layout is contiguous;
- * strided .pt storages are copied once into owned memory. Every offset and size is checked
+ * strided .pt storages, deflated zip entries and misaligned data are copied once into owned
+ * memory. Every tensor's data is aligned to at least its element size (2 for Q8_0/Q4_0 blocks).
+ * Tensor pointers and names stay valid until gl_weights_close. Every offset and size is checked
  * against the file; errors name the file and the problem. */
 #ifndef GL_WEIGHTS_H
 #define GL_WEIGHTS_H

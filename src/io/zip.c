@@ -66,7 +66,7 @@ int io_zip_open(io_zip *z, const uint8_t *buf, size_t size, const char *name, gl
     uint64_t n = rd16(buf + eocd + 10), cd_size = rd32(buf + eocd + 12), cd_off = rd32(buf + eocd + 16);
     if (eocd >= 20 && rd32(buf + eocd - 20) == SIG_LOC64) {
         uint64_t r = rd64(buf + eocd - 20 + 8);
-        if (r > size - 56 || size < 56 || rd32(buf + r) != SIG_EOCD64)
+        if (size < 56 || r > size - 56 || rd32(buf + r) != SIG_EOCD64)
             return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: bad zip64 end record", name);
         n = rd64(buf + r + 32);
         cd_size = rd64(buf + r + 40);
@@ -103,6 +103,8 @@ int io_zip_open(io_zip *z, const uint8_t *buf, size_t size, const char *name, gl
                               (int)GL_MIN(nl, 200), (const char *)cd + 46, method);
         }
         if (e->method == 0 && e->comp_size != e->size) goto bad_cd;
+        /* deflate cannot expand more than ~1032:1; a bigger claim would only make us allocate */
+        if (e->method == 8 && e->size / 1032 > e->comp_size + 64) goto bad_cd;
         /* The local header repeats the name and has its own extra field; data follows it. */
         if (loff > size || size - loff < 30 || rd32(buf + loff) != SIG_LOCAL) goto bad_entry;
         uint64_t dstart = loff + 30 + rd16(buf + loff + 26) + (uint64_t)rd16(buf + loff + 28);
