@@ -49,25 +49,19 @@ void gl_mapfile_close(gl_mapfile *m) {
 int gl_read_file(const char *path, size_t max_size, char **out, size_t *out_len, gl_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
+    /* read at most max_size + 1 bytes: one more than allowed proves the file is too large */
+    size_t limit = max_size < SIZE_MAX - 1 ? max_size + 1 : max_size;
+    size_t cap = GL_MIN((size_t)4096, limit), len = 0;
     char *buf = gl_malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
+    int rc = buf ? 0 : gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+    while (!rc) {
         if (len == cap) {
-            if (cap >= max_size) {
-                gl_free(buf);
-                fclose(f);
-                return gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max_size);
-            }
-            size_t ncap = GL_MIN(cap * 2, max_size);
+            if (cap >= limit) break;
+            size_t ncap = cap > limit / 2 ? limit : cap * 2;
             char *nb = gl_realloc(buf, ncap + 1);
             if (!nb) {
-                gl_free(buf);
-                fclose(f);
-                return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+                rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+                break;
             }
             buf = nb;
             cap = ncap;
@@ -76,11 +70,12 @@ int gl_read_file(const char *path, size_t max_size, char **out, size_t *out_len,
         len += n;
         if (n == 0) break;
     }
-    int bad = ferror(f);
+    if (!rc && ferror(f)) rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: read error", path);
+    if (!rc && len > max_size) rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max_size);
     fclose(f);
-    if (bad) {
+    if (rc) {
         gl_free(buf);
-        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: read error", path);
+        return rc;
     }
     buf[len] = 0;
     *out = buf;
