@@ -51,7 +51,7 @@ long io_st_writer_add(io_st_writer *w, const char *name, gl_dtype dt, int ndim, 
     if (!(e->name = gl_strdup(name))) return -1;
     e->dt = dt;
     e->ndim = ndim;
-    memcpy(e->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim) memcpy(e->shape, shape, sizeof(int64_t) * (size_t)ndim);
     e->nbytes = nb;
     return (long)w->n++;
 }
