@@ -562,7 +562,7 @@ int tok_clip_encode_raw(const tok_clip *t, const char *text, size_t len, int32_t
     int rc = clip_run(&e, text, len, SIZE_MAX, err);
     if (!rc) {
         *n = e.n_out;
-        if (ids) memcpy(ids, e.out, GL_MIN(cap, e.n_out) * sizeof *ids);
+        if (ids && e.n_out) memcpy(ids, e.out, GL_MIN(cap, e.n_out) * sizeof *ids);
         if (e.n_out > cap && (ids || cap))
             rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "tok_clip_encode_raw: %zu tokens do not fit in %zu",
                             e.n_out, cap);

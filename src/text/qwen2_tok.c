@@ -441,7 +441,7 @@ int tok_qwen2_encode(const tok_qwen2 *t, const char *text, size_t len, int32_t *
     if (!rc) rc = encode_segment(&st, s + seg, len - seg);
     if (!rc) {
         *n = st.out.n;
-        if (ids) memcpy(ids, st.out.v, GL_MIN(cap, st.out.n) * sizeof *ids);
+        if (ids && st.out.n) memcpy(ids, st.out.v, GL_MIN(cap, st.out.n) * sizeof *ids);
         if (st.out.n > cap && (ids || cap))
             rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "tok_qwen2_encode: %zu tokens do not fit in %zu",
                             st.out.n, cap);
