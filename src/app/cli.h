@@ -23,5 +23,6 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 int cli_wants_help(int argc, char **argv);
 
 int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

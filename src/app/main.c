@@ -7,6 +7,7 @@
 /* Subcommands in the order `glimpse --help` lists them. Add a row per cmd_<name>.c. */
 static const cli_cmd g_cmds[] = {
     {"info", "show what a model folder or weights file holds (format, tensors, dtypes)", cmd_info},
+    {"tokenize", "print the token ids of texts (CLIP or Qwen2 vocabulary)", cmd_tokenize},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
