@@ -255,9 +255,45 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
     return top;
 }
 
+/* Short words (nearly all of them): keep each adjacent pair's rank in a small array and
+ * rescan it; same order as the heap (lowest rank, then leftmost). */
+enum { SMALL_WORD = 32 };
+
+static size_t merge_small(const tok_pairmap *m, int32_t *syms, size_t n) {
+    int32_t rank[SMALL_WORD], merged[SMALL_WORD];
+    for (size_t k = 0; k + 1 < n; k++) {
+        const tok_pair_slot *p = pair_get(m, syms[k], syms[k + 1]);
+        rank[k] = p ? p->rank : INT32_MAX;
+        merged[k] = p ? p->merged : -1;
+    }
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t k = 1; k + 1 < n; k++)
+            if (rank[k] < rank[best]) best = k;
+        if (rank[best] == INT32_MAX) break;
+        syms[best] = merged[best];
+        for (size_t k = best + 1; k + 1 < n; k++) {
+            syms[k] = syms[k + 1];
+            rank[k] = rank[k + 1];
+            merged[k] = merged[k + 1];
+        }
+        n--;
+        for (size_t k = best ? best - 1 : 0; k <= best && k + 1 < n; k++) {
+            const tok_pair_slot *p = pair_get(m, syms[k], syms[k + 1]);
+            rank[k] = p ? p->rank : INT32_MAX;
+            merged[k] = p ? p->merged : -1;
+        }
+    }
+    return n;
+}
+
 int tok_bpe_merge(const tok_pairmap *m, int32_t *syms, size_t n, size_t *n_out, tok_bpe_scratch *s) {
     *n_out = n;
     if (n < 2 || !m->n) return GLIMPSE_OK;
+    if (n <= SMALL_WORD) {
+        *n_out = merge_small(m, syms, n);
+        return GLIMPSE_OK;
+    }
     if (n > 0x7FFFFFFF) return GLIMPSE_ERR_TOO_LARGE;
     if (s->cap < n) {
         gl_free(s->prev);

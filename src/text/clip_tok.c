@@ -264,7 +264,9 @@ static int ftfy_lite(const tok_cps *in, tok_cps *out) {
     for (size_t i = 0; i < in->n && !rc; i++) {
         uint32_t c = in->v[i];
         if (c < 0x80) { /* fast path: only the control check applies */
-            if (!ftfy_control(c)) out->v[out->n++] = c;
+            if (ftfy_control(c)) continue;
+            if (out->n < out->cap) out->v[out->n++] = c; /* ligatures may have used the slack */
+            else rc = tok_cps_push(out, c);
             continue;
         }
         if (c <= 0x9F) { /* fix_c1_controls: sloppy Windows-1252, as html's charref table */

@@ -93,6 +93,10 @@ def rand_strings(seed, count):
 
 
 def main():
+    import sys
+    if len(sys.argv) > 2:  # cases.py SEED COUNT: random strings only, for one-off differential runs
+        json.dump(rand_strings(int(sys.argv[1]), int(sys.argv[2])), sys.stdout, ensure_ascii=True)
+        return
     cases = list(HAND) + rand_strings(1234, 220)
     seen, uniq = set(), []
     for c in cases:

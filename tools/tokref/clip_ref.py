@@ -3,6 +3,7 @@
 (mlfoundations/open_clip src/open_clip/tokenizer.py, clean='lower'), without ftfy.
 
     /usr/bin/python3 tools/tokref/clip_ref.py > tests/data/tok/clip_cases.json
+    (an optional argument names another strings file, for larger one-off differential runs)
 
 ftfy is not packaged for Debian, so ftfy.fix_text is replaced by the subset of its default
 fixes that the C tokenizer also implements ("ftfy-lite", see src/text/clip_tok.c):
@@ -122,7 +123,7 @@ class Clip:
 
 def main():
     clip = Clip(VOCAB)
-    cases = json.load(open(os.path.join(HERE, "cases.json")))
+    cases = json.load(open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "cases.json")))
     out = [json.dumps({"text": t, "ids": clip.encode(t)}, ensure_ascii=False, separators=(",", ":"))
            for t in cases]
     sys.stdout.write("[\n" + ",\n".join(out) + "\n]\n")
