@@ -142,6 +142,14 @@ static void check_api(const tok_clip *c) {
         CHECK(n > 0);
         free(t);
     }
+    /* allocation failures while encoding */
+    const char *mix = "It&#39;s a \xef\xac\x81ne caf\xc3\xa9 \xe2\x80\x9cphoto\xe2\x80\x9d, e\xcc\x81 \xce\xa3 12345!!";
+    for (long k = 0; k < 40; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_clip_encode(c, mix, strlen(mix), ids, 77, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d", k, rc);
+    }
     /* NUL is a control character that ftfy removes */
     CHECK_EQ_INT(tok_clip_encode_raw(c, "a\0b", 3, ids, 80, &n, &e), 0);
     CHECK_EQ_INT(n, 1);
@@ -169,6 +177,17 @@ static void check_errors(void) {
         tok_clip_free(c);
     }
     CHECK_EQ_INT(tok_clip_load_hf(HF_DIR "/bad.txt", HF_DIR "/merges.txt", &c, &e), GLIMPSE_ERR_FORMAT);
+    /* allocation failures while loading: NOMEM or success, never a crash or (ASan) leak */
+    int n_ok = 0;
+    for (long k = 0; k < 40; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d %s", k, rc, e.msg);
+        if (!rc) tok_clip_free(c), n_ok++;
+        c = NULL;
+    }
+    CHECK(n_ok > 0);
 }
 
 static void check_speed(const tok_clip *c) {

@@ -109,6 +109,30 @@ static void check_api(const tok_qwen2 *q) {
     CHECK(tok_qwen2_token_bytes(q, 151646, &l) == NULL);
     b = tok_qwen2_token_bytes(q, 220, &l);
     CHECK(b && l == 1 && b[0] == ' ');
+    /* allocation failures while encoding: NOMEM or success, never a crash or leak */
+    const char *mix = "<|im_start|>user\nCafe\xcc\x81 12345 \xe6\x97\xa5\xe6\x9c\xac aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<|im_end|>";
+    for (long k = 0; k < 40; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_qwen2_encode(q, mix, strlen(mix), NULL, 0, &n, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d", k, rc);
+    }
+}
+
+/* 256 byte tokens (id = byte) and "ab" = 256 */
+static void write_small_vocab(void) {
+    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    fputs("{", f);
+    for (int b = 0; b < 256; b++) {
+        uint8_t u[4];
+        int ul = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
+        fprintf(f, "%s\"", b ? "," : "");
+        if (b == '"' || b == '\\') fputc('\\', f);
+        fwrite(u, 1, (size_t)ul, f);
+        fprintf(f, "\": %d", b);
+    }
+    fputs(", \"ab\": 256}", f);
+    fclose(f);
 }
 
 static void check_errors(void) {
@@ -122,18 +146,8 @@ static void check_errors(void) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     CHECK_EQ_INT(system(cmd), 0);
-    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
-    fputs("{", f);
-    for (int b = 0; b < 256; b++) {
-        uint8_t u[4];
-        int ul = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
-        fprintf(f, "%s\"", b ? "," : "");
-        if (b == '"' || b == '\\') fputc('\\', f);
-        fwrite(u, 1, (size_t)ul, f);
-        fprintf(f, "\": %d", b);
-    }
-    fputs(", \"ab\": 256}", f);
-    fclose(f);
+    write_small_vocab();
+    FILE *f;
     f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
     fputs("#version: 0.2\na b\n", f);
     fclose(f);
@@ -159,7 +173,33 @@ static void check_errors(void) {
     fputs("{\"a\": 1, \"b\": [2]}", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
-    /* an allocation failing at each point of a small load is reported, never a crash */
+    /* an allocation failing at each point of a small load is reported as NOMEM, never a crash
+     * (and, under ASan, never a leak) */
+    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    fputs("#version: 0.2\na b\n", f);
+    fclose(f);
+    f = fopen("/tmp/glimpse_test_tok_qwen2/added_tokens.json", "wb");
+    fputs("{\"<|x|>\": 300, \"<|y|>\": 301}", f);
+    fclose(f);
+    write_small_vocab();
+    int n_ok = 0;
+    for (long k = 0; k < 80; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_qwen2_load(dir, &q, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d %s", k, rc, e.msg);
+        if (rc == 0) {
+            n_ok++;
+            int32_t ids[8];
+            size_t n;
+            CHECK_EQ_INT(tok_qwen2_encode(q, "ab<|y|>b", 8, ids, 8, &n, &e), 0);
+            CHECK(n == 3 && ids[0] == 256 && ids[1] == 301 && ids[2] == 'b');
+            tok_qwen2_free(q);
+            q = NULL;
+        }
+    }
+    CHECK(n_ok > 0);
+    remove("/tmp/glimpse_test_tok_qwen2/added_tokens.json");
     f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
     fputs("{\"a\": 0}", f);
     fclose(f);
@@ -198,15 +238,16 @@ static void check_speed(void) {
     fprintf(stderr, "qwen2: encode %.2f MB in %.1f ms = %.1f MB/s (%zu tokens)\n", total / 1e6, best * 1e3,
             total / 1e6 / best, n);
     /* pathological inputs stay fast: one long letter run, one long run of combining marks */
-    memset(big, 'a', 1 << 20);
+    memset(big, 'a', 1 << 18);
     double t0 = now_s();
-    CHECK_EQ_INT(tok_qwen2_encode(q, big, 1 << 20, NULL, 0, &n, &e), 0);
-    fprintf(stderr, "qwen2: 1 MiB of 'a' in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, 1 << 18, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: 256 KiB of 'a' (one pre-token) in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
     big[0] = 'e';
-    for (size_t i = 1; i + 2 <= (1 << 20); i += 2) memcpy(big + i, "\xcc\x81", 2); /* U+0301 */
+    for (size_t i = 1; i + 2 <= (1 << 18); i += 2) memcpy(big + i, "\xcc\x81", 2); /* U+0301 */
     t0 = now_s();
-    CHECK_EQ_INT(tok_qwen2_encode(q, big, (1 << 20) - 1, NULL, 0, &n, &e), 0);
-    fprintf(stderr, "qwen2: e + 512k U+0301 in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, (1 << 18) - 1, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: e + 128k U+0301 (NFC, one long mark run) in %.1f ms (%zu tokens)\n",
+            (now_s() - t0) * 1e3, n);
     free(big);
     tok_qwen2_free(q);
 }
