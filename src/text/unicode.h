@@ -45,6 +45,11 @@ int tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 /* Encodes cp (<= U+10FFFF) into out; returns 1..4. */
 int tok_utf8_encode(uint32_t cp, uint8_t out[4]);
 
+/* For streaming decoded tokens: the length of the longest prefix of s[0..n) that does not end
+ * inside a UTF-8 sequence which more bytes could still complete. Emit that prefix and keep the
+ * rest for the next token; invalid bytes are not held back (the caller decides what to print). */
+size_t tok_utf8_ready_len(const uint8_t *s, size_t n);
+
 /* A growable code point array; free with tok_cps_free. */
 typedef struct tok_cps {
     uint32_t *v;
