@@ -190,7 +190,8 @@ static void check_errors(void) {
     CHECK(n_ok > 0);
 }
 
-static void check_speed(const tok_clip *c) {
+/* A long text in the 77-token form (the tokenizer stops once the context is full). */
+static void check_long_input(const tok_clip *c) {
     const char *chunk = "A photo of a cat sitting on a red sofa, it's 12:30 &amp; sunny. Ünïcödé 日本語 ";
     size_t cl = strlen(chunk), total = 0, n;
     char *big = malloc(1 << 21);
@@ -199,18 +200,12 @@ static void check_speed(const tok_clip *c) {
         total += cl;
     }
     gl_err e;
-    double best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
-        CHECK_EQ_INT(tok_clip_encode_raw(c, big, total, NULL, 0, &n, &e), 0);
-        best = GL_MIN(best, now_s() - t0);
-    }
-    fprintf(stderr, "clip: encode_raw %.2f MB in %.1f ms = %.1f MB/s (%zu tokens)\n", total / 1e6, best * 1e3,
-            total / 1e6 / best, n);
     int32_t ids[77];
     double t0 = now_s();
     CHECK_EQ_INT(tok_clip_encode(c, big, total, ids, 77, &e), 0);
-    fprintf(stderr, "clip: 77-token encode of the same 1 MB in %.1f ms\n", (now_s() - t0) * 1e3);
+    fprintf(stderr, "clip: 77-token encode of 1 MB of text in %.1f ms\n", (now_s() - t0) * 1e3);
+    CHECK(ids[0] == TOK_CLIP_SOT && ids[76] == TOK_CLIP_EOT);
+    (void)n;
     free(big);
 }
 
@@ -224,7 +219,7 @@ int main(void) {
     if (!c) TEST_DONE();
     check_cases(c, "gz");
     check_api(c);
-    check_speed(c);
+    check_long_input(c);
     tok_clip_free(c);
     c = NULL;
     CHECK_EQ_INT(write_hf(), 0);

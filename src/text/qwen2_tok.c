@@ -55,16 +55,23 @@ typedef struct load_ctx {
     size_t n, cap, raw_n;
 } load_ctx;
 
-/* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1. */
+/* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1.
+ * All mapped code points are below U+0144, so only 1- and 2-byte UTF-8 can occur. */
 static long bytelevel_decode(const char *s, size_t n, uint8_t *raw) {
+    const uint8_t *u = (const uint8_t *)s;
     size_t i = 0, k = 0;
     while (i < n) {
-        uint32_t cp;
-        int l = tok_utf8_decode((const uint8_t *)s + i, n - i, &cp);
-        int b = l ? tok_byte_of_unicode(cp) : -1;
+        uint32_t c = u[i];
+        if (c - 33u < 94u) { /* printable ASCII maps to itself */
+            raw[k++] = (uint8_t)c;
+            i++;
+            continue;
+        }
+        if (c < 0xC2 || c > 0xC5 || i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return -1;
+        int b = tok_byte_of_unicode(((c & 0x1F) << 6) | (u[i + 1] & 0x3Fu));
         if (b < 0) return -1;
         raw[k++] = (uint8_t)b;
-        i += (size_t)l;
+        i += 2;
     }
     return (long)k;
 }
