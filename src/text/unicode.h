@@ -17,13 +17,14 @@ typedef struct tok_uni_entity {
 
 extern const uint32_t tok_uni_letter[][2];         /* \p{L} */
 extern const uint32_t tok_uni_number[][2];         /* \p{N} */
+extern const uint32_t tok_uni_decimal[][2];        /* Nd (Python re \d) */
 extern const uint32_t tok_uni_white[][2];          /* White_Space (regex \s) */
 extern const uint32_t tok_uni_pyspace[][2];        /* Python str.isspace() */
 extern const uint32_t tok_uni_cased[][2];          /* Cased (final-sigma rule) */
 extern const uint32_t tok_uni_case_ignorable[][2]; /* Case_Ignorable (final-sigma rule) */
 extern const uint32_t tok_uni_nfc_no[][2];         /* NFC_Quick_Check = No */
 extern const uint32_t tok_uni_nfc_maybe[][2];      /* NFC_Quick_Check = Maybe */
-extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_white_n, tok_uni_pyspace_n,
+extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_decimal_n, tok_uni_white_n, tok_uni_pyspace_n,
     tok_uni_cased_n, tok_uni_case_ignorable_n, tok_uni_nfc_no_n, tok_uni_nfc_maybe_n;
 extern const uint32_t tok_uni_lower[];   /* pairs (cp, lowercase) for Python str.lower() */
 extern const uint32_t tok_uni_ccc[];     /* triples (first, last, combining class) */

@@ -92,6 +92,7 @@ def main():
     lre, nre = regex.compile(r"\p{L}"), regex.compile(r"\p{N}")
     emit_ranges("tok_uni_letter", ranges_of(lambda cp: chars[cp] is not None and lre.match(chars[cp]) is not None))
     emit_ranges("tok_uni_number", ranges_of(lambda cp: chars[cp] is not None and nre.match(chars[cp]) is not None))
+    emit_ranges("tok_uni_decimal", ranges_of(lambda cp: chars[cp] is not None and cat(cp) == "Nd"))  # Python re \d
     emit_ranges("tok_uni_white", ranges_of(lambda cp: chars[cp] is not None and ws_re.match(chars[cp]) is not None))
     emit_ranges("tok_uni_pyspace", ranges_of(lambda cp: chars[cp] is not None and chars[cp].isspace()))
     emit_ranges("tok_uni_cased", ranges_of(lambda cp: chars[cp] is not None and cased(chars[cp])))
