@@ -315,30 +315,16 @@ static int entity_cmp(const uint8_t *key, size_t n, const char *name) {
     return n < nl ? -1 : n > nl ? 1 : 0;
 }
 
-static const char *entity_find(const uint8_t *key, size_t n) {
+static const uint32_t *entity_find(const uint8_t *key, size_t n) {
     size_t lo = 0, hi = tok_uni_entities_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = entity_cmp(key, n, tok_uni_entities[mid].name);
         if (c < 0) hi = mid;
         else if (c > 0) lo = mid + 1;
-        else return tok_uni_entities[mid].value;
+        else return tok_uni_entities[mid].cp;
     }
     return NULL;
-}
-
-static int push_utf8(tok_cps *out, const char *s) {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int l = tok_utf8_decode(p + i, n - i, &cp);
-        if (!l) return GLIMPSE_ERR_INTERNAL;
-        int rc = tok_cps_push(out, cp);
-        if (rc) return rc;
-        i += (size_t)l;
-    }
-    return GLIMPSE_OK;
 }
 
 static int hexval(uint32_t c) {
@@ -396,12 +382,13 @@ static int html_unescape(const tok_cps *in, tok_cps *out) {
             name[ascii] = (uint8_t)s[j + ascii];
             ascii++;
         }
-        const char *val = ascii == len ? entity_find(name, len) : NULL;
+        const uint32_t *val = ascii == len ? entity_find(name, len) : NULL;
         size_t used = len;
         for (size_t x = len - 1; !val && x >= 2; x--) /* longest prefix that is an entity */
             if (x <= ascii && (val = entity_find(name, x))) used = x;
         if (val) {
-            rc = push_utf8(out, val);
+            rc = tok_cps_push(out, val[0]);
+            if (!rc && val[1]) rc = tok_cps_push(out, val[1]);
             for (size_t q = j + used; q < k && !rc; q++) rc = tok_cps_push(out, s[q]);
         } else {
             for (size_t q = i; q < k && !rc; q++) rc = tok_cps_push(out, s[q]);

@@ -12,7 +12,7 @@
 /* ---- generated tables (sorted; ranges are inclusive) ---- */
 typedef struct tok_uni_entity {
     const char *name;  /* "amp;" or legacy "amp" (no '&') */
-    const char *value; /* UTF-8 */
+    uint32_t cp[2];    /* the replacement: one or two code points (cp[1] == 0 for one) */
 } tok_uni_entity;
 
 extern const uint32_t tok_uni_letter[][2];         /* \p{L} */
