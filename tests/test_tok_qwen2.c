@@ -21,7 +21,9 @@ static void check_cases(const tok_qwen2 *q) {
     char *buf;
     size_t len;
     gl_err e;
-    CHECK_EQ_INT(tok_read_file(GLIMPSE_SOURCE_DIR "/tests/data/tok/qwen2_cases.json", 0, &buf, &len, &e), 0);
+    /* $GLIMPSE_TOK_QWEN2_CASES names a larger one-off case file (see tools/tokref) */
+    const char *path = getenv("GLIMPSE_TOK_QWEN2_CASES");
+    CHECK_EQ_INT(tok_read_file(path ? path : GLIMPSE_SOURCE_DIR "/tests/data/tok/qwen2_cases.json", 0, &buf, &len, &e), 0);
     cJSON *root = cJSON_ParseWithLength(buf, len);
     gl_free(buf);
     CHECK(root && cJSON_IsArray(root));
@@ -107,6 +109,30 @@ static void check_api(const tok_qwen2 *q) {
     CHECK(tok_qwen2_token_bytes(q, 151646, &l) == NULL);
     b = tok_qwen2_token_bytes(q, 220, &l);
     CHECK(b && l == 1 && b[0] == ' ');
+    /* allocation failures while encoding: NOMEM or success, never a crash or leak */
+    const char *mix = "<|im_start|>user\nCafe\xcc\x81 12345 \xe6\x97\xa5\xe6\x9c\xac aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa<|im_end|>";
+    for (long k = 0; k < 40; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_qwen2_encode(q, mix, strlen(mix), NULL, 0, &n, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d", k, rc);
+    }
+}
+
+/* 256 byte tokens (id = byte) and "ab" = 256 */
+static void write_small_vocab(void) {
+    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    fputs("{", f);
+    for (int b = 0; b < 256; b++) {
+        uint8_t u[4];
+        int ul = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
+        fprintf(f, "%s\"", b ? "," : "");
+        if (b == '"' || b == '\\') fputc('\\', f);
+        fwrite(u, 1, (size_t)ul, f);
+        fprintf(f, "\": %d", b);
+    }
+    fputs(", \"ab\": 256}", f);
+    fclose(f);
 }
 
 static void check_errors(void) {
@@ -120,18 +146,8 @@ static void check_errors(void) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     CHECK_EQ_INT(system(cmd), 0);
-    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
-    fputs("{", f);
-    for (int b = 0; b < 256; b++) {
-        uint8_t u[4];
-        int ul = tok_utf8_encode(tok_unicode_of_byte((uint8_t)b), u);
-        fprintf(f, "%s\"", b ? "," : "");
-        if (b == '"' || b == '\\') fputc('\\', f);
-        fwrite(u, 1, (size_t)ul, f);
-        fprintf(f, "\": %d", b);
-    }
-    fputs(", \"ab\": 256}", f);
-    fclose(f);
+    write_small_vocab();
+    FILE *f;
     f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
     fputs("#version: 0.2\na b\n", f);
     fclose(f);
@@ -157,54 +173,59 @@ static void check_errors(void) {
     fputs("{\"a\": 1, \"b\": [2]}", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
-    /* an allocation failing at each point of a small load is reported, never a crash */
+    /* an allocation failing at each point of a small load is reported as NOMEM, never a crash
+     * (and, under ASan, never a leak) */
+    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    fputs("#version: 0.2\na b\n", f);
+    fclose(f);
+    f = fopen("/tmp/glimpse_test_tok_qwen2/added_tokens.json", "wb");
+    fputs("{\"<|x|>\": 300, \"<|y|>\": 301}", f);
+    fclose(f);
+    write_small_vocab();
+    int n_ok = 0;
+    for (long k = 0; k < 80; k++) {
+        gl_alloc_fail_after(k);
+        int rc = tok_qwen2_load(dir, &q, &e);
+        gl_alloc_fail_after(-1);
+        CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d %s", k, rc, e.msg);
+        if (rc == 0) {
+            n_ok++;
+            int32_t ids[8];
+            size_t n;
+            CHECK_EQ_INT(tok_qwen2_encode(q, "ab<|y|>b", 8, ids, 8, &n, &e), 0);
+            CHECK(n == 3 && ids[0] == 256 && ids[1] == 301 && ids[2] == 'b');
+            tok_qwen2_free(q);
+            q = NULL;
+        }
+    }
+    CHECK(n_ok > 0);
+    remove("/tmp/glimpse_test_tok_qwen2/added_tokens.json");
     f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
     fputs("{\"a\": 0}", f);
     fclose(f);
     CHECK(tok_qwen2_load(dir, &q, &e) != 0); /* missing byte tokens */
 }
 
-static void check_speed(void) {
+/* Inputs that would be quadratic in a naive implementation finish quickly (timings printed;
+ * load time and throughput are measured by bench/bench_tok). */
+static void check_long_inputs(void) {
     gl_err e;
     tok_qwen2 *q = NULL;
-    double best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
-        CHECK_EQ_INT(tok_qwen2_load(QWEN2_DIR, &q, &e), 0);
-        double t1 = now_s();
-        if (t1 - t0 < best) best = t1 - t0;
-        if (r < 2) tok_qwen2_free(q);
-    }
-    fprintf(stderr, "qwen2: load %.1f ms (best of 3)\n", best * 1e3);
-    /* throughput on ~1 MB of mixed text */
-    const char *chunk = "The quick brown fox jumps over the lazy dog. It's 12345 o'clock; naïve café 日本語のテキスト!\n"
-                        "def f(x):\n    return x * 2  # comment\n";
-    size_t cl = strlen(chunk), total = 0;
-    char *big = malloc(1 << 21);
-    while (total + cl < (1 << 20)) {
-        memcpy(big + total, chunk, cl);
-        total += cl;
-    }
+    CHECK_EQ_INT(tok_qwen2_load(QWEN2_DIR, &q, &e), 0);
+    if (!q) return;
     size_t n;
-    best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
-        CHECK_EQ_INT(tok_qwen2_encode(q, big, total, NULL, 0, &n, &e), 0);
-        double t1 = now_s();
-        if (t1 - t0 < best) best = t1 - t0;
-    }
-    fprintf(stderr, "qwen2: encode %.2f MB in %.1f ms = %.1f MB/s (%zu tokens)\n", total / 1e6, best * 1e3,
-            total / 1e6 / best, n);
+    char *big = malloc(1 << 18);
     /* pathological inputs stay fast: one long letter run, one long run of combining marks */
-    memset(big, 'a', 1 << 20);
+    memset(big, 'a', 1 << 18);
     double t0 = now_s();
-    CHECK_EQ_INT(tok_qwen2_encode(q, big, 1 << 20, NULL, 0, &n, &e), 0);
-    fprintf(stderr, "qwen2: 1 MiB of 'a' in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, 1 << 18, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: 256 KiB of 'a' (one pre-token) in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
     big[0] = 'e';
-    for (size_t i = 1; i + 2 <= (1 << 20); i += 2) memcpy(big + i, "\xcc\x81", 2); /* U+0301 */
+    for (size_t i = 1; i + 2 <= (1 << 18); i += 2) memcpy(big + i, "\xcc\x81", 2); /* U+0301 */
     t0 = now_s();
-    CHECK_EQ_INT(tok_qwen2_encode(q, big, (1 << 20) - 1, NULL, 0, &n, &e), 0);
-    fprintf(stderr, "qwen2: e + 512k U+0301 in %.1f ms (%zu tokens)\n", (now_s() - t0) * 1e3, n);
+    CHECK_EQ_INT(tok_qwen2_encode(q, big, (1 << 18) - 1, NULL, 0, &n, &e), 0);
+    fprintf(stderr, "qwen2: e + 128k U+0301 (NFC, one long mark run) in %.1f ms (%zu tokens)\n",
+            (now_s() - t0) * 1e3, n);
     free(big);
     tok_qwen2_free(q);
 }
@@ -219,6 +240,6 @@ int main(void) {
     check_api(q);
     tok_qwen2_free(q);
     check_errors();
-    check_speed();
+    check_long_inputs();
     TEST_DONE();
 }

@@ -32,6 +32,8 @@ int cmd_caption(int argc, char **argv); /* also `ask` */
 int cmd_chat(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+/* `glimpse tokenize --clip-vocab FILE | --qwen2-dir DIR`: no model needed */
+int cmd_tokenize_vocab(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 
 #endif

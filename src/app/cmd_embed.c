@@ -120,10 +120,14 @@ int cmd_embed(int argc, char **argv) {
 
 int cmd_tokenize(int argc, char **argv) {
     const char *cmd = argv[0];
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--clip-vocab") || !strcmp(argv[i], "--qwen2-dir")) return cmd_tokenize_vocab(argc, argv);
     if (cli_wants_help(argc, argv)) {
-        printf("usage: glimpse tokenize -m MODEL [--json] [--vocab FILE] TEXT...\n\n"
+        printf("usage: glimpse tokenize -m MODEL [--json] [--vocab FILE] TEXT...\n"
+               "       glimpse tokenize (--clip-vocab FILE | --qwen2-dir DIR) [--ctx N] [--raw] TEXT...\n\n"
                "Prints the token ids the model sees, one line per text: the 77 padded ids of a CLIP text\n"
-               "encoder, or the Qwen2 ids of a FastVLM model (special tokens recognised, no template).\n");
+               "encoder, or the Qwen2 ids of a FastVLM model (special tokens recognised, no template).\n"
+               "The second form needs no model (see glimpse tokenize --clip-vocab x --help).\n");
         return 0;
     }
     const char *model = NULL, *vocab = NULL;

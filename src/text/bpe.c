@@ -81,9 +81,8 @@ static int strmap_grow(tok_strmap *m) {
     return GLIMPSE_OK;
 }
 
-int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val) {
+static int strmap_put_h(tok_strmap *m, uint64_t h, const void *key, size_t len, int32_t val) {
     if (len >= 0xFFFFFF) return GLIMPSE_ERR_TOO_LARGE;
-    uint64_t h = hash_bytes(key, len);
     size_t i = strmap_find(m, h, key, len);
     if (m->slots[i].len != EMPTY_LEN) {
         m->slots[i].val = val;
@@ -110,10 +109,55 @@ int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val) {
     return GLIMPSE_OK;
 }
 
+int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val) {
+    return strmap_put_h(m, hash_bytes(key, len), key, len, val);
+}
+
+int tok_strmap_put_many(tok_strmap *m, const char *base, const uint32_t *off, const uint32_t *len,
+                        const int32_t *vals, size_t n) {
+    enum { AHEAD = 8 };
+    uint64_t ring[AHEAD];
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i >= AHEAD) {
+            size_t j = i - AHEAD;
+            int rc = strmap_put_h(m, ring[j % AHEAD], base + off[j], len[j], vals[j]);
+            if (rc) return rc;
+        }
+        if (i < n) {
+            uint64_t h = hash_bytes(base + off[i], len[i]);
+            ring[i % AHEAD] = h;
+            __builtin_prefetch(&m->slots[(size_t)h & m->mask], 1);
+        }
+    }
+    return GLIMPSE_OK;
+}
+
 int32_t tok_strmap_get(const tok_strmap *m, const void *key, size_t len) {
     if (!m->slots) return -1;
     size_t i = strmap_find(m, hash_bytes(key, len), key, len);
     return m->slots[i].len != EMPTY_LEN ? m->slots[i].val : -1;
+}
+
+void tok_strmap_get_many(const tok_strmap *m, const char *base, const uint32_t *off, const uint32_t *len,
+                         size_t n, int32_t *vals) {
+    enum { AHEAD = 16 }; /* keys in flight: slot prefetch at +16, key prefetch at +8 */
+    uint64_t ring[AHEAD];
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i >= AHEAD) { /* finish key i - AHEAD before its ring entry is reused */
+            size_t j = i - AHEAD;
+            size_t k = strmap_find(m, ring[j % AHEAD], base + off[j], len[j]);
+            vals[j] = m->slots[k].len != EMPTY_LEN ? m->slots[k].val : -1;
+        }
+        if (i >= AHEAD / 2 && i - AHEAD / 2 < n) {
+            const tok_strmap_slot *s = &m->slots[(size_t)ring[(i - AHEAD / 2) % AHEAD] & m->mask];
+            if (s->len != EMPTY_LEN) __builtin_prefetch(m->pool + s->off);
+        }
+        if (i < n) {
+            uint64_t h = hash_bytes(base + off[i], len[i]);
+            ring[i % AHEAD] = h;
+            __builtin_prefetch(&m->slots[(size_t)h & m->mask]);
+        }
+    }
 }
 
 /* ---- tok_pairmap ---- */
@@ -157,6 +201,11 @@ int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t 
     if (!m->slots[i].key) m->n++;
     m->slots[i] = (tok_pair_slot){key, rank, merged};
     return GLIMPSE_OK;
+}
+
+void tok_pairmap_prefetch(const tok_pairmap *m, int32_t a, int32_t b) {
+    uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
+    __builtin_prefetch(&m->slots[pair_slot(key, m->mask)], 1);
 }
 
 /* Returns the slot of (a, b), or NULL. */
@@ -206,9 +255,45 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
     return top;
 }
 
+/* Short words (nearly all of them): keep each adjacent pair's rank in a small array and
+ * rescan it; same order as the heap (lowest rank, then leftmost). */
+enum { SMALL_WORD = 32 };
+
+static size_t merge_small(const tok_pairmap *m, int32_t *syms, size_t n) {
+    int32_t rank[SMALL_WORD], merged[SMALL_WORD];
+    for (size_t k = 0; k + 1 < n; k++) {
+        const tok_pair_slot *p = pair_get(m, syms[k], syms[k + 1]);
+        rank[k] = p ? p->rank : INT32_MAX;
+        merged[k] = p ? p->merged : -1;
+    }
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t k = 1; k + 1 < n; k++)
+            if (rank[k] < rank[best]) best = k;
+        if (rank[best] == INT32_MAX) break;
+        syms[best] = merged[best];
+        for (size_t k = best + 1; k + 1 < n; k++) {
+            syms[k] = syms[k + 1];
+            rank[k] = rank[k + 1];
+            merged[k] = merged[k + 1];
+        }
+        n--;
+        for (size_t k = best ? best - 1 : 0; k <= best && k + 1 < n; k++) {
+            const tok_pair_slot *p = pair_get(m, syms[k], syms[k + 1]);
+            rank[k] = p ? p->rank : INT32_MAX;
+            merged[k] = p ? p->merged : -1;
+        }
+    }
+    return n;
+}
+
 int tok_bpe_merge(const tok_pairmap *m, int32_t *syms, size_t n, size_t *n_out, tok_bpe_scratch *s) {
     *n_out = n;
     if (n < 2 || !m->n) return GLIMPSE_OK;
+    if (n <= SMALL_WORD) {
+        *n_out = merge_small(m, syms, n);
+        return GLIMPSE_OK;
+    }
     if (n > 0x7FFFFFFF) return GLIMPSE_ERR_TOO_LARGE;
     if (s->cap < n) {
         gl_free(s->prev);

@@ -33,6 +33,14 @@ int tok_strmap_put(tok_strmap *m, const void *key, size_t len, int32_t val);
 /* Returns the value, or -1 if absent. */
 int32_t tok_strmap_get(const tok_strmap *m, const void *key, size_t len);
 void tok_strmap_free(tok_strmap *m);
+/* Looks up n keys (base + off[i], len[i] bytes) into vals[i] (-1 if absent), prefetching ahead
+ * so that the cache misses of a large table overlap; used when loading vocabularies. */
+void tok_strmap_get_many(const tok_strmap *m, const char *base, const uint32_t *off, const uint32_t *len,
+                         size_t n, int32_t *vals);
+
+/* Inserts n keys in order (later duplicates win), prefetching ahead like tok_strmap_get_many. */
+int tok_strmap_put_many(tok_strmap *m, const char *base, const uint32_t *off, const uint32_t *len,
+                        const int32_t *vals, size_t n);
 
 /* Merge table: (left id, right id) -> (rank, merged id). */
 typedef struct tok_pair_slot {
@@ -49,6 +57,8 @@ int tok_pairmap_init(tok_pairmap *m, size_t expected);
 /* Inserts or overwrites (a repeated pair keeps its last rank, like dict(zip(merges, ranks))). */
 int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged);
 void tok_pairmap_free(tok_pairmap *m);
+/* Hint that (a, b) will be inserted or looked up soon. */
+void tok_pairmap_prefetch(const tok_pairmap *m, int32_t a, int32_t b);
 
 /* Reusable scratch for tok_bpe_merge; zero-initialise, free with tok_bpe_scratch_free. */
 typedef struct tok_bpe_scratch {

@@ -240,7 +240,7 @@ static bool ftfy_control(uint32_t c) { /* ftfy remove_control_chars */
            c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
 }
 
-/* width fix, quote uncurling and control removal for one code point */
+/* width fix and quote uncurling for one code point */
 static int ftfy_tail(uint32_t c, tok_cps *out) {
     uint32_t v[2] = {c, 0};
     if (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) {
@@ -251,30 +251,32 @@ static int ftfy_tail(uint32_t c, tok_cps *out) {
         uint32_t x = v[k];
         if (x == 0x2BC || (x >= 0x2018 && x <= 0x201B)) x = '\'';
         else if (x >= 0x201C && x <= 0x201F) x = '"';
-        if (ftfy_control(x)) continue;
         int rc = tok_cps_push(out, x);
         if (rc) return rc;
     }
     return GLIMPSE_OK;
 }
 
-static int ftfy_lite(const tok_cps *in, tok_cps *out) {
+/* ftfy's per-character fixes in its order: fix_c1_controls, fix_latin_ligatures,
+ * fix_character_width, uncurl_quotes (fix_line_breaks only swaps whitespace for whitespace,
+ * which the whitespace collapse makes moot). */
+static int ftfy_chars(const tok_cps *in, tok_cps *out) {
     out->n = 0;
     int rc = tok_cps_reserve(out, in->n + 1);
     for (size_t i = 0; i < in->n && !rc; i++) {
         uint32_t c = in->v[i];
-        if (c < 0x80) { /* fast path: only the control check applies */
-            if (!ftfy_control(c)) out->v[out->n++] = c;
+        if (c < 0x80) { /* fast path: nothing to change */
+            if (out->n < out->cap) out->v[out->n++] = c; /* ligatures may have used the slack */
+            else rc = tok_cps_push(out, c);
             continue;
         }
         if (c <= 0x9F) { /* fix_c1_controls: sloppy Windows-1252, as html's charref table */
             const uint32_t *r = find_pair(tok_uni_html_invalid_charref, tok_uni_html_invalid_charref_n, 2, c);
             if (r) c = r[1];
         }
-        size_t lk = GL_ARRAY_LEN(k_ligatures);
         const uint16_t *lig = NULL;
         if (c >= 0x132 && c <= 0xFB06)
-            for (size_t k = 0; k < lk; k++)
+            for (size_t k = 0; k < GL_ARRAY_LEN(k_ligatures); k++)
                 if (k_ligatures[k].cp == c) lig = k_ligatures[k].to;
         if (!lig) {
             rc = ftfy_tail(c, out);
@@ -285,6 +287,27 @@ static int ftfy_lite(const tok_cps *in, tok_cps *out) {
     return rc;
 }
 
+/* remove_terminal_escapes (ANSI_RE = "\033\[((?:\d|;)*)([a-zA-Z])", \d being Unicode Nd)
+ * then remove_control_chars; out never grows past in. */
+static int ftfy_strip(const tok_cps *in, tok_cps *out) {
+    out->n = 0;
+    int rc = tok_cps_reserve(out, in->n + 1);
+    if (rc) return rc;
+    const uint32_t *s = in->v;
+    for (size_t i = 0; i < in->n; i++) {
+        if (s[i] == 0x1B && i + 1 < in->n && s[i + 1] == '[') {
+            size_t j = i + 2;
+            while (j < in->n && (s[j] == ';' || tok_uni_in(tok_uni_decimal, tok_uni_decimal_n, s[j]))) j++;
+            if (j < in->n && ((s[j] | 0x20) - 'a') < 26u) {
+                i = j;
+                continue;
+            }
+        }
+        if (!ftfy_control(s[i])) out->v[out->n++] = s[i];
+    }
+    return GLIMPSE_OK;
+}
+
 static int entity_cmp(const uint8_t *key, size_t n, const char *name) {
     size_t nl = strlen(name);
     int c = memcmp(key, name, GL_MIN(n, nl));
@@ -292,30 +315,16 @@ static int entity_cmp(const uint8_t *key, size_t n, const char *name) {
     return n < nl ? -1 : n > nl ? 1 : 0;
 }
 
-static const char *entity_find(const uint8_t *key, size_t n) {
+static const uint32_t *entity_find(const uint8_t *key, size_t n) {
     size_t lo = 0, hi = tok_uni_entities_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = entity_cmp(key, n, tok_uni_entities[mid].name);
         if (c < 0) hi = mid;
         else if (c > 0) lo = mid + 1;
-        else return tok_uni_entities[mid].value;
+        else return tok_uni_entities[mid].cp;
     }
     return NULL;
-}
-
-static int push_utf8(tok_cps *out, const char *s) {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int l = tok_utf8_decode(p + i, n - i, &cp);
-        if (!l) return GLIMPSE_ERR_INTERNAL;
-        int rc = tok_cps_push(out, cp);
-        if (rc) return rc;
-        i += (size_t)l;
-    }
-    return GLIMPSE_OK;
 }
 
 static int hexval(uint32_t c) {
@@ -373,12 +382,13 @@ static int html_unescape(const tok_cps *in, tok_cps *out) {
             name[ascii] = (uint8_t)s[j + ascii];
             ascii++;
         }
-        const char *val = ascii == len ? entity_find(name, len) : NULL;
+        const uint32_t *val = ascii == len ? entity_find(name, len) : NULL;
         size_t used = len;
         for (size_t x = len - 1; !val && x >= 2; x--) /* longest prefix that is an entity */
             if (x <= ascii && (val = entity_find(name, x))) used = x;
         if (val) {
-            rc = push_utf8(out, val);
+            rc = tok_cps_push(out, val[0]);
+            if (!rc && val[1]) rc = tok_cps_push(out, val[1]);
             for (size_t q = j + used; q < k && !rc; q++) rc = tok_cps_push(out, s[q]);
         } else {
             for (size_t q = i; q < k && !rc; q++) rc = tok_cps_push(out, s[q]);
@@ -475,8 +485,9 @@ static int clip_run(clip_enc *e, const char *text, size_t len, size_t limit, gl_
     int rc = tok_utf8_to_cps((const uint8_t *)text, len, &e->a, &bad);
     if (rc == GLIMPSE_ERR_INVALID_ARG)
         return gl_err_set(err, rc, "tok_clip_encode: invalid UTF-8 at byte %zu", bad);
-    if (!rc) rc = ftfy_lite(&e->a, &e->b);
-    tok_cps *cur = &e->b, *oth = &e->a;
+    if (!rc) rc = ftfy_chars(&e->a, &e->b);
+    if (!rc) rc = ftfy_strip(&e->b, &e->a);
+    tok_cps *cur = &e->a, *oth = &e->b;
     if (!rc && !tok_uni_nfc_quick(cur->v, cur->n)) {
         rc = tok_uni_nfc(cur, oth);
         tok_cps *x = cur; cur = oth; oth = x;

@@ -3,10 +3,11 @@
  *
  * Text cleaning: "ftfy-lite" (the parts of ftfy.fix_text's defaults that matter for real
  * text: C1 controls read as Windows-1252, Latin ligatures split, full/half-width forms folded,
- * curly quotes straightened, stray control characters removed, NFC), then html.unescape twice,
- * whitespace collapse and strip, Python str.lower(). Not replicated from ftfy: mojibake repair
- * (fix_encoding, restore_byte_a0, replace_lossy_sequences, decode_inconsistent_utf8), ftfy's own
- * repeated HTML unescaping, and terminal-escape removal; text that needs those differs.
+ * curly quotes straightened, terminal escapes and stray control characters removed, NFC),
+ * then html.unescape twice, whitespace collapse and strip, Python str.lower(). Not replicated
+ * from ftfy: mojibake repair (fix_encoding, restore_byte_a0, replace_lossy_sequences,
+ * decode_inconsistent_utf8) and ftfy's own HTML unescaping (which, when the text has no '<',
+ * repeats until nothing changes); text that needs those tokenizes differently.
  *
  * A loaded tokenizer is immutable and may be shared between threads.
  *

@@ -49,18 +49,29 @@ typedef struct load_ctx {
     int32_t max_id;
     int32_t *added_ids;
     size_t n_added;
+    /* regular tokens are staged (raw bytes back to back) and inserted in one prefetching batch */
+    uint32_t *off, *len;
+    int32_t *val;
+    size_t n, cap, raw_n;
 } load_ctx;
 
-/* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1. */
+/* Byte-level string (UTF-8 of mapped code points) -> raw bytes; returns the length or -1.
+ * All mapped code points are below U+0144, so only 1- and 2-byte UTF-8 can occur. */
 static long bytelevel_decode(const char *s, size_t n, uint8_t *raw) {
+    const uint8_t *u = (const uint8_t *)s;
     size_t i = 0, k = 0;
     while (i < n) {
-        uint32_t cp;
-        int l = tok_utf8_decode((const uint8_t *)s + i, n - i, &cp);
-        int b = l ? tok_byte_of_unicode(cp) : -1;
+        uint32_t c = u[i];
+        if (c - 33u < 94u) { /* printable ASCII maps to itself */
+            raw[k++] = (uint8_t)c;
+            i++;
+            continue;
+        }
+        if (c < 0xC2 || c > 0xC5 || i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return -1;
+        int b = tok_byte_of_unicode(((c & 0x1F) << 6) | (u[i + 1] & 0x3Fu));
         if (b < 0) return -1;
         raw[k++] = (uint8_t)b;
-        i += (size_t)l;
+        i += 2;
     }
     return (long)k;
 }
@@ -69,17 +80,29 @@ static int vocab_member(void *ud, const char *key, size_t klen, int64_t val) {
     load_ctx *c = ud;
     if (val < 0 || val >= QWEN2_MAX_ID)
         return gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: id %lld out of range", c->name, (long long)val);
-    const uint8_t *bytes = (const uint8_t *)key;
-    long n = (long)klen;
     if (!c->is_added) {
-        n = bytelevel_decode(key, klen, c->raw);
+        long n = bytelevel_decode(key, klen, c->raw + c->raw_n);
         if (n < 0)
             return gl_err_set(c->err, GLIMPSE_ERR_FORMAT, "%s: token %.*s is not byte-level", c->name,
                               (int)GL_MIN(klen, 64), key);
-        bytes = c->raw;
-    }
-    if (tok_strmap_put(&c->t->vocab, bytes, (size_t)n, (int32_t)val))
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 4096;
+            uint32_t *o = gl_realloc(c->off, cap * sizeof *o);
+            if (o) c->off = o;
+            uint32_t *l = gl_realloc(c->len, cap * sizeof *l);
+            if (l) c->len = l;
+            int32_t *v = gl_realloc(c->val, cap * sizeof *v);
+            if (v) c->val = v;
+            if (!o || !l || !v) return gl_err_set(c->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", c->name);
+            c->cap = cap;
+        }
+        c->off[c->n] = (uint32_t)c->raw_n;
+        c->len[c->n] = (uint32_t)n;
+        c->val[c->n++] = (int32_t)val;
+        c->raw_n += (size_t)n;
+    } else if (tok_strmap_put(&c->t->vocab, key, klen, (int32_t)val)) {
         return gl_err_set(c->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", c->name);
+    }
     if (val > c->max_id) c->max_id = (int32_t)val;
     if (c->is_added) {
         int32_t *a = gl_realloc(c->added_ids, (c->n_added + 1) * sizeof *a);
@@ -90,10 +113,16 @@ static int vocab_member(void *ud, const char *key, size_t klen, int64_t val) {
     return GLIMPSE_OK;
 }
 
+/* Two passes: split and byte-decode every line (a and b stored back to back, so a+b is a key
+ * too), then look all three keys of every line up in one prefetching batch. */
 static int parse_merges(tok_qwen2 *t, char *buf, size_t len, const char *name, gl_err *err) {
-    uint8_t raw[2048];
-    size_t line_no = 0;
-    int32_t rank = 0;
+    size_t cap = 1024, n = 0, line_no = 0;
+    uint8_t *raw = gl_malloc(len + 1);
+    uint32_t *off = gl_malloc(3 * cap * sizeof *off), *klen = gl_malloc(3 * cap * sizeof *klen);
+    size_t *lines = gl_malloc(cap * sizeof *lines), rn = 0;
+    int32_t *ids = NULL;
+    int rc = GLIMPSE_OK;
+    if (!raw || !off || !klen || !lines) goto nomem;
     char *p = buf, *end = buf + len;
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -106,22 +135,57 @@ static int parse_merges(tok_qwen2 *t, char *buf, size_t len, const char *name, g
             continue;
         }
         char *sp = memchr(p, ' ', ll);
-        if (!sp || memchr(sp + 1, ' ', ll - (size_t)(sp + 1 - p)) || sp == p || sp + 1 == p + ll)
-            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: expected two tokens", name, line_no);
-        if (ll > sizeof raw) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: line too long", name, line_no);
-        long na = bytelevel_decode(p, (size_t)(sp - p), raw);
-        long nb = na < 0 ? -1 : bytelevel_decode(sp + 1, (size_t)(p + ll - sp - 1), raw + na);
-        if (nb < 0) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: not byte-level", name, line_no);
-        int32_t a = tok_strmap_get(&t->vocab, raw, (size_t)na);
-        int32_t b = tok_strmap_get(&t->vocab, raw + na, (size_t)nb);
-        int32_t m = tok_strmap_get(&t->vocab, raw, (size_t)(na + nb));
-        if (a < 0 || b < 0 || m < 0)
-            return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: token not in the vocabulary", name, line_no);
-        if (tok_pairmap_put(&t->merges, a, b, rank++, m))
-            return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+        if (!sp || memchr(sp + 1, ' ', ll - (size_t)(sp + 1 - p)) || sp == p || sp + 1 == p + ll) {
+            rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: expected two tokens", name, line_no);
+            goto done;
+        }
+        long na = bytelevel_decode(p, (size_t)(sp - p), raw + rn);
+        long nb = na < 0 ? -1 : bytelevel_decode(sp + 1, (size_t)(p + ll - sp - 1), raw + rn + na);
+        if (nb < 0) {
+            rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: not byte-level", name, line_no);
+            goto done;
+        }
+        if (n == cap) {
+            cap *= 2;
+            uint32_t *o2 = gl_realloc(off, 3 * cap * sizeof *o2);
+            if (o2) off = o2;
+            uint32_t *l2 = gl_realloc(klen, 3 * cap * sizeof *l2);
+            if (l2) klen = l2;
+            size_t *n2 = gl_realloc(lines, cap * sizeof *n2);
+            if (n2) lines = n2;
+            if (!o2 || !l2 || !n2) goto nomem;
+        }
+        off[3 * n] = (uint32_t)rn, klen[3 * n] = (uint32_t)na;
+        off[3 * n + 1] = (uint32_t)(rn + (size_t)na), klen[3 * n + 1] = (uint32_t)nb;
+        off[3 * n + 2] = (uint32_t)rn, klen[3 * n + 2] = (uint32_t)(na + nb);
+        lines[n++] = line_no;
+        rn += (size_t)(na + nb);
         p = le + 1;
     }
-    return GLIMPSE_OK;
+    if (len > 0xFFFFFFFFu) {
+        rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: too large", name);
+        goto done;
+    }
+    if (!(ids = gl_malloc((3 * n + 1) * sizeof *ids))) goto nomem;
+    tok_strmap_get_many(&t->vocab, (const char *)raw, off, klen, 3 * n, ids);
+    for (size_t i = 0; i < n; i++) {
+        if (ids[3 * i] < 0 || ids[3 * i + 1] < 0 || ids[3 * i + 2] < 0) {
+            rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s:%zu: token not in the vocabulary", name, lines[i]);
+            goto done;
+        }
+        if (i + 8 < n) tok_pairmap_prefetch(&t->merges, ids[3 * i + 24], ids[3 * i + 25]);
+        if (tok_pairmap_put(&t->merges, ids[3 * i], ids[3 * i + 1], (int32_t)i, ids[3 * i + 2])) goto nomem;
+    }
+    goto done;
+nomem:
+    rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+done:
+    gl_free(raw);
+    gl_free(off);
+    gl_free(klen);
+    gl_free(lines);
+    gl_free(ids);
+    return rc;
 }
 
 /* Fallback when added_tokens.json is absent: tokenizer_config.json's added_tokens_decoder. */
@@ -183,13 +247,20 @@ static int load_impl(tok_qwen2 *t, const char *vocab_json, const char *merges_tx
     size_t len;
     int rc = tok_read_file(vocab_json, 0, &buf, &len, err);
     if (rc) return rc;
-    load_ctx c = {t, err, vocab_json, NULL, 0, -1, NULL, 0};
-    c.raw = gl_malloc(len + 1);
+    load_ctx c;
+    memset(&c, 0, sizeof c);
+    c.t = t, c.err = err, c.name = vocab_json, c.max_id = -1;
+    c.raw = len < 0xFFFFFFFFu ? gl_malloc(len + 1) : NULL;
     rc = c.raw ? tok_strmap_init(&t->vocab, 160000) : GLIMPSE_ERR_NOMEM;
     if (!rc) rc = tok_json_flat_object(buf, len, vocab_member, &c, vocab_json, err);
     else gl_err_set(err, rc, "%s: out of memory", vocab_json);
+    if (!rc && (rc = tok_strmap_put_many(&t->vocab, (const char *)c.raw, c.off, c.len, c.val, c.n)))
+        gl_err_set(err, rc, "%s: out of memory", vocab_json);
     gl_free(buf);
     gl_free(c.raw);
+    gl_free(c.off);
+    gl_free(c.len);
+    gl_free(c.val);
     if (rc) return rc;
 
     for (int b = 0; b < 256; b++) {

@@ -9,8 +9,37 @@
 
 #include "text/unicode.h"
 
+/* Plain files: one allocation of the exact size, one read. */
+static int read_plain(const char *path, char **buf, size_t *len, gl_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: cannot seek", path);
+    }
+    char *b = gl_malloc((size_t)size + 1);
+    if (!b) {
+        fclose(f);
+        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t got = fread(b, 1, (size_t)size, f);
+    int bad = ferror(f) || got != (size_t)size;
+    fclose(f);
+    if (bad) {
+        gl_free(b);
+        return gl_err_set(err, GLIMPSE_ERR_IO, "%s: read error", path);
+    }
+    b[got] = 0;
+    *buf = b;
+    *len = got;
+    return GLIMPSE_OK;
+}
+
 int tok_read_file(const char *path, int gz, char **buf, size_t *len, gl_err *err) {
-    /* gzread reads plain files transparently, so one path serves both. */
+    if (!gz) return read_plain(path, buf, len, err);
+    /* gzread reads plain files transparently too, so a .gz path may hold either. */
     gzFile f = gzopen(path, "rb");
     if (!f) return gl_err_set(err, GLIMPSE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;

@@ -61,6 +61,25 @@ int tok_utf8_encode(uint32_t cp, uint8_t out[4]) {
     return 4;
 }
 
+size_t tok_utf8_ready_len(const uint8_t *s, size_t n) {
+    /* only the last 3 bytes can be an unfinished sequence */
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint8_t c = s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* continuation: keep looking for the lead */
+        size_t need = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+        if (need <= back) return n; /* complete (or not a lead byte at all) */
+        /* a valid prefix so far? check the second byte's tighter range where it applies */
+        if (back >= 2) {
+            uint8_t d = s[n - back + 1];
+            if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) ||
+                (c == 0xF4 && d > 0x8F))
+                return n;
+        }
+        return n - back;
+    }
+    return n;
+}
+
 int tok_cps_reserve(tok_cps *b, size_t n) {
     if (n <= b->cap) return GLIMPSE_OK;
     size_t cap = b->cap ? b->cap : 64, bytes;

@@ -12,18 +12,19 @@
 /* ---- generated tables (sorted; ranges are inclusive) ---- */
 typedef struct tok_uni_entity {
     const char *name;  /* "amp;" or legacy "amp" (no '&') */
-    const char *value; /* UTF-8 */
+    uint32_t cp[2];    /* the replacement: one or two code points (cp[1] == 0 for one) */
 } tok_uni_entity;
 
 extern const uint32_t tok_uni_letter[][2];         /* \p{L} */
 extern const uint32_t tok_uni_number[][2];         /* \p{N} */
+extern const uint32_t tok_uni_decimal[][2];        /* Nd (Python re \d) */
 extern const uint32_t tok_uni_white[][2];          /* White_Space (regex \s) */
 extern const uint32_t tok_uni_pyspace[][2];        /* Python str.isspace() */
 extern const uint32_t tok_uni_cased[][2];          /* Cased (final-sigma rule) */
 extern const uint32_t tok_uni_case_ignorable[][2]; /* Case_Ignorable (final-sigma rule) */
 extern const uint32_t tok_uni_nfc_no[][2];         /* NFC_Quick_Check = No */
 extern const uint32_t tok_uni_nfc_maybe[][2];      /* NFC_Quick_Check = Maybe */
-extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_white_n, tok_uni_pyspace_n,
+extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_decimal_n, tok_uni_white_n, tok_uni_pyspace_n,
     tok_uni_cased_n, tok_uni_case_ignorable_n, tok_uni_nfc_no_n, tok_uni_nfc_maybe_n;
 extern const uint32_t tok_uni_lower[];   /* pairs (cp, lowercase) for Python str.lower() */
 extern const uint32_t tok_uni_ccc[];     /* triples (first, last, combining class) */
@@ -44,6 +45,11 @@ extern const size_t tok_uni_entities_n;
 int tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 /* Encodes cp (<= U+10FFFF) into out; returns 1..4. */
 int tok_utf8_encode(uint32_t cp, uint8_t out[4]);
+
+/* For streaming decoded tokens: the length of the longest prefix of s[0..n) that does not end
+ * inside a UTF-8 sequence which more bytes could still complete. Emit that prefix and keep the
+ * rest for the next token; invalid bytes are not held back (the caller decides what to print). */
+size_t tok_utf8_ready_len(const uint8_t *s, size_t n);
 
 /* A growable code point array; free with tok_cps_free. */
 typedef struct tok_cps {

@@ -56,7 +56,8 @@ HAND = [
     "\u0345", "\u03a3\u0345", "A\u0345\u03a3", "\u0130i\u0307", "ǲ", "ᾼ", "ῼ",
     "x\u0327\u0301", "x\u0301\u0327", "\u0f73", "\u0344", "\u0958", "\u2126", "\uf900", "\U0002F800",
     "\U0001F600\U0001F3FB", "\U0001D400\U0001D401", "\U00020000 ext-B", "\U000E0041 tag", "\uFFFD replacement",
-    "\uE000 private", "\uFFFC object", "\u206A deprecated", "\uFFF9anno\uFFFB",
+    "\x1b[31mred\x1b[0m text", "\x1b[1;32;40mbold\x1b[m", "\x1b[\u0661\u0662mx", "\x1b[12", "\x1b[;;Z!",
+    "\x1b\uff3b31m", "\x1bx", "\uE000 private", "\uFFFC object", "\u206A deprecated", "\uFFF9anno\uFFFB",
 ]
 
 
@@ -76,7 +77,7 @@ def rand_strings(seed, count):
         "😀👍🏽❤️‍🔥🇯🇵",
         "’“”‘ﬁﬂ\u00a0\u3000ｈｅ１２",
     ]
-    words = ["'s", "'t", "'re", "'ll", "&amp;", "&lt;", "&#39;", "<|im_end|>", "<|endoftext|>",
+    words = ["\x1b[0m", "'s", "'t", "'re", "'ll", "&amp;", "&lt;", "&#39;", "<|im_end|>", "<|endoftext|>",
              "<start_of_text>", "<end_of_text>", "\r\n", "  ", "...", "'", "e\u0301"]
     out = []
     for _ in range(count):
@@ -93,6 +94,10 @@ def rand_strings(seed, count):
 
 
 def main():
+    import sys
+    if len(sys.argv) > 2:  # cases.py SEED COUNT: random strings only, for one-off differential runs
+        json.dump(rand_strings(int(sys.argv[1]), int(sys.argv[2])), sys.stdout, ensure_ascii=True)
+        return
     cases = list(HAND) + rand_strings(1234, 220)
     seen, uniq = set(), []
     for c in cases:

@@ -3,18 +3,20 @@
 (mlfoundations/open_clip src/open_clip/tokenizer.py, clean='lower'), without ftfy.
 
     /usr/bin/python3 tools/tokref/clip_ref.py > tests/data/tok/clip_cases.json
+    (an optional argument names another strings file, for larger one-off differential runs)
 
 ftfy is not packaged for Debian, so ftfy.fix_text is replaced by the subset of its default
 fixes that the C tokenizer also implements ("ftfy-lite", see src/text/clip_tok.c):
 fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
-remove_control_chars and NFC. Not replicated: mojibake repair (fix_encoding and friends),
-ftfy's own HTML unescaping, terminal-escape removal. The rest follows SimpleTokenizer:
+remove_terminal_escapes, remove_control_chars and NFC. Not replicated: mojibake repair
+(fix_encoding and friends) and ftfy's own HTML unescaping. The rest follows SimpleTokenizer:
 html.unescape twice, strip, whitespace collapse, str.lower(), the pre-tokenizer regex
 (python3-regex, IGNORECASE), byte-level BPE with '</w>', ids [sot] + ... + [eot]."""
 import gzip
 import html
 import json
 import os
+import re
 import sys
 import unicodedata
 
@@ -56,6 +58,9 @@ def c1(ch):
         return ch
 
 
+ANSI_RE = re.compile("\033\\[((?:\\d|;)*)([a-zA-Z])")  # ftfy's, with Python re's Unicode \d
+
+
 def ftfy_lite(t):
     out = []
     for ch in t:
@@ -66,9 +71,10 @@ def ftfy_lite(t):
         ch = "".join(WIDTH.get(ord(x), x) for x in ch)
         ch = regex.sub("[\u02bc\u2018-\u201b]", "'", ch)
         ch = regex.sub("[\u201c-\u201f]", '"', ch)
-        ch = "".join(x for x in ch if ord(x) not in CONTROL)
         out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
+    t = ANSI_RE.sub("", "".join(out))
+    t = "".join(x for x in t if ord(x) not in CONTROL)
+    return unicodedata.normalize("NFC", t)
 
 
 def clean(t):
@@ -122,7 +128,7 @@ class Clip:
 
 def main():
     clip = Clip(VOCAB)
-    cases = json.load(open(os.path.join(HERE, "cases.json")))
+    cases = json.load(open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "cases.json")))
     out = [json.dumps({"text": t, "ids": clip.encode(t)}, ensure_ascii=False, separators=(",", ":"))
            for t in cases]
     sys.stdout.write("[\n" + ",\n".join(out) + "\n]\n")

@@ -7,6 +7,7 @@ import { env, AutoTokenizer } from '@huggingface/transformers';
 env.allowRemoteModels = false;
 env.localModelPath = new URL('../../../shared/data/', import.meta.url).pathname;
 const tok = await AutoTokenizer.from_pretrained('qwen2');
-const cases = JSON.parse(readFileSync(new URL('./cases.json', import.meta.url), 'utf8'));
+const casesPath = process.argv[2] ?? new URL('./cases.json', import.meta.url); // optional other strings file
+const cases = JSON.parse(readFileSync(casesPath, 'utf8'));
 const out = cases.map((text) => ({ text, ids: tok.encode(text, { add_special_tokens: false }) }));
 process.stdout.write('[\n' + out.map((c) => JSON.stringify(c)).join(',\n') + '\n]\n');

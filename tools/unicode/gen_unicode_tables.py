@@ -92,6 +92,7 @@ def main():
     lre, nre = regex.compile(r"\p{L}"), regex.compile(r"\p{N}")
     emit_ranges("tok_uni_letter", ranges_of(lambda cp: chars[cp] is not None and lre.match(chars[cp]) is not None))
     emit_ranges("tok_uni_number", ranges_of(lambda cp: chars[cp] is not None and nre.match(chars[cp]) is not None))
+    emit_ranges("tok_uni_decimal", ranges_of(lambda cp: chars[cp] is not None and cat(cp) == "Nd"))  # Python re \d
     emit_ranges("tok_uni_white", ranges_of(lambda cp: chars[cp] is not None and ws_re.match(chars[cp]) is not None))
     emit_ranges("tok_uni_pyspace", ranges_of(lambda cp: chars[cp] is not None and chars[cp].isspace()))
     emit_ranges("tok_uni_cased", ranges_of(lambda cp: chars[cp] is not None and cased(chars[cp])))
@@ -148,11 +149,19 @@ def main():
         lambda cp: chars[cp] is not None and ud.normalize("NFC", chars[cp]) != chars[cp]))
     emit_ranges("tok_uni_nfc_maybe", ranges_of(lambda cp: cp in seconds))
 
-    # html.unescape data: entity names (with or without ';') sorted bytewise -> UTF-8 text.
-    ents = sorted((k.encode(), v.encode()) for k, v in html.entities.html5.items())
+    # html.unescape data: entity names (with or without ';') sorted bytewise -> 1 or 2 code points.
+    ents = sorted((k.encode(), v) for k, v in html.entities.html5.items())
     print("const tok_uni_entity tok_uni_entities[] = {")
+    line = "   "
     for k, v in ents:
-        print(f"    {{{cstr(k)}, {cstr(v)}}},")
+        assert len(v) <= 2 and k.isascii()
+        cps = ", ".join("0x%X" % ord(c) for c in v) + (", 0" if len(v) == 1 else "")
+        item = f' {{"{k.decode()}", {{{cps}}}}},'
+        if len(line) + len(item) > 100:
+            print(line)
+            line = "   "
+        line += item
+    print(line)
     print("};")
     print(f"const size_t tok_uni_entities_n = {len(ents)};\n")
     inv = sorted(html._invalid_charrefs.items())
