@@ -2,7 +2,7 @@
  * Prints GFLOP/s and % of the fp32 FMA peak (88 GFLOP/s per core on this Zen 3, x threads),
  * and for the GEMV shapes the GB/s of weights streamed. Timings are best of N repetitions
  * (the machine is shared: best-of filters out other people's load).
- * Usage: bench_gemm [reps] [filter-substring] */
+ * Usage: bench_gemm [reps] [name-filter-substring] [thread counts, e.g. 12 or 2] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +145,8 @@ static void bench(const shape *sh, int nth, int reps) {
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
-    const char *filter = argc > 2 ? argv[2] : NULL;
+    const char *filter = argc > 2 && argv[2][0] ? argv[2] : NULL;
+    const char *threads = argc > 3 ? argv[3] : "12";
     static const shape shapes[] = {
         {"square", 1024, 1024, 1024, GL_F32, 0, KN_ACT_NONE, 0, 0},
         {"square", 1024, 1024, 1024, GL_F16, 1, KN_ACT_NONE, 0, 0},
@@ -162,7 +163,8 @@ int main(int argc, char **argv) {
     printf("kn_gemm on %s, best of %d\n", gl_cpu_isa_name(&cpu), reps);
     for (size_t i = 0; i < GL_ARRAY_LEN(shapes); i++) {
         if (filter && !strstr(shapes[i].name, filter)) continue;
-        for (int t = 1; t <= 2; t++) bench(&shapes[i], t, reps);
+        for (const char *t = threads; *t; t++)
+            if (*t >= '1' && *t <= '9') bench(&shapes[i], *t - '0', reps);
     }
     return 0;
 }

@@ -227,14 +227,14 @@ static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args
     /* W rows are short streams (K elements each): prefetch the next rows' bytes one group ahead
      * so DRAM sees one long sequential read instead of R short ones */
     const size_t esz = a->b_type == GL_F32 ? 4 : 2;
-    const char *pf = (const char *)a->B + (size_t)((n + R) * a->ldb) * esz;
+    /* an address, not an access: it may lie past the end of B (prefetches do not fault) */
+    const uintptr_t pf = (uintptr_t)a->B + (uintptr_t)((n + R) * a->ldb) * esz;
     const int64_t pf_end = (int64_t)(R * a->ldb * esz), pf_step = (int64_t)(esz * 8) * R;
     int64_t pf_off = 0;
     for (int64_t k = 0; k < K8; k += 8) {
         __m256 xv[2];
         if (pf_off < pf_end) {
-            _mm_prefetch(pf + pf_off, _MM_HINT_T0);
-            if (pf_step > 64) _mm_prefetch(pf + pf_off + 64, _MM_HINT_T0);
+            for (int64_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)(pf + pf_off + o), _MM_HINT_T0);
             pf_off += pf_step;
         }
 #pragma GCC unroll 2
