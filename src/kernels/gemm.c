@@ -174,7 +174,7 @@ static void gemm_k0(const kn_gemm_args *a) {
             if (a->bias_n) s += a->bias_n[n];
             if (a->bias_m) s += a->bias_m[m];
             float *c = &a->C[m * a->ldc + n];
-            *c = a->accumulate ? *c + s : kn_act_scalar(a->act, s);
+            *c = a->accumulate ? *c + s : kn_gemm_act1(a->act, s);
         }
 }
 

@@ -95,7 +95,7 @@ extern const kn_gemm_isa kn_gemm_isa_neon;
 #endif
 
 /* Shared by the scalar and NEON pieces: act on one value (libm, as kn_gemm_ref). */
-float kn_act_scalar(kn_act act, float x);
+float kn_gemm_act1(kn_act act, float x);
 void kn_act_row_scalar(kn_act act, float *x, int64_t n);
 /* Loads op(B)[k, n] as f32 (slow; for packing tails). */
 float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n);

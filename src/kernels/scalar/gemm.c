@@ -5,7 +5,7 @@
 #include "core/fp16.h"
 #include "kernels/gemm.h"
 
-float kn_act_scalar(kn_act act, float x) {
+float kn_gemm_act1(kn_act act, float x) {
     switch (act) {
     case KN_ACT_RELU: return x > 0 ? x : 0;
     /* 1 + erf(z) = erfc(-z) and 0.5(1 + tanh u) = 1/(1 + e^(-2u)): same values as kn_gemm_ref's
@@ -19,7 +19,7 @@ float kn_act_scalar(kn_act act, float x) {
 
 void kn_act_row_scalar(kn_act act, float *x, int64_t n) {
     if (act == KN_ACT_NONE) return;
-    for (int64_t i = 0; i < n; i++) x[i] = kn_act_scalar(act, x[i]);
+    for (int64_t i = 0; i < n; i++) x[i] = kn_gemm_act1(act, x[i]);
 }
 
 float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n) {
@@ -71,7 +71,7 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
             for (int64_t k = 0; k < a->K; k++) s += x[k] * kn_gemm_load_b(a, k, n);
             if (a->bias_n) s += a->bias_n[n];
             if (a->bias_m) s += a->bias_m[m];
-            y[n] = a->accumulate ? y[n] + s : kn_act_scalar(a->act, s);
+            y[n] = a->accumulate ? y[n] + s : kn_gemm_act1(a->act, s);
         }
     }
 }
