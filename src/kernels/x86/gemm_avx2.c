@@ -22,6 +22,14 @@ static inline __m256 load8(const void *B, gl_dtype t, int64_t idx) {
     return _mm256_loadu_ps((const float *)B + idx);
 }
 
+/* 8 elements of type T at p, as f32 (T is a constant after inlining). */
+static inline __attribute__((always_inline)) __m256 load8p(const char *p, const gl_dtype T) {
+    if (T == GL_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    if (T == GL_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    return _mm256_loadu_ps((const float *)p);
+}
+
 /* ---- microkernel -------------------------------------------------------------------------- */
 
 static void kernel_6x16(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int load_c,
@@ -96,23 +104,27 @@ static inline void transpose8(__m256 r[8]) {
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
-    const gl_dtype t = a->b_type;
+/* B rows [k0, k0+kc) x columns [n0, n0+nc) packed into NR-wide panels; T constant after
+ * inlining so the conversion is not re-dispatched per load. */
+static inline __attribute__((always_inline)) void pack_b_typed(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0,
+                                                               int64_t nc, float *dst, const gl_dtype T) {
+    const size_t esz = T == GL_F32 ? 4 : 2;
+    const char *B = a->B;
     for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
         int64_t cols = GL_MIN(NR, nc - j0), n = n0 + j0;
         int64_t k = 0;
         if (cols == NR && !a->trans_b) {
             for (; k < kc; k++) {
-                int64_t idx = (k0 + k) * a->ldb + n;
-                _mm256_store_ps(dst + k * NR, load8(a->B, t, idx));
-                _mm256_store_ps(dst + k * NR + 8, load8(a->B, t, idx + 8));
+                const char *p = B + (size_t)((k0 + k) * a->ldb + n) * esz;
+                _mm256_store_ps(dst + k * NR, load8p(p, T));
+                _mm256_store_ps(dst + k * NR + 8, load8p(p + 8 * esz, T));
             }
         } else if (cols == NR) {
             /* B[n, k]: 8 k at a time from 16 rows, two 8x8 transposes */
             for (; k + 8 <= kc; k += 8) {
                 for (int h = 0; h < 2; h++) {
                     __m256 r[8];
-                    for (int j = 0; j < 8; j++) r[j] = load8(a->B, t, (n + h * 8 + j) * a->ldb + k0 + k);
+                    for (int j = 0; j < 8; j++) r[j] = load8p(B + (size_t)((n + h * 8 + j) * a->ldb + k0 + k) * esz, T);
                     transpose8(r);
                     for (int q = 0; q < 8; q++) _mm256_store_ps(dst + (k + q) * NR + h * 8, r[q]);
                 }
@@ -120,6 +132,14 @@ static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, in
         }
         for (; k < kc; k++)
             for (int j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? kn_gemm_load_b(a, k0 + k, n + j) : 0.0f;
+    }
+}
+
+static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+    switch (a->b_type) {
+    case GL_F16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_F16); break;
+    case GL_BF16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_BF16); break;
+    default: pack_b_typed(a, k0, kc, n0, nc, dst, GL_F32); break;
     }
 }
 
@@ -213,21 +233,25 @@ static inline float finish(const kn_gemm_args *a, int64_t m, int64_t n, float s)
 }
 
 /* y[m..m+G, n..n+R] with W[N,K] rows: each output is one 8-lane accumulator over k, summed
- * across lanes in a fixed order, then the k tail in order. R, G are constants after inlining;
- * every (R, G) does the same arithmetic per output, so grouping cannot change results. */
+ * across lanes in a fixed order, then the k tail in order. R, G, T are constants after
+ * inlining; every (R, G) does the same arithmetic per output, so grouping cannot change
+ * results. */
 static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args *a, int64_t m, int64_t n, const int R,
-                                                              const int G) {
+                                                              const int G, const gl_dtype T) {
     __m256 acc[8][2];
     const int64_t K = a->K, K8 = K & ~(int64_t)7;
+    const size_t esz = T == GL_F32 ? 4 : 2;
+    const char *w[8];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++) {
+        w[r] = (const char *)a->B + (size_t)((n + r) * a->ldb) * esz;
 #pragma GCC unroll 2
         for (int g = 0; g < G; g++) acc[r][g] = _mm256_setzero_ps();
+    }
     const float *x = a->A + m * a->lda;
     /* W rows are short streams (K elements each): prefetch the next rows' bytes one group ahead
-     * so DRAM sees one long sequential read instead of R short ones */
-    const size_t esz = a->b_type == GL_F32 ? 4 : 2;
-    /* an address, not an access: it may lie past the end of B (prefetches do not fault) */
+     * so DRAM sees one long sequential read instead of R short ones.
+     * pf is an address, not an access: it may lie past the end of B (prefetches do not fault) */
     const uintptr_t pf = (uintptr_t)a->B + (uintptr_t)((n + R) * a->ldb) * esz;
     const int64_t pf_end = (int64_t)(R * a->ldb * esz), pf_step = (int64_t)(esz * 8) * R;
     int64_t pf_off = 0;
@@ -241,9 +265,9 @@ static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args
         for (int g = 0; g < G; g++) xv[g] = _mm256_loadu_ps(x + g * a->lda + k);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            __m256 w = load8(a->B, a->b_type, (n + r) * a->ldb + k);
+            __m256 wv = load8p(w[r] + k * esz, T);
 #pragma GCC unroll 2
-            for (int g = 0; g < G; g++) acc[r][g] = _mm256_fmadd_ps(xv[g], w, acc[r][g]);
+            for (int g = 0; g < G; g++) acc[r][g] = _mm256_fmadd_ps(xv[g], wv, acc[r][g]);
         }
     }
     for (int r = 0; r < R; r++)
@@ -254,15 +278,24 @@ static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args
         }
 }
 
-static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+static inline __attribute__((always_inline)) void gemv_t_typed(const kn_gemm_args *a, int64_t n0, int64_t n1,
+                                                               const gl_dtype T) {
     int64_t n = n0;
     for (; n + 8 <= n1; n += 8) {
         int64_t m = 0;
-        for (; m + 2 <= a->M; m += 2) gemv_t_tile(a, m, n, 4, 2), gemv_t_tile(a, m, n + 4, 4, 2);
-        for (; m < a->M; m++) gemv_t_tile(a, m, n, 8, 1);
+        for (; m + 2 <= a->M; m += 2) gemv_t_tile(a, m, n, 4, 2, T), gemv_t_tile(a, m, n + 4, 4, 2, T);
+        for (; m < a->M; m++) gemv_t_tile(a, m, n, 8, 1, T);
     }
     for (; n < n1; n++)
-        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1, 1);
+        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1, 1, T);
+}
+
+static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+    switch (a->b_type) {
+    case GL_F16: gemv_t_typed(a, n0, n1, GL_F16); break;
+    case GL_BF16: gemv_t_typed(a, n0, n1, GL_BF16); break;
+    default: gemv_t_typed(a, n0, n1, GL_F32); break;
+    }
 }
 
 /* B[K,N] rows: y[m, n..n+16] accumulates x[m,k]·B[k, n..n+16] over k, up to 4 rows of A at a
