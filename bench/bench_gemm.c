@@ -143,6 +143,43 @@ static void bench(const shape *sh, int nth, int reps) {
     gl_pool_free(pool);
 }
 
+/* Plain read bandwidth over the pool (a sum over a buffer the size of the lm_head weights), the
+ * ceiling for the decode GEMV rows above. */
+typedef struct bw_job { const uint64_t *p; size_t n; uint64_t out[64]; } bw_job;
+
+static void bw_task(void *v, int ith, int nth) {
+    bw_job *j = v;
+    int64_t lo, hi;
+    gl_split((int64_t)j->n / 8, ith, nth, &lo, &hi);
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (int64_t i = lo * 8; i < hi * 8; i += 8) {
+        s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
+        s4 += j->p[i + 4], s5 += j->p[i + 5], s6 += j->p[i + 6], s7 += j->p[i + 7];
+    }
+    j->out[ith & 63] = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+
+static void bench_bw(int nth, int reps) {
+    gl_pool *pool = gl_pool_new(nth);
+    size_t bytes = (size_t)151936 * 896 * 2;
+    bw_job j;
+    memset(&j, 0, sizeof j);
+    j.n = bytes / 8;
+    uint64_t *p = gl_aligned_alloc(64, bytes);
+    for (size_t i = 0; i < j.n; i++) p[i] = i;
+    j.p = p;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        gl_pool_run(pool, bw_task, &j);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    printf("%-28s %zu MB %dt: %8.3f ms %6.1f GB/s\n", "read-bandwidth", bytes >> 20, nth, best * 1e3, bytes / best * 1e-9);
+    gl_aligned_free(p);
+    gl_pool_free(pool);
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     const char *filter = argc > 2 && argv[2][0] ? argv[2] : NULL;
@@ -161,6 +198,9 @@ int main(int argc, char **argv) {
     };
     gl_cpu cpu = gl_cpu_detect();
     printf("kn_gemm on %s, best of %d\n", gl_cpu_isa_name(&cpu), reps);
+    if (!filter || strstr("read-bandwidth", filter))
+        for (const char *t = threads; *t; t++)
+            if (*t >= '1' && *t <= '9') bench_bw(*t - '0', reps);
     for (size_t i = 0; i < GL_ARRAY_LEN(shapes); i++) {
         if (filter && !strstr(shapes[i].name, filter)) continue;
         for (const char *t = threads; *t; t++)
