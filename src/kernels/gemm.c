@@ -133,8 +133,7 @@ static void gemm_part(const job *j, float *wa, float *wb, int64_t m0, int64_t m1
                             isa->kernel(kc, pa, pb, tile, nr, load_c, bm, bn);
                             for (int64_t r = 0; r < mv; r++) memcpy(c + r * a->ldc, tile + r * nr, nv * sizeof(float));
                         }
-                        if (last && a->act != KN_ACT_NONE && !a->accumulate)
-                            for (int64_t r = 0; r < mv; r++) isa->act_row(a->act, c + r * a->ldc, nv);
+                        if (last && a->act != KN_ACT_NONE && !a->accumulate) isa->act_tile(a->act, c, a->ldc, mv, nv);
                     }
                 }
             }

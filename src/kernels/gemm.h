@@ -79,8 +79,9 @@ typedef struct kn_gemm_isa {
     /* dst = op(B)[k0:k0+kc, n0:n0+nc] as f32 panels of nr columns (kc x nr each, k-major),
      * the last panel zero-padded to nr. */
     void (*pack_b)(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
-    /* x[0:n] = act(x[0:n]); each element's result must not depend on n or its position. */
-    void (*act_row)(kn_act act, float *x, int64_t n);
+    /* c[r*ldc + j] = act(c[r*ldc + j]) for r < rows, j < n; each element's result must not
+     * depend on its position or the tile's size. */
+    void (*act_tile)(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
     /* M <= KN_GEMV_MAX_M: all rows of C for columns [n0, n1), bias, accumulate and act included.
      * n0 is a multiple of 16. */
     void (*gemv)(const kn_gemm_args *a, int64_t n0, int64_t n1);
@@ -96,7 +97,7 @@ extern const kn_gemm_isa kn_gemm_isa_neon;
 
 /* Shared by the scalar and NEON pieces: act on one value (libm, as kn_gemm_ref). */
 float kn_gemm_act1(kn_act act, float x);
-void kn_act_row_scalar(kn_act act, float *x, int64_t n);
+void kn_gemm_act_tile_scalar(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
 /* Loads op(B)[k, n] as f32 (slow; for packing tails). */
 float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n);
 

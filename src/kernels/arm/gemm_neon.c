@@ -155,7 +155,7 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     if (a->trans_b) gemv_t(a, n0, n1);
     else gemv_n(a, n0, n1);
     if (a->act != KN_ACT_NONE && !a->accumulate)
-        for (int64_t m = 0; m < a->M; m++) kn_act_row_scalar(a->act, a->C + m * a->ldc + n0, n1 - n0);
+        kn_gemm_act_tile_scalar(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, kernel_8x12, pack_b, kn_act_row_scalar, gemv};
+const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, kernel_8x12, pack_b, kn_gemm_act_tile_scalar, gemv};

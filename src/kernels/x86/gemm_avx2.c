@@ -153,17 +153,23 @@ static inline __m256 exp8(__m256 x) {
     /* r = x - n ln2 in two steps (ln2 = 0.693359375 - 2.12194440e-4, the first part exact) */
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    /* |r| <= ln2/2: Taylor to r^7 truncates at 0.347^8/8! = 6e-9 */
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* |r| <= ln2/2: Taylor to r^7 truncates at 0.347^8/8! = 6e-9. Estrin's scheme: a shorter
+     * dependency chain than Horner (activations are latency-bound) */
+    __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
+    __m256 p01 = _mm256_add_ps(_mm256_set1_ps(1.0f), r);
+    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
+    __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
+    __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(p67, r2, p45), r4, _mm256_fmadd_ps(p23, r2, p01));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* 1/d for 1 <= d < 2^126 (the exp clamp keeps d there): the 12-bit estimate and one Newton
+ * step, ~2e-7 relative, cheaper than a divide. Above 2^126 rcp gives 0, fine for x·(1/d). */
+static inline __m256 recip8(__m256 d) {
+    __m256 r = _mm256_rcp_ps(d);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
 }
 
 /* erfc(z) for z >= 0 as t·exp(-z² + Q(t)), t = 1/(1 + z/2). Q is our own degree-9 least-squares
@@ -172,16 +178,21 @@ static inline __m256 exp8(__m256 x) {
  * z >= 0 and erfc(-z) for z < 0, accurate in the negative tail where 1 + erff(z) is not). */
 static inline __m256 erfc8_pos(__m256 z) {
     z = _mm256_min_ps(z, _mm256_set1_ps(9.4f));
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-    static const float q[10] = {1.395468265e-01f, -6.513414383e-01f, 1.086908579e+00f, -6.026692390e-01f,
-                                -1.582799703e-01f, 4.306344688e-02f, 2.025135793e-02f, 3.896754384e-01f,
-                                9.982751608e-01f, -1.265430212e+00f};
-    __m256 p = _mm256_set1_ps(q[0]);
-    for (int i = 1; i < 10; i++) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(q[i]));
+    __m256 t = recip8(_mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
+    /* Q(t) = sum c_i t^i, c_0 first; Estrin's scheme, as in exp8 */
+    const __m256 c0 = _mm256_set1_ps(-1.265430212e+00f), c1 = _mm256_set1_ps(9.982751608e-01f);
+    const __m256 c2 = _mm256_set1_ps(3.896754384e-01f), c3 = _mm256_set1_ps(2.025135793e-02f);
+    const __m256 c4 = _mm256_set1_ps(4.306344688e-02f), c5 = _mm256_set1_ps(-1.582799703e-01f);
+    const __m256 c6 = _mm256_set1_ps(-6.026692390e-01f), c7 = _mm256_set1_ps(1.086908579e+00f);
+    const __m256 c8 = _mm256_set1_ps(-6.513414383e-01f), c9 = _mm256_set1_ps(1.395468265e-01f);
+    __m256 t2 = _mm256_mul_ps(t, t), t4 = _mm256_mul_ps(t2, t2), t8 = _mm256_mul_ps(t4, t4);
+    __m256 p03 = _mm256_fmadd_ps(_mm256_fmadd_ps(c3, t, c2), t2, _mm256_fmadd_ps(c1, t, c0));
+    __m256 p47 = _mm256_fmadd_ps(_mm256_fmadd_ps(c7, t, c6), t2, _mm256_fmadd_ps(c5, t, c4));
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(c9, t, c8), t8, _mm256_fmadd_ps(p47, t4, p03));
     return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
 }
 
-static inline __m256 act8(kn_act act, __m256 x) {
+static inline __attribute__((always_inline)) __m256 act8(const kn_act act, __m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     switch (act) {
     case KN_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
@@ -193,26 +204,40 @@ static inline __m256 act8(kn_act act, __m256 x) {
         __m256 phi = _mm256_blendv_ps(pos, e, z); /* sign bit of z picks erfc(-z) */
         return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), phi);
     }
-    case KN_ACT_SILU: return _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    case KN_ACT_SILU: return _mm256_mul_ps(x, recip8(_mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)))));
     case KN_ACT_GELU_TANH: {
         /* 0.5x(1 + tanh u) = x / (1 + e^(-2u)) */
         __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
         __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-        return _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u))));
+        return _mm256_mul_ps(x, recip8(_mm256_add_ps(one, exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u)))));
     }
     default: return x;
     }
 }
 
-static void act_row(kn_act act, float *x, int64_t n) {
-    if (act == KN_ACT_NONE) return;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, act8(act, _mm256_loadu_ps(x + i)));
-    if (i < n) { /* the tail through the same vector code, so no element depends on its position */
-        float tmp[8] = {0};
-        memcpy(tmp, x + i, (n - i) * sizeof(float));
-        _mm256_storeu_ps(tmp, act8(act, _mm256_loadu_ps(tmp)));
-        memcpy(x + i, tmp, (n - i) * sizeof(float));
+/* One activation over a tile (A is a constant after inlining, so act8's switch folds away). */
+static inline __attribute__((always_inline)) void act_tile_a(const kn_act A, float *c, int64_t ldc, int64_t rows,
+                                                             int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = c + r * ldc;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, act8(A, _mm256_loadu_ps(x + i)));
+        if (i < n) { /* the tail through the same vector code, so no element depends on its position */
+            float tmp[8] = {0};
+            memcpy(tmp, x + i, (n - i) * sizeof(float));
+            _mm256_storeu_ps(tmp, act8(A, _mm256_loadu_ps(tmp)));
+            memcpy(x + i, tmp, (n - i) * sizeof(float));
+        }
+    }
+}
+
+static void act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
+    switch (act) {
+    case KN_ACT_RELU: act_tile_a(KN_ACT_RELU, c, ldc, rows, n); break;
+    case KN_ACT_GELU: act_tile_a(KN_ACT_GELU, c, ldc, rows, n); break;
+    case KN_ACT_SILU: act_tile_a(KN_ACT_SILU, c, ldc, rows, n); break;
+    case KN_ACT_GELU_TANH: act_tile_a(KN_ACT_GELU_TANH, c, ldc, rows, n); break;
+    default: break;
     }
 }
 
@@ -336,7 +361,7 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     if (a->trans_b) gemv_t(a, n0, n1);
     else gemv_n(a, n0, n1);
     if (a->act != KN_ACT_NONE && !a->accumulate)
-        for (int64_t m = 0; m < a->M; m++) act_row(a->act, a->C + m * a->ldc + n0, n1 - n0);
+        act_tile(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, pack_b, act_row, gemv};
+const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, pack_b, act_tile, gemv};
