@@ -33,8 +33,8 @@ static double cpu_now(void) {
  * each thread runs 12 independent 8-wide FMA chains (x86 AVX2 only; 0 elsewhere). The cores
  * are shared and clocks drop with more busy cores, so this moves; it is measured next to each
  * shape so the two can be compared. */
-static void fma_task(void *v, int ith, int nth) {
 #if defined(__x86_64__)
+static void fma_task(void *v, int ith, int nth) {
     long n = 2000000;
     __asm__ volatile(
         "vxorps %%ymm0,%%ymm0,%%ymm0\n vxorps %%ymm1,%%ymm1,%%ymm1\n vxorps %%ymm2,%%ymm2,%%ymm2\n"
@@ -52,9 +52,9 @@ static void fma_task(void *v, int ith, int nth) {
         "dec %0\n jnz 1b\n"
         : "+r"(n)::"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
           "xmm11", "xmm12", "xmm13", "cc");
-#endif
     (void)v, (void)ith, (void)nth;
 }
+#endif
 
 static double fma_peak(gl_pool *pool) {
 #if defined(__x86_64__)
