@@ -9,9 +9,9 @@
  * The first K block writes C (or adds to it when accumulating), later ones add; the last adds
  * the bias and applies the activation to the tile while it is in cache.
  *
- * Threads take whole MR rows or NR columns of C (whichever dimension has more tiles, a choice
- * that depends on the shape only), so each output is computed by the same instructions in the
- * same order for any thread count: results are bitwise independent of it.
+ * Threads take whole MR rows or NR columns of C (see prefer_split_n), and each output is
+ * computed by the same instructions in the same order whichever thread computes it: results
+ * are bitwise independent of the thread count.
  *
  * Workspace: one A block and one B block per thread, from the caller (ws) or allocated for the
  * call. A caller workspace keeps malloc out of the forward pass, and unlike static or TLS
@@ -141,6 +141,17 @@ static void gemm_part(const job *j, float *wa, float *wb, int64_t m0, int64_t m1
     }
 }
 
+/* Splitting N makes every thread pack all of A (f32 copies); splitting M makes every thread
+ * pack all of B (with f16/bf16 conversion and, for trans_b, transposition), so N is preferred
+ * unless its tiles divide much less evenly over the threads. (Either way each output is
+ * computed identically: the choice only moves work between threads.) */
+static int prefer_split_n(const kn_gemm_isa *isa, int64_t M, int64_t N, int nth) {
+    int64_t un = (N + isa->nr - 1) / isa->nr, um = (M + isa->mr - 1) / isa->mr;
+    double wn = (double)((un + nth - 1) / nth) * nth / un; /* busiest thread's load vs the mean */
+    double wm = (double)((um + nth - 1) / nth) * nth / um;
+    return wn <= 1.05 || wn <= wm;
+}
+
 static void run_packed(void *v, int ith, int nth) {
     const job *j = v;
     const kn_gemm_args *a = j->a;
@@ -217,7 +228,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
         return;
     }
     j.ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    j.split_n = (a->N + j.isa->nr - 1) / j.isa->nr >= (a->M + j.isa->mr - 1) / j.isa->mr;
+    j.split_n = prefer_split_n(j.isa, a->M, a->N, gl_pool_size(env->pool));
     gl_pool_run(env->pool, run_packed, &j);
     gl_free(own);
 }
