@@ -249,6 +249,7 @@ int main(void) {
     random_case(&seed, 300, 260, 515);
     random_case(&seed, 20, 2100, 40);
     random_case(&seed, 150, 40, 600);
+    random_case(&seed, 150, 9, 14000); /* M·K over the packed-A budget: A packed in two rounds */
     random_case(&seed, 1, 600, 700);
     random_case(&seed, 8, 333, 260);
     random_case(&seed, 0, 5, 5);
