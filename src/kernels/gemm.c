@@ -101,10 +101,20 @@ static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, i
     return p;
 }
 
+/* Reported size: the larger of both ways' needs, with the packed-A part bounded by
+ * min(all of A, budget + one MC block row band), so it never shrinks as M, N or K grow
+ * (callers size a scratch once for the largest shape) and always covers make_plan's need. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K) {
     if (M <= KN_GEMV_MAX_M || N <= 0 || K <= 0) return 0;
-    plan p = make_plan(pick_isa(env), M, N, K, gl_pool_size(env->pool));
-    return p.floats * sizeof(float) + 64;
+    const kn_gemm_isa *isa = pick_isa(env);
+    int nth = gl_pool_size(env->pool);
+    plan p = make_plan(isa, M, N, K, nth);
+    size_t rows = (size_t)nth * thread_floats(&p.b);
+    int64_t a_all = round_up(M, isa->mr) * K, a_cap = KN_GEMM_A_PACKED_MAX + p.b.mc * K;
+    int64_t w = round_up((N + 4 * nth - 1) / (4 * nth), isa->nr);
+    w = GL_MIN(GL_MAX(w, round_up(64, isa->nr)), p.b.nc);
+    size_t cols = (size_t)round_up(GL_MIN(a_all, a_cap), 16) + (size_t)nth * round_up(p.b.kc * w, 16);
+    return GL_MAX(rows, cols) * sizeof(float) + 64;
 }
 
 /* A[m0:m0+mc, k0:k0+kc] as panels of mr rows (kc x mr each, k-major), zero-padded rows. */
@@ -306,7 +316,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     }
     int nth = gl_pool_size(env->pool);
     plan p = make_plan(j.isa, a->M, a->N, a->K, nth);
-    size_t need = p.floats * sizeof(float) + 64;
+    size_t need = p.floats * sizeof(float) + 64; /* <= kn_gemm_ws_size() */
     void *own = NULL, *ws = a->ws;
     if (!ws || a->ws_size < need) ws = own = gl_malloc(need);
     if (!ws) {

@@ -12,12 +12,13 @@
  * y = x·W^T at memory bandwidth), threads split over N. Larger M runs a packed, cache-blocked
  * GEMM (GotoBLAS/BLIS loops): B panels are packed to f32 (converting f16/bf16 on the way), A
  * panels are packed, an ISA microkernel (AVX2 6x16, NEON 8x12, plain C 4x8) computes register
- * tiles; bias and activation are applied to each tile while it is in cache. Threads split on
- * M or N blocks by shape, never on K, and K is always blocked the same way, so every output is
- * summed in the same order whatever the thread count.
+ * tiles; bias and activation are applied to each tile while it is in cache. Threads take
+ * column chunks from a shared counter (or static row ranges when N is narrow), never parts of
+ * K, and K is always blocked the same way, so every output is summed in the same order
+ * whatever the thread count.
  *
- * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (A and B packing
- * buffers, one set per thread). Pass it in ws/ws_size (e.g. from a scratch arena sized once for
+ * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (packed A, up to 8 MB,
+ * and B packing buffers per thread). Pass it in ws/ws_size (e.g. from a scratch arena sized once for
  * the largest shape: the size only grows with M, N, K and the thread count). With ws == NULL
  * (or too small) kn_gemm allocates it for the call, which is fine for tools and tests but not
  * for the forward pass. */

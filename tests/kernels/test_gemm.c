@@ -144,12 +144,24 @@ static void run_prob(prob *p, int ws_mode) {
                 memset(ws + ws_size, 0xA5, 256);
                 a.ws = ws, a.ws_size = ws_size;
             }
+            /* with a caller workspace of the reported size kn_gemm must not allocate: make any
+             * allocation fail, so it would fall back to the reference path and the bitwise
+             * comparison with an unhindered ws == NULL run below would catch it */
+            if (ws) gl_alloc_fail_after(0);
             kn_gemm(&env, &a);
+            gl_alloc_fail_after(-1);
             if (ws) {
                 int ok = 1;
                 for (int i = 0; i < 256; i++) ok &= ws[ws_size + i] == 0xA5;
                 CHECK_MSG(ok, "workspace overrun (size %zu)", ws_size);
                 free(ws);
+                float *C2 = malloc(sizeof(float) * (n + 1));
+                memcpy(C2, p->Cinit, n * sizeof(float));
+                a.C = C2, a.ws = NULL, a.ws_size = 0;
+                kn_gemm(&env, &a);
+                CHECK_MSG(memcmp(C, C2, n * sizeof(float)) == 0, "caller workspace vs own differ (M=%lld N=%lld K=%lld)",
+                          (long long)p->M, (long long)p->N, (long long)p->K);
+                free(C2);
             }
             char what[64];
             snprintf(what, sizeof what, "%s/%dt", isa ? gl_cpu_isa_name(&env.cpu) : "scalar", t);
@@ -159,6 +171,14 @@ static void run_prob(prob *p, int ws_mode) {
                            what, (long long)p->M, (long long)p->N, (long long)p->K);
         }
     }
+    /* out of memory for the workspace: kn_gemm still computes (the reference path) */
+    kn_env env = kn_env_native(pools[2]);
+    memcpy(C, p->Cinit, n * sizeof(float));
+    a = prob_args(p, C);
+    gl_alloc_fail_after(0);
+    kn_gemm(&env, &a);
+    gl_alloc_fail_after(-1);
+    check_c(p, C, "no-memory");
     free(C), free(C1);
 }
 
@@ -228,6 +248,27 @@ static void t_act_accuracy(void) {
     free(x), free(c);
 }
 
+/* kn_gemm_ws_size never shrinks as M, N or K grow (callers size a scratch once for the largest
+ * shape), for every ISA and thread count. */
+static void t_ws_monotonic(void) {
+    static const int64_t v[] = {1, 8, 9, 17, 48, 100, 300, 1000, 4000, 7281, 7282, 20000};
+    const int nv = (int)GL_ARRAY_LEN(v);
+    int bad = 0;
+    for (int isa = 0; isa < 2; isa++)
+        for (int t = 1; t <= 3; t++) {
+            kn_env env = isa ? kn_env_native(pools[t]) : kn_env_scalar(pools[t]);
+            for (int i = 0; i < nv; i++)
+                for (int j = 0; j < nv; j++)
+                    for (int k = 0; k < nv; k++) {
+                        size_t w = kn_gemm_ws_size(&env, v[i], v[j], v[k]);
+                        if (i + 1 < nv && kn_gemm_ws_size(&env, v[i + 1], v[j], v[k]) < w) bad++;
+                        if (j + 1 < nv && kn_gemm_ws_size(&env, v[i], v[j + 1], v[k]) < w) bad++;
+                        if (k + 1 < nv && kn_gemm_ws_size(&env, v[i], v[j], v[k + 1]) < w) bad++;
+                    }
+        }
+    CHECK_EQ_INT(bad, 0);
+}
+
 int main(void) {
     uint64_t seed = 0x5eed6e33ull;
     const char *s = getenv("GLIMPSE_TEST_SEED");
@@ -236,6 +277,7 @@ int main(void) {
     for (int t = 1; t <= 3; t++) pools[t] = gl_pool_new(t);
 
     t_act_accuracy();
+    t_ws_monotonic();
 
     static const int64_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 129};
     const int ns = (int)GL_ARRAY_LEN(sizes);
