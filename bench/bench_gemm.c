@@ -1,8 +1,9 @@
 /* bench_gemm — kn_gemm throughput on square and model-like shapes, 1 and 2 threads.
- * Prints GFLOP/s and % of the fp32 FMA peak (88 GFLOP/s per core on this Zen 3, x threads),
+ * Prints GFLOP/s, % of the fp32 FMA peak (88 GFLOP/s per core on this Zen 3, x threads) and
+ * % of an FMA loop's GFLOP/s measured on the same threads just after (x86),
  * and for the GEMV shapes the GB/s of weights streamed. Timings are best of N repetitions
  * (the machine is shared: best-of filters out other people's load).
- * Usage: bench_gemm [reps] [filter-substring] */
+ * Usage: bench_gemm [reps] [name-filter-substring] [thread counts, e.g. 12 or 2] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,38 +29,47 @@ static double cpu_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The machine's fp32 FMA peak right now, GFLOP per CPU second: 12 independent 8-wide FMA
- * chains (x86 AVX2 only; 0 elsewhere). The cores are shared, so this moves with other load. */
-static double fma_peak(void) {
+/* The machine's fp32 FMA peak right now on nth threads, GFLOP/s (wall clock, best of 20):
+ * each thread runs 12 independent 8-wide FMA chains (x86 AVX2 only; 0 elsewhere). The cores
+ * are shared and clocks drop with more busy cores, so this moves; it is measured next to each
+ * shape so the two can be compared. */
+#if defined(__x86_64__)
+static void fma_task(void *v, int ith, int nth) {
+    long n = 2000000;
+    __asm__ volatile(
+        "vxorps %%ymm0,%%ymm0,%%ymm0\n vxorps %%ymm1,%%ymm1,%%ymm1\n vxorps %%ymm2,%%ymm2,%%ymm2\n"
+        "vxorps %%ymm3,%%ymm3,%%ymm3\n vxorps %%ymm4,%%ymm4,%%ymm4\n vxorps %%ymm5,%%ymm5,%%ymm5\n"
+        "vxorps %%ymm6,%%ymm6,%%ymm6\n vxorps %%ymm7,%%ymm7,%%ymm7\n vxorps %%ymm8,%%ymm8,%%ymm8\n"
+        "vxorps %%ymm9,%%ymm9,%%ymm9\n vxorps %%ymm10,%%ymm10,%%ymm10\n vxorps %%ymm11,%%ymm11,%%ymm11\n"
+        "vxorps %%ymm12,%%ymm12,%%ymm12\n vxorps %%ymm13,%%ymm13,%%ymm13\n"
+        "1:\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm0\n vfmadd231ps %%ymm12,%%ymm13,%%ymm1\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm2\n vfmadd231ps %%ymm12,%%ymm13,%%ymm3\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm4\n vfmadd231ps %%ymm12,%%ymm13,%%ymm5\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm6\n vfmadd231ps %%ymm12,%%ymm13,%%ymm7\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm8\n vfmadd231ps %%ymm12,%%ymm13,%%ymm9\n"
+        "vfmadd231ps %%ymm12,%%ymm13,%%ymm10\n vfmadd231ps %%ymm12,%%ymm13,%%ymm11\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(n)::"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "cc");
+    (void)v, (void)ith, (void)nth;
+}
+#endif
+
+static double fma_peak(gl_pool *pool) {
 #if defined(__x86_64__)
     gl_cpu cpu = gl_cpu_detect();
     if (!gl_cpu_has_avx2(&cpu)) return 0;
-    double best = 0;
+    double best = 1e30;
     for (int r = 0; r < 20; r++) {
-        long n = 2000000;
-        double t = cpu_now();
-        __asm__ volatile(
-            "vxorps %%ymm0,%%ymm0,%%ymm0\n vxorps %%ymm1,%%ymm1,%%ymm1\n vxorps %%ymm2,%%ymm2,%%ymm2\n"
-            "vxorps %%ymm3,%%ymm3,%%ymm3\n vxorps %%ymm4,%%ymm4,%%ymm4\n vxorps %%ymm5,%%ymm5,%%ymm5\n"
-            "vxorps %%ymm6,%%ymm6,%%ymm6\n vxorps %%ymm7,%%ymm7,%%ymm7\n vxorps %%ymm8,%%ymm8,%%ymm8\n"
-            "vxorps %%ymm9,%%ymm9,%%ymm9\n vxorps %%ymm10,%%ymm10,%%ymm10\n vxorps %%ymm11,%%ymm11,%%ymm11\n"
-            "vxorps %%ymm12,%%ymm12,%%ymm12\n vxorps %%ymm13,%%ymm13,%%ymm13\n"
-            "1:\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm0\n vfmadd231ps %%ymm12,%%ymm13,%%ymm1\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm2\n vfmadd231ps %%ymm12,%%ymm13,%%ymm3\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm4\n vfmadd231ps %%ymm12,%%ymm13,%%ymm5\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm6\n vfmadd231ps %%ymm12,%%ymm13,%%ymm7\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm8\n vfmadd231ps %%ymm12,%%ymm13,%%ymm9\n"
-            "vfmadd231ps %%ymm12,%%ymm13,%%ymm10\n vfmadd231ps %%ymm12,%%ymm13,%%ymm11\n"
-            "dec %0\n jnz 1b\n"
-            : "+r"(n)::"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-              "xmm11", "xmm12", "xmm13", "cc");
-        t = cpu_now() - t;
-        double g = 2.0 * 8 * 12 * 2000000 / t * 1e-9;
-        if (g > best) best = g;
+        double t = now();
+        gl_pool_run(pool, fma_task, NULL);
+        t = now() - t;
+        if (t < best) best = t;
     }
-    return best;
+    return gl_pool_size(pool) * 2.0 * 8 * 12 * 2000000 / best * 1e-9;
 #else
+    (void)pool;
     return 0;
 #endif
 }
@@ -128,10 +138,9 @@ static void bench(const shape *sh, int nth, int reps) {
     printf("%-28s M=%-6lld N=%-6lld K=%-5lld %-4s tb=%d %dt: %8.3f ms %7.1f GFLOP/s %5.1f%% of peak",
            sh->name, (long long)sh->M, (long long)sh->N, (long long)sh->K, dtn(sh->bt), sh->trans_b, nth, best * 1e3,
            gf, 100.0 * gf / (PEAK_PER_CORE * nth));
-    double pk = fma_peak();
-    printf("  [%5.1f GFLOP/cpu-s", flops / best_cpu * 1e-9);
-    if (pk > 0) printf(" = %3.0f%% of measured %.0f", 100.0 * flops / best_cpu * 1e-9 / pk, pk);
-    printf("]");
+    double pk = fma_peak(pool);
+    if (pk > 0) printf(" = %3.0f%% of measured %.0f", 100.0 * gf / pk, pk);
+    printf("  [%5.1f GFLOP/cpu-s]", flops / best_cpu * 1e-9);
     if (sh->M <= KN_GEMV_MAX_M) {
         double bytes = (double)sh->N * sh->K * (sh->bt == GL_F32 ? 4 : 2);
         printf("  %6.1f GB/s weights", bytes / best * 1e-9);
@@ -143,9 +152,47 @@ static void bench(const shape *sh, int nth, int reps) {
     gl_pool_free(pool);
 }
 
+/* Plain read bandwidth over the pool (a sum over a buffer the size of the lm_head weights), the
+ * ceiling for the decode GEMV rows above. */
+typedef struct bw_job { const uint64_t *p; size_t n; uint64_t out[64]; } bw_job;
+
+static void bw_task(void *v, int ith, int nth) {
+    bw_job *j = v;
+    int64_t lo, hi;
+    gl_split((int64_t)j->n / 8, ith, nth, &lo, &hi);
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (int64_t i = lo * 8; i < hi * 8; i += 8) {
+        s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
+        s4 += j->p[i + 4], s5 += j->p[i + 5], s6 += j->p[i + 6], s7 += j->p[i + 7];
+    }
+    j->out[ith & 63] = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+
+static void bench_bw(int nth, int reps) {
+    gl_pool *pool = gl_pool_new(nth);
+    size_t bytes = (size_t)151936 * 896 * 2;
+    bw_job j;
+    memset(&j, 0, sizeof j);
+    j.n = bytes / 8;
+    uint64_t *p = gl_aligned_alloc(64, bytes);
+    for (size_t i = 0; i < j.n; i++) p[i] = i;
+    j.p = p;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        gl_pool_run(pool, bw_task, &j);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    printf("%-28s %zu MB %dt: %8.3f ms %6.1f GB/s\n", "read-bandwidth", bytes >> 20, nth, best * 1e3, bytes / best * 1e-9);
+    gl_aligned_free(p);
+    gl_pool_free(pool);
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
-    const char *filter = argc > 2 ? argv[2] : NULL;
+    const char *filter = argc > 2 && argv[2][0] ? argv[2] : NULL;
+    const char *threads = argc > 3 ? argv[3] : "12";
     static const shape shapes[] = {
         {"square", 1024, 1024, 1024, GL_F32, 0, KN_ACT_NONE, 0, 0},
         {"square", 1024, 1024, 1024, GL_F16, 1, KN_ACT_NONE, 0, 0},
@@ -160,9 +207,13 @@ int main(int argc, char **argv) {
     };
     gl_cpu cpu = gl_cpu_detect();
     printf("kn_gemm on %s, best of %d\n", gl_cpu_isa_name(&cpu), reps);
+    if (!filter || strstr("read-bandwidth", filter))
+        for (const char *t = threads; *t; t++)
+            if (*t >= '1' && *t <= '9') bench_bw(*t - '0', reps);
     for (size_t i = 0; i < GL_ARRAY_LEN(shapes); i++) {
         if (filter && !strstr(shapes[i].name, filter)) continue;
-        for (int t = 1; t <= 2; t++) bench(&shapes[i], t, reps);
+        for (const char *t = threads; *t; t++)
+            if (*t >= '1' && *t <= '9') bench(&shapes[i], *t - '0', reps);
     }
     return 0;
 }

@@ -12,12 +12,13 @@
  * y = x·W^T at memory bandwidth), threads split over N. Larger M runs a packed, cache-blocked
  * GEMM (GotoBLAS/BLIS loops): B panels are packed to f32 (converting f16/bf16 on the way), A
  * panels are packed, an ISA microkernel (AVX2 6x16, NEON 8x12, plain C 4x8) computes register
- * tiles; bias and activation are applied to each tile while it is in cache. Threads split on
- * M or N blocks by shape, never on K, and K is always blocked the same way, so every output is
- * summed in the same order whatever the thread count.
+ * tiles; bias and activation are applied to each tile while it is in cache. Threads take
+ * column chunks from a shared counter (or static row ranges when N is narrow), never parts of
+ * K, and K is always blocked the same way, so every output is summed in the same order
+ * whatever the thread count.
  *
- * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (A and B packing
- * buffers, one set per thread). Pass it in ws/ws_size (e.g. from a scratch arena sized once for
+ * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (packed A, up to 8 MB,
+ * and B packing buffers per thread). Pass it in ws/ws_size (e.g. from a scratch arena sized once for
  * the largest shape: the size only grows with M, N, K and the thread count). With ws == NULL
  * (or too small) kn_gemm allocates it for the call, which is fine for tools and tests but not
  * for the forward pass. */
@@ -79,8 +80,9 @@ typedef struct kn_gemm_isa {
     /* dst = op(B)[k0:k0+kc, n0:n0+nc] as f32 panels of nr columns (kc x nr each, k-major),
      * the last panel zero-padded to nr. */
     void (*pack_b)(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
-    /* x[0:n] = act(x[0:n]); each element's result must not depend on n or its position. */
-    void (*act_row)(kn_act act, float *x, int64_t n);
+    /* c[r*ldc + j] = act(c[r*ldc + j]) for r < rows, j < n; each element's result must not
+     * depend on its position or the tile's size. */
+    void (*act_tile)(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
     /* M <= KN_GEMV_MAX_M: all rows of C for columns [n0, n1), bias, accumulate and act included.
      * n0 is a multiple of 16. */
     void (*gemv)(const kn_gemm_args *a, int64_t n0, int64_t n1);
@@ -96,7 +98,7 @@ extern const kn_gemm_isa kn_gemm_isa_neon;
 
 /* Shared by the scalar and NEON pieces: act on one value (libm, as kn_gemm_ref). */
 float kn_gemm_act1(kn_act act, float x);
-void kn_act_row_scalar(kn_act act, float *x, int64_t n);
+void kn_gemm_act_tile_scalar(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
 /* Loads op(B)[k, n] as f32 (slow; for packing tails). */
 float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n);
 

@@ -91,30 +91,69 @@ static inline float finish(const kn_gemm_args *a, int64_t m, int64_t n, float s)
     return a->accumulate ? *y + s : s;
 }
 
-/* y[m, n..n+R] from W[N,K] rows: one 4-lane accumulator per output over k, reduced with
- * vaddvq_f32, then the k tail in order; the same arithmetic for any R. */
-static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args *a, int64_t m, int64_t n, const int R) {
-    float32x4_t acc[4];
-    const int64_t K = a->K, K4 = K & ~(int64_t)3;
-    for (int r = 0; r < R; r++) acc[r] = vdupq_n_f32(0);
+/* 8 elements of type T at p as two f32x4 (T is a constant after inlining). */
+static inline __attribute__((always_inline)) void load8p(const char *p, const gl_dtype T, float32x4_t *lo,
+                                                         float32x4_t *hi) {
+    if (T == GL_F32) {
+        *lo = vld1q_f32((const float *)p);
+        *hi = vld1q_f32((const float *)p + 4);
+        return;
+    }
+    uint16x8_t h = vld1q_u16((const uint16_t *)p);
+    if (T == GL_F16) {
+        float16x8_t f = vreinterpretq_f16_u16(h);
+        *lo = vcvt_f32_f16(vget_low_f16(f));
+        *hi = vcvt_high_f32_f16(f);
+    } else {
+        *lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+        *hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+    }
+}
+
+/* y[m, n..n+R] from W[N,K] rows: two 4-lane accumulators per output (k mod 8 < 4 and >= 4),
+ * added and reduced with vaddvq_f32, then the k tail in order; the same arithmetic for any R. */
+static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args *a, int64_t m, int64_t n, const int R,
+                                                              const gl_dtype T) {
+    float32x4_t acc[4][2];
+    const int64_t K = a->K, K8 = K & ~(int64_t)7;
+    const size_t esz = T == GL_F32 ? 4 : 2;
+    const char *w[4];
+    for (int r = 0; r < R; r++) {
+        w[r] = (const char *)a->B + (size_t)((n + r) * a->ldb) * esz;
+        acc[r][0] = acc[r][1] = vdupq_n_f32(0);
+    }
     const float *x = a->A + m * a->lda;
-    for (int64_t k = 0; k < K4; k += 4) {
-        float32x4_t xv = vld1q_f32(x + k);
-        for (int r = 0; r < R; r++) acc[r] = vfmaq_f32(acc[r], xv, load4(a->B, a->b_type, (n + r) * a->ldb + k));
+    for (int64_t k = 0; k < K8; k += 8) {
+        float32x4_t x0 = vld1q_f32(x + k), x1 = vld1q_f32(x + k + 4);
+        for (int r = 0; r < R; r++) {
+            float32x4_t w0, w1;
+            load8p(w[r] + k * esz, T, &w0, &w1);
+            acc[r][0] = vfmaq_f32(acc[r][0], x0, w0);
+            acc[r][1] = vfmaq_f32(acc[r][1], x1, w1);
+        }
     }
     for (int r = 0; r < R; r++) {
-        float s = vaddvq_f32(acc[r]);
-        for (int64_t k = K4; k < K; k++) s = fmaf(x[k], kn_gemm_load_b(a, k, n + r), s);
+        float s = vaddvq_f32(vaddq_f32(acc[r][0], acc[r][1]));
+        for (int64_t k = K8; k < K; k++) s = fmaf(x[k], kn_gemm_load_b(a, k, n + r), s);
         a->C[m * a->ldc + n + r] = finish(a, m, n + r, s);
     }
 }
 
-static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+static inline __attribute__((always_inline)) void gemv_t_typed(const kn_gemm_args *a, int64_t n0, int64_t n1,
+                                                               const gl_dtype T) {
     int64_t n = n0;
     for (; n + 4 <= n1; n += 4)
-        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 4);
+        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 4, T);
     for (; n < n1; n++)
-        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1);
+        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1, T);
+}
+
+static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+    switch (a->b_type) {
+    case GL_F16: gemv_t_typed(a, n0, n1, GL_F16); break;
+    case GL_BF16: gemv_t_typed(a, n0, n1, GL_BF16); break;
+    default: gemv_t_typed(a, n0, n1, GL_F32); break;
+    }
 }
 
 /* B[K,N] rows: y[m, n..n+8] over k, up to 4 rows of A at a time; tail columns use fmaf in the
@@ -155,7 +194,7 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     if (a->trans_b) gemv_t(a, n0, n1);
     else gemv_n(a, n0, n1);
     if (a->act != KN_ACT_NONE && !a->accumulate)
-        for (int64_t m = 0; m < a->M; m++) kn_act_row_scalar(a->act, a->C + m * a->ldc + n0, n1 - n0);
+        kn_gemm_act_tile_scalar(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, kernel_8x12, pack_b, kn_act_row_scalar, gemv};
+const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, kernel_8x12, pack_b, kn_gemm_act_tile_scalar, gemv};

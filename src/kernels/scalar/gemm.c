@@ -17,9 +17,10 @@ float kn_gemm_act1(kn_act act, float x) {
     }
 }
 
-void kn_act_row_scalar(kn_act act, float *x, int64_t n) {
+void kn_gemm_act_tile_scalar(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
     if (act == KN_ACT_NONE) return;
-    for (int64_t i = 0; i < n; i++) x[i] = kn_gemm_act1(act, x[i]);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < n; i++) c[r * ldc + i] = kn_gemm_act1(act, c[r * ldc + i]);
 }
 
 float kn_gemm_load_b(const kn_gemm_args *a, int64_t k, int64_t n) {
@@ -76,4 +77,4 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     }
 }
 
-const kn_gemm_isa kn_gemm_isa_scalar = {MR, NR, kernel_4x8, pack_b, kn_act_row_scalar, gemv};
+const kn_gemm_isa kn_gemm_isa_scalar = {MR, NR, kernel_4x8, pack_b, kn_gemm_act_tile_scalar, gemv};

@@ -22,6 +22,14 @@ static inline __m256 load8(const void *B, gl_dtype t, int64_t idx) {
     return _mm256_loadu_ps((const float *)B + idx);
 }
 
+/* 8 elements of type T at p, as f32 (T is a constant after inlining). */
+static inline __attribute__((always_inline)) __m256 load8p(const char *p, const gl_dtype T) {
+    if (T == GL_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    if (T == GL_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    return _mm256_loadu_ps((const float *)p);
+}
+
 /* ---- microkernel -------------------------------------------------------------------------- */
 
 static void kernel_6x16(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int load_c,
@@ -96,23 +104,27 @@ static inline void transpose8(__m256 r[8]) {
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
-    const gl_dtype t = a->b_type;
+/* B rows [k0, k0+kc) x columns [n0, n0+nc) packed into NR-wide panels; T constant after
+ * inlining so the conversion is not re-dispatched per load. */
+static inline __attribute__((always_inline)) void pack_b_typed(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0,
+                                                               int64_t nc, float *dst, const gl_dtype T) {
+    const size_t esz = T == GL_F32 ? 4 : 2;
+    const char *B = a->B;
     for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
         int64_t cols = GL_MIN(NR, nc - j0), n = n0 + j0;
         int64_t k = 0;
         if (cols == NR && !a->trans_b) {
             for (; k < kc; k++) {
-                int64_t idx = (k0 + k) * a->ldb + n;
-                _mm256_store_ps(dst + k * NR, load8(a->B, t, idx));
-                _mm256_store_ps(dst + k * NR + 8, load8(a->B, t, idx + 8));
+                const char *p = B + (size_t)((k0 + k) * a->ldb + n) * esz;
+                _mm256_store_ps(dst + k * NR, load8p(p, T));
+                _mm256_store_ps(dst + k * NR + 8, load8p(p + 8 * esz, T));
             }
         } else if (cols == NR) {
             /* B[n, k]: 8 k at a time from 16 rows, two 8x8 transposes */
             for (; k + 8 <= kc; k += 8) {
                 for (int h = 0; h < 2; h++) {
                     __m256 r[8];
-                    for (int j = 0; j < 8; j++) r[j] = load8(a->B, t, (n + h * 8 + j) * a->ldb + k0 + k);
+                    for (int j = 0; j < 8; j++) r[j] = load8p(B + (size_t)((n + h * 8 + j) * a->ldb + k0 + k) * esz, T);
                     transpose8(r);
                     for (int q = 0; q < 8; q++) _mm256_store_ps(dst + (k + q) * NR + h * 8, r[q]);
                 }
@@ -120,6 +132,14 @@ static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, in
         }
         for (; k < kc; k++)
             for (int j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? kn_gemm_load_b(a, k0 + k, n + j) : 0.0f;
+    }
+}
+
+static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+    switch (a->b_type) {
+    case GL_F16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_F16); break;
+    case GL_BF16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_BF16); break;
+    default: pack_b_typed(a, k0, kc, n0, nc, dst, GL_F32); break;
     }
 }
 
@@ -133,17 +153,23 @@ static inline __m256 exp8(__m256 x) {
     /* r = x - n ln2 in two steps (ln2 = 0.693359375 - 2.12194440e-4, the first part exact) */
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    /* |r| <= ln2/2: Taylor to r^7 truncates at 0.347^8/8! = 6e-9 */
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* |r| <= ln2/2: Taylor to r^7 truncates at 0.347^8/8! = 6e-9. Estrin's scheme: a shorter
+     * dependency chain than Horner (activations are latency-bound) */
+    __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
+    __m256 p01 = _mm256_add_ps(_mm256_set1_ps(1.0f), r);
+    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
+    __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
+    __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(p67, r2, p45), r4, _mm256_fmadd_ps(p23, r2, p01));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* 1/d for 1 <= d < 2^126 (the exp clamp keeps d there): the 12-bit estimate and one Newton
+ * step, ~2e-7 relative, cheaper than a divide. Above 2^126 rcp gives 0, fine for x·(1/d). */
+static inline __m256 recip8(__m256 d) {
+    __m256 r = _mm256_rcp_ps(d);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
 }
 
 /* erfc(z) for z >= 0 as t·exp(-z² + Q(t)), t = 1/(1 + z/2). Q is our own degree-9 least-squares
@@ -152,16 +178,21 @@ static inline __m256 exp8(__m256 x) {
  * z >= 0 and erfc(-z) for z < 0, accurate in the negative tail where 1 + erff(z) is not). */
 static inline __m256 erfc8_pos(__m256 z) {
     z = _mm256_min_ps(z, _mm256_set1_ps(9.4f));
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-    static const float q[10] = {1.395468265e-01f, -6.513414383e-01f, 1.086908579e+00f, -6.026692390e-01f,
-                                -1.582799703e-01f, 4.306344688e-02f, 2.025135793e-02f, 3.896754384e-01f,
-                                9.982751608e-01f, -1.265430212e+00f};
-    __m256 p = _mm256_set1_ps(q[0]);
-    for (int i = 1; i < 10; i++) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(q[i]));
+    __m256 t = recip8(_mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
+    /* Q(t) = sum c_i t^i, c_0 first; Estrin's scheme, as in exp8 */
+    const __m256 c0 = _mm256_set1_ps(-1.265430212e+00f), c1 = _mm256_set1_ps(9.982751608e-01f);
+    const __m256 c2 = _mm256_set1_ps(3.896754384e-01f), c3 = _mm256_set1_ps(2.025135793e-02f);
+    const __m256 c4 = _mm256_set1_ps(4.306344688e-02f), c5 = _mm256_set1_ps(-1.582799703e-01f);
+    const __m256 c6 = _mm256_set1_ps(-6.026692390e-01f), c7 = _mm256_set1_ps(1.086908579e+00f);
+    const __m256 c8 = _mm256_set1_ps(-6.513414383e-01f), c9 = _mm256_set1_ps(1.395468265e-01f);
+    __m256 t2 = _mm256_mul_ps(t, t), t4 = _mm256_mul_ps(t2, t2), t8 = _mm256_mul_ps(t4, t4);
+    __m256 p03 = _mm256_fmadd_ps(_mm256_fmadd_ps(c3, t, c2), t2, _mm256_fmadd_ps(c1, t, c0));
+    __m256 p47 = _mm256_fmadd_ps(_mm256_fmadd_ps(c7, t, c6), t2, _mm256_fmadd_ps(c5, t, c4));
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(c9, t, c8), t8, _mm256_fmadd_ps(p47, t4, p03));
     return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
 }
 
-static inline __m256 act8(kn_act act, __m256 x) {
+static inline __attribute__((always_inline)) __m256 act8(const kn_act act, __m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     switch (act) {
     case KN_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
@@ -173,26 +204,40 @@ static inline __m256 act8(kn_act act, __m256 x) {
         __m256 phi = _mm256_blendv_ps(pos, e, z); /* sign bit of z picks erfc(-z) */
         return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), phi);
     }
-    case KN_ACT_SILU: return _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    case KN_ACT_SILU: return _mm256_mul_ps(x, recip8(_mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)))));
     case KN_ACT_GELU_TANH: {
         /* 0.5x(1 + tanh u) = x / (1 + e^(-2u)) */
         __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
         __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-        return _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u))));
+        return _mm256_mul_ps(x, recip8(_mm256_add_ps(one, exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u)))));
     }
     default: return x;
     }
 }
 
-static void act_row(kn_act act, float *x, int64_t n) {
-    if (act == KN_ACT_NONE) return;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, act8(act, _mm256_loadu_ps(x + i)));
-    if (i < n) { /* the tail through the same vector code, so no element depends on its position */
-        float tmp[8] = {0};
-        memcpy(tmp, x + i, (n - i) * sizeof(float));
-        _mm256_storeu_ps(tmp, act8(act, _mm256_loadu_ps(tmp)));
-        memcpy(x + i, tmp, (n - i) * sizeof(float));
+/* One activation over a tile (A is a constant after inlining, so act8's switch folds away). */
+static inline __attribute__((always_inline)) void act_tile_a(const kn_act A, float *c, int64_t ldc, int64_t rows,
+                                                             int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = c + r * ldc;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, act8(A, _mm256_loadu_ps(x + i)));
+        if (i < n) { /* the tail through the same vector code, so no element depends on its position */
+            float tmp[8] = {0};
+            memcpy(tmp, x + i, (n - i) * sizeof(float));
+            _mm256_storeu_ps(tmp, act8(A, _mm256_loadu_ps(tmp)));
+            memcpy(x + i, tmp, (n - i) * sizeof(float));
+        }
+    }
+}
+
+static void act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
+    switch (act) {
+    case KN_ACT_RELU: act_tile_a(KN_ACT_RELU, c, ldc, rows, n); break;
+    case KN_ACT_GELU: act_tile_a(KN_ACT_GELU, c, ldc, rows, n); break;
+    case KN_ACT_SILU: act_tile_a(KN_ACT_SILU, c, ldc, rows, n); break;
+    case KN_ACT_GELU_TANH: act_tile_a(KN_ACT_GELU_TANH, c, ldc, rows, n); break;
+    default: break;
     }
 }
 
@@ -213,26 +258,41 @@ static inline float finish(const kn_gemm_args *a, int64_t m, int64_t n, float s)
 }
 
 /* y[m..m+G, n..n+R] with W[N,K] rows: each output is one 8-lane accumulator over k, summed
- * across lanes in a fixed order, then the k tail in order. R, G are constants after inlining;
- * every (R, G) does the same arithmetic per output, so grouping cannot change results. */
+ * across lanes in a fixed order, then the k tail in order. R, G, T are constants after
+ * inlining; every (R, G) does the same arithmetic per output, so grouping cannot change
+ * results. */
 static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args *a, int64_t m, int64_t n, const int R,
-                                                              const int G) {
+                                                              const int G, const gl_dtype T) {
     __m256 acc[8][2];
     const int64_t K = a->K, K8 = K & ~(int64_t)7;
+    const size_t esz = T == GL_F32 ? 4 : 2;
+    const char *w[8];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++) {
+        w[r] = (const char *)a->B + (size_t)((n + r) * a->ldb) * esz;
 #pragma GCC unroll 2
         for (int g = 0; g < G; g++) acc[r][g] = _mm256_setzero_ps();
+    }
     const float *x = a->A + m * a->lda;
+    /* W rows are short streams (K elements each): prefetch the next rows' bytes one group ahead
+     * so DRAM sees one long sequential read instead of R short ones.
+     * pf is an address, not an access: it may lie past the end of B (prefetches do not fault) */
+    const uintptr_t pf = (uintptr_t)a->B + (uintptr_t)((n + R) * a->ldb) * esz;
+    const int64_t pf_end = (int64_t)(R * a->ldb * esz), pf_step = (int64_t)(esz * 8) * R;
+    int64_t pf_off = 0;
     for (int64_t k = 0; k < K8; k += 8) {
         __m256 xv[2];
+        if (pf_off < pf_end) {
+            for (int64_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)(pf + pf_off + o), _MM_HINT_T0);
+            pf_off += pf_step;
+        }
 #pragma GCC unroll 2
         for (int g = 0; g < G; g++) xv[g] = _mm256_loadu_ps(x + g * a->lda + k);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            __m256 w = load8(a->B, a->b_type, (n + r) * a->ldb + k);
+            __m256 wv = load8p(w[r] + k * esz, T);
 #pragma GCC unroll 2
-            for (int g = 0; g < G; g++) acc[r][g] = _mm256_fmadd_ps(xv[g], w, acc[r][g]);
+            for (int g = 0; g < G; g++) acc[r][g] = _mm256_fmadd_ps(xv[g], wv, acc[r][g]);
         }
     }
     for (int r = 0; r < R; r++)
@@ -243,15 +303,24 @@ static inline __attribute__((always_inline)) void gemv_t_tile(const kn_gemm_args
         }
 }
 
-static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+static inline __attribute__((always_inline)) void gemv_t_typed(const kn_gemm_args *a, int64_t n0, int64_t n1,
+                                                               const gl_dtype T) {
     int64_t n = n0;
     for (; n + 8 <= n1; n += 8) {
         int64_t m = 0;
-        for (; m + 2 <= a->M; m += 2) gemv_t_tile(a, m, n, 4, 2), gemv_t_tile(a, m, n + 4, 4, 2);
-        for (; m < a->M; m++) gemv_t_tile(a, m, n, 8, 1);
+        for (; m + 2 <= a->M; m += 2) gemv_t_tile(a, m, n, 4, 2, T), gemv_t_tile(a, m, n + 4, 4, 2, T);
+        for (; m < a->M; m++) gemv_t_tile(a, m, n, 8, 1, T);
     }
     for (; n < n1; n++)
-        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1, 1);
+        for (int64_t m = 0; m < a->M; m++) gemv_t_tile(a, m, n, 1, 1, T);
+}
+
+static void gemv_t(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+    switch (a->b_type) {
+    case GL_F16: gemv_t_typed(a, n0, n1, GL_F16); break;
+    case GL_BF16: gemv_t_typed(a, n0, n1, GL_BF16); break;
+    default: gemv_t_typed(a, n0, n1, GL_F32); break;
+    }
 }
 
 /* B[K,N] rows: y[m, n..n+16] accumulates x[m,k]·B[k, n..n+16] over k, up to 4 rows of A at a
@@ -292,7 +361,7 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     if (a->trans_b) gemv_t(a, n0, n1);
     else gemv_n(a, n0, n1);
     if (a->act != KN_ACT_NONE && !a->accumulate)
-        for (int64_t m = 0; m < a->M; m++) act_row(a->act, a->C + m * a->ldc + n0, n1 - n0);
+        act_tile(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, pack_b, act_row, gemv};
+const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, pack_b, act_tile, gemv};
