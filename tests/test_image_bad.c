@@ -220,7 +220,15 @@ int main(void) {
     CHECK(w == 224 && h == 298);
     io_short_side_dims(300, 300, 256, &w, &h);
     CHECK(w == 256 && h == 256);
-    glimpse_image small = {0}, out = {0};
+    io_short_side_dims(1, 2000000000, 256, &w, &h);
+    CHECK(w == 256 && h == 2147483647);
+    glimpse_image thin = {0}, out = {0};
+    io_image_alloc(&thin, 100000, 1, NULL);
+    memset(thin.rgb, 1, 300000);
+    CHECK_EQ_INT(io_image_resize_short_side(&thin, 256, IO_FILTER_BILINEAR, &out, &err), GLIMPSE_ERR_TOO_LARGE);
+    CHECK(out.rgb == NULL);
+    io_image_free(&thin);
+    glimpse_image small = {0};
     io_image_alloc(&small, 2, 1, NULL);
     memset(small.rgb, 9, 6);
     CHECK_EQ_INT(io_image_resize(&small, 0, 5, IO_FILTER_BILINEAR, &out, &err), GLIMPSE_ERR_INVALID_ARG);

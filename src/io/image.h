@@ -64,7 +64,8 @@ int io_image_resize(const glimpse_image *in, int w, int h, io_filter filter, gli
                     gl_err *err);
 
 /* torchvision Resize(s) output size: the shorter side becomes s, the longer
- * int(s * long / short) (truncated); ties (w == h) count the width as the short side. */
+ * int(s * long / short) (truncated); ties (w == h) count the width as the short side.
+ * io_image_resize_short_side refuses outputs over GLIMPSE_DEFAULT_MAX_PIXELS (TOO_LARGE). */
 void io_short_side_dims(int w, int h, int s, int *out_w, int *out_h);
 int io_image_resize_short_side(const glimpse_image *in, int s, io_filter filter,
                                glimpse_image *out, gl_err *err);
