@@ -80,7 +80,9 @@ int io_image_pad_square(const glimpse_image *in, const uint8_t fill[3], glimpse_
                         gl_err *err);
 
 /* uint8 RGB -> float planar CHW [3][h][w]: v = ((float)x / 255 - mean[c]) / std[c], in float32
- * exactly as torchvision ToTensor + Normalize compute it. mean/std NULL = 0/1. */
+ * exactly as torchvision ToTensor + Normalize compute it. mean/std NULL = 0/1. Also exact for
+ * HF CLIPImageProcessor (FastVLM): its float64 x * (1/255) cast to float32 equals the float32
+ * x / 255 for all 256 values (checked), and its normalize is the same float32 arithmetic. */
 void io_image_to_chw(const glimpse_image *in, const float mean[3], const float std[3], float *out);
 
 #endif

@@ -7,7 +7,9 @@
  *    (Pillow: "image file is truncated"); other libjpeg warnings are ignored, as Pillow does.
  *  - PNG: 16-bit RGB/RGBA/LA keep the high byte; 16-bit gray is Pillow mode "I" and its
  *    conversion to RGB clips, so values >= 255 become 255; 1/2/4-bit gray scale to 0..255;
- *    palette indices past the PLTE entries map to gray (i, i, i); tRNS and alpha are dropped.
+ *    palette indices past the PLTE entries map to gray (i, i, i); tRNS and alpha are dropped;
+ *    gamma / colour chunks are ignored. A truncated PNG is good iff every row decoded (Pillow
+ *    does not need the zlib trailer, the IDAT CRC or IEND).
  *  - WebP: libwebp's default RGB output (fancy upsampling); alpha dropped, not composited.
  *    Animated WebP is refused (Pillow would give the first frame).
  * Nothing here prints: libjpeg's output_message and libpng's warning hook are silenced. */
