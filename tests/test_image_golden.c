@@ -101,6 +101,23 @@ static void compare(const char *what, const glimpse_image *got, const char *expf
     free(exp);
 }
 
+/* The one-call pipelines must give to_chw of the step-by-step result (checked above). */
+static void check_prep(const glimpse_image *src, const glimpse_image *steps, int pad, int size, io_filter f,
+                       const uint8_t fill[3]) {
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    size_t n = (size_t)size * size * 3;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    gl_err err;
+    int rc = pad ? io_prep_pad_square(src, fill, size, mean, std, a, &err) : io_prep_clip(src, size, f, mean, std, a, &err);
+    CHECK_EQ_INT(rc, 0);
+    if (steps->width == size && steps->height == size) {
+        io_image_to_chw(steps, mean, std, b);
+        CHECK_MSG(!memcmp(a, b, n * sizeof(float)), "io_prep_%s(%d) differs from its steps", pad ? "pad_square" : "clip", size);
+    }
+    free(a), free(b);
+}
+
 static io_filter parse_filter(const char *s) {
     if (!strcmp(s, "nearest")) return IO_FILTER_NEAREST;
     if (!strcmp(s, "bilinear")) return IO_FILTER_BILINEAR;
@@ -160,6 +177,7 @@ static void run_manifest(void) {
             CHECK_MSG(rc == 0, "%s", err.msg);
             snprintf(a, sizeof a, "short side %d + crop %d of %dx%d %s", s, ow, w, h, fname);
             compare(a, &out, b, ow, ow);
+            check_prep(&src, &out, 0, s, parse_filter(fname), NULL);
         } else if (!strcmp(kind, "crop") && sscanf(line, "%*s %d %d %d %d %d %d %255s", &w, &h, &seed, &k, &ow, &oh, b) == 7) {
             t_pattern(&src, w, h, (uint64_t)seed, k);
             int rc = io_image_center_crop(&src, ow, oh, &out, &err);
@@ -175,6 +193,7 @@ static void run_manifest(void) {
             CHECK_MSG(rc == 0, "%s", err.msg);
             snprintf(a, sizeof a, "pad square + %d bicubic of %dx%d", s, w, h);
             compare(a, &out, b, s, s);
+            check_prep(&src, &out, 1, s, IO_FILTER_BICUBIC, fill);
         } else if (!strcmp(kind, "chw") && sscanf(line, "%*s %d %d %d %d %255s", &w, &h, &seed, &k, b) == 5) {
             static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
             static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};

@@ -85,4 +85,14 @@ int io_image_pad_square(const glimpse_image *in, const uint8_t fill[3], glimpse_
  * x / 255 for all 256 values (checked), and its normalize is the same float32 arithmetic. */
 void io_image_to_chw(const glimpse_image *in, const float mean[3], const float std[3], float *out);
 
+/* The two model pipelines end to end, writing float CHW (3 x size x size) into out:
+ *  io_prep_clip: OpenCLIP / MobileCLIP eval transform: shortest side -> size (filter), centre
+ *    crop size x size, to_chw with mean/std (NULL = 0/1).
+ *  io_prep_pad_square: FastVLM (LLaVA "pad"): expand2square with fill (NULL = black), bicubic
+ *    resize to size x size, to_chw with mean/std. */
+int io_prep_clip(const glimpse_image *in, int size, io_filter filter, const float mean[3],
+                 const float std[3], float *out, gl_err *err);
+int io_prep_pad_square(const glimpse_image *in, const uint8_t fill[3], int size, const float mean[3],
+                       const float std[3], float *out, gl_err *err);
+
 #endif

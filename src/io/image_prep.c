@@ -137,3 +137,25 @@ void io_image_to_chw(const glimpse_image *in, const float mean[3], const float s
         for (size_t i = 0; i < n; i++) dst[i] = ((float)src[3 * i] / 255.0f - m) / s;
     }
 }
+
+int io_prep_clip(const glimpse_image *in, int size, io_filter filter, const float mean[3],
+                 const float std[3], float *out, gl_err *err) {
+    glimpse_image r = {0}, c = {0};
+    int rc = io_image_resize_short_side(in, size, filter, &r, err);
+    if (!rc) rc = io_image_center_crop(&r, size, size, &c, err);
+    if (!rc) io_image_to_chw(&c, mean, std, out);
+    io_image_free(&r);
+    io_image_free(&c);
+    return rc;
+}
+
+int io_prep_pad_square(const glimpse_image *in, const uint8_t fill[3], int size, const float mean[3],
+                       const float std[3], float *out, gl_err *err) {
+    glimpse_image p = {0}, r = {0};
+    int rc = io_image_pad_square(in, fill, &p, err);
+    if (!rc) rc = io_image_resize(&p, size, size, IO_FILTER_BICUBIC, &r, err);
+    if (!rc) io_image_to_chw(&r, mean, std, out);
+    io_image_free(&p);
+    io_image_free(&r);
+    return rc;
+}
