@@ -5,7 +5,7 @@
  * Without a file it encodes a synthetic 4000x3000 (12 MP) 4:2:0 JPEG at quality 90 in memory
  * (smooth gradients plus noise, roughly photo-like entropy). Prints the best of `reps` runs for
  * decode, shortest-side bilinear resize, centre crop and CHW conversion, and the same with the
- * opt-in scaled JPEG decode (libjpeg-turbo DCT scaling). */
+ * opt-in scaled JPEG decode (libjpeg-turbo DCT scaling), then the FastVLM pad + 1024 path. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +81,24 @@ static void run(const char *label, const unsigned char *data, size_t size, int s
     free(chw);
 }
 
+/* FastVLM: pad to square (black) + 1024x1024 bicubic + CHW, after an exact decode. */
+static void run_fastvlm(const unsigned char *data, size_t size, int reps) {
+    double best = 1e9;
+    float *chw = malloc((size_t)1024 * 1024 * 3 * sizeof(float));
+    for (int r = 0; r < reps; r++) {
+        glimpse_image img;
+        gl_err err;
+        if (io_image_decode(data, size, "bench", 0, &img, &err)) exit(1);
+        double t0 = now();
+        io_prep_pad_square(&img, NULL, 1024, NULL, NULL, chw, &err);
+        double t = now() - t0;
+        best = t < best ? t : best;
+        io_image_free(&img);
+    }
+    printf("fastvlm        pad square + 1024 bicubic + chw: %.1f ms (best of %d, decode excluded)\n", best * 1e3, reps);
+    free(chw);
+}
+
 int main(int argc, char **argv) {
     int s = argc > 2 ? atoi(argv[2]) : 256, reps = argc > 3 ? atoi(argv[3]) : 3;
     unsigned char *data = NULL;
@@ -100,6 +118,7 @@ int main(int argc, char **argv) {
     }
     run("exact", data, size, s, 0, reps);
     run("scaled-decode", data, size, s, 1, reps);
+    run_fastvlm(data, size, reps);
     free(data);
     return 0;
 }

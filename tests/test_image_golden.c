@@ -32,6 +32,9 @@ static void t_pattern(glimpse_image *img, int w, int h, uint64_t seed, int kind)
                 else v = ((x / 5 + y / 3 + c) & 1) * 250 + 3;
                 img->rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)v;
             }
+    if (kind == 3) /* every row one colour: its first pixel */
+        for (int y = 0; y < h; y++)
+            for (int x = 1; x < w; x++) memcpy(img->rgb + ((size_t)y * w + x) * 3, img->rgb + (size_t)y * w * 3, 3);
 }
 
 static uint8_t *read_all(const char *name, size_t *n) {

@@ -52,6 +52,8 @@ def pattern(w, h, seed, kind=0):
     grad = (xg * (3 - ci) + yg * ci) // 3
     edge = ((xi // 5 + yi // 3 + ci) & 1) * 250 + 3
     v = np.where(region == 0, noise, np.where(region == 1, grad, edge))
+    if kind == 3:  # every row one colour (as in padding): exercises the uniform-row shortcut
+        v = np.broadcast_to(v[:, :1, :], v.shape)
     return v.astype(np.uint8)
 
 
@@ -260,6 +262,12 @@ def resize_cases(wr):
         "L": [(16, 224), (32, 31)],
     }
     n = 0
+    for (w, h, seed, ow, oh) in [(50, 40, 13, 13, 7), (50, 40, 13, 120, 90), (300, 9, 14, 7, 30)]:
+        src = Image.fromarray(pattern(w, h, seed, 3))
+        for fname in ("bilinear", "bicubic"):
+            exp = np.asarray(src.resize((ow, oh), FILTERS[fname]))
+            wr.line("resize", w, h, seed, 3, ow, oh, fname, wr.expect("rs_rows_%dx%d_%dx%d_%s" % (w, h, ow, oh, fname), exp))
+            n += 1
     for key, (w, h, seed) in srcs.items():
         src = Image.fromarray(pattern(w, h, seed))
         for (ow, oh) in targets[key]:

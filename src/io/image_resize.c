@@ -112,6 +112,17 @@ GL_NO_FMA static int axis_init(axis_coeffs *a, int in_size, int out_size, io_fil
     return GLIMPSE_OK;
 }
 
+/* A row of one colour c resamples to c exactly: the fixed-point weights of an output sum to
+ * 2^22 + d with |d| <= taps / 2, so (2^21 + c * (2^22 + d)) >> 22 = c while 255 * |d| < 2^21,
+ * i.e. for fewer than 16448 taps. Padded (expand2square) images have many such rows. */
+static int uniform_row(const uint8_t *src, int w, const axis_coeffs *a) {
+    return a->ksize < 16000 && (w < 2 || !memcmp(src, src + 3, (size_t)(w - 1) * 3));
+}
+
+static void fill_row(uint8_t *dst, const uint8_t *px, int w) {
+    for (int x = 0; x < w; x++) dst[3 * x] = px[0], dst[3 * x + 1] = px[1], dst[3 * x + 2] = px[2];
+}
+
 static inline uint8_t clip8(int32_t v) {
     v >>= PREC_BITS; /* arithmetic shift: floor, as Pillow's lookup-table index */
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -123,6 +134,10 @@ static void pass_horizontal(const uint8_t *in, int in_w, int y0, int y1, const a
     for (int y = y0; y < y1; y++) {
         const uint8_t *src = in + (size_t)y * in_w * 3;
         uint8_t *dst = out + (size_t)(y - y0) * out_w * 3;
+        if (uniform_row(src, in_w, a)) {
+            fill_row(dst, src, out_w);
+            continue;
+        }
         for (int x = 0; x < out_w; x++) {
             const int32_t *k = a->w + (size_t)x * a->kstride;
             const uint8_t *p = src + (size_t)a->first[x] * 3;
@@ -187,8 +202,12 @@ GL_AVX2 static void pass_horizontal_avx2(const uint8_t *in, int in_w, int y0, in
     memset(planes, 0, 3 * ps);
     for (int y = y0; y < y1; y++) {
         const uint8_t *src = in + (size_t)y * in_w * 3;
-        for (int x = 0; x < in_w; x++) pr[x] = src[3 * x], pg[x] = src[3 * x + 1], pb[x] = src[3 * x + 2];
         uint8_t *dst = out + (size_t)(y - y0) * out_w * 3;
+        if (uniform_row(src, in_w, a)) {
+            fill_row(dst, src, out_w);
+            continue;
+        }
+        for (int x = 0; x < in_w; x++) pr[x] = src[3 * x], pg[x] = src[3 * x + 1], pb[x] = src[3 * x + 2];
         for (int x = 0; x < out_w; x++) {
             const int32_t *k = a->w + (size_t)x * a->kstride;
             int f = a->first[x], n = a->count[x];
