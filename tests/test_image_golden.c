@@ -2,7 +2,8 @@
  *
  * tests/data/image/manifest.txt (made by tools/make_image_goldens.py) lists the cases; source
  * images come from t_pattern(), the twin of the script's pattern(). Every case must match with
- * zero differing pixels; a failure prints how many pixels differ and the first one. */
+ * zero differing pixels; a failure prints how many pixels differ and the first one. The whole
+ * manifest runs twice: with this CPU's SIMD path and with GLIMPSE_ISA=scalar. */
 #include "test.h"
 
 #include <zlib.h>
