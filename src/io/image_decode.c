@@ -131,25 +131,35 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, uint6
     int oc = st->cinfo.output_components;
     size_t npix = (size_t)w * (size_t)h; /* bounded by max_pixels, checked above */
     st->rgb = gl_malloc(npix * 3);
-    st->row = gl_malloc((size_t)w * (size_t)oc);
+    /* Several rows per call: with 2x2 chroma libjpeg then upsamples straight into our rows
+     * instead of through its one-row spare buffer. */
+    enum { JROWS = 16 };
+    st->row = gl_malloc((size_t)w * (size_t)oc * JROWS);
     if (!st->rgb || !st->row) {
         rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(name), w, h);
         goto done;
     }
     while (st->cinfo.output_scanline < st->cinfo.output_height) {
-        uint8_t *dst = st->rgb + (size_t)st->cinfo.output_scanline * w * 3;
-        JSAMPROW rows[1] = {oc == 3 ? dst : st->row};
-        if (jpeg_read_scanlines(&st->cinfo, rows, 1) != 1) break;
-        if (oc == 1) {
-            for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = st->row[x];
-        } else if (oc == 4) {
-            for (int x = 0; x < w; x++) {
-                const uint8_t *p = st->row + 4 * x;
-                int c = 255 - p[0], m = 255 - p[1], y = 255 - p[2], nk = p[3]; /* nk = 255 - (255 - k) */
-                int r = nk - muldiv255(c, nk), g = nk - muldiv255(m, nk), b = nk - muldiv255(y, nk);
-                dst[3 * x + 0] = (uint8_t)(r < 0 ? 0 : r);
-                dst[3 * x + 1] = (uint8_t)(g < 0 ? 0 : g);
-                dst[3 * x + 2] = (uint8_t)(b < 0 ? 0 : b);
+        unsigned y0 = st->cinfo.output_scanline, nr = GL_MIN((unsigned)JROWS, st->cinfo.output_height - y0);
+        JSAMPROW rows[JROWS];
+        for (unsigned i = 0; i < nr; i++)
+            rows[i] = oc == 3 ? st->rgb + (size_t)(y0 + i) * w * 3 : st->row + (size_t)i * w * oc;
+        unsigned got = jpeg_read_scanlines(&st->cinfo, rows, nr);
+        if (got == 0) break;
+        for (unsigned i = 0; i < got && oc != 3; i++) {
+            uint8_t *dst = st->rgb + (size_t)(y0 + i) * w * 3;
+            const uint8_t *src = rows[i];
+            if (oc == 1) {
+                for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = src[x];
+            } else {
+                for (int x = 0; x < w; x++) {
+                    const uint8_t *p = src + 4 * x;
+                    int c = 255 - p[0], m = 255 - p[1], y = 255 - p[2], nk = p[3]; /* nk = 255 - (255 - k) */
+                    int r = nk - muldiv255(c, nk), g = nk - muldiv255(m, nk), b = nk - muldiv255(y, nk);
+                    dst[3 * x + 0] = (uint8_t)(r < 0 ? 0 : r);
+                    dst[3 * x + 1] = (uint8_t)(g < 0 ? 0 : g);
+                    dst[3 * x + 2] = (uint8_t)(b < 0 ? 0 : b);
+                }
             }
         }
         if (st->jerr.eof) break;
