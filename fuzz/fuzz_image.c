@@ -40,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             io_image_free(&a);
     }
     io_image_free(&img);
+    /* The opt-in scaled JPEG path (DCT scaling) on the same bytes. */
+    if (size && (data[size - 1] & 4) && io_image_decode_scaled(copy, size, "fuzz", (uint64_t)4 << 20,
+                                                               1 + data[size - 1] % 97, &img, &err) == 0)
+        io_image_free(&img);
     free(copy);
     return 0;
 }
