@@ -2,7 +2,8 @@
  *
  * tests/data/image/manifest.txt (made by tools/make_image_goldens.py) lists the cases; source
  * images come from t_pattern(), the twin of the script's pattern(). Every case must match with
- * zero differing pixels; a failure prints how many pixels differ and the first one. */
+ * zero differing pixels; a failure prints how many pixels differ and the first one. The whole
+ * manifest runs twice: with this CPU's SIMD path and with GLIMPSE_ISA=scalar. */
 #include "test.h"
 
 #include <zlib.h>
@@ -32,6 +33,9 @@ static void t_pattern(glimpse_image *img, int w, int h, uint64_t seed, int kind)
                 else v = ((x / 5 + y / 3 + c) & 1) * 250 + 3;
                 img->rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)v;
             }
+    if (kind == 3) /* every row one colour: its first pixel */
+        for (int y = 0; y < h; y++)
+            for (int x = 1; x < w; x++) memcpy(img->rgb + ((size_t)y * w + x) * 3, img->rgb + (size_t)y * w * 3, 3);
 }
 
 static uint8_t *read_all(const char *name, size_t *n) {
@@ -101,16 +105,33 @@ static void compare(const char *what, const glimpse_image *got, const char *expf
     free(exp);
 }
 
+/* The one-call pipelines must give to_chw of the step-by-step result (checked above). */
+static void check_prep(const glimpse_image *src, const glimpse_image *steps, int pad, int size, io_filter f,
+                       const uint8_t fill[3]) {
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    size_t n = (size_t)size * size * 3;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    gl_err err;
+    int rc = pad ? io_prep_pad_square(src, fill, size, mean, std, a, &err) : io_prep_clip(src, size, f, mean, std, a, &err);
+    CHECK_EQ_INT(rc, 0);
+    if (steps->width == size && steps->height == size) {
+        io_image_to_chw(steps, mean, std, b);
+        CHECK_MSG(!memcmp(a, b, n * sizeof(float)), "io_prep_%s(%d) differs from its steps", pad ? "pad_square" : "clip", size);
+    }
+    free(a), free(b);
+}
+
 static io_filter parse_filter(const char *s) {
     if (!strcmp(s, "nearest")) return IO_FILTER_NEAREST;
     if (!strcmp(s, "bilinear")) return IO_FILTER_BILINEAR;
     return IO_FILTER_BICUBIC;
 }
 
-int main(void) {
+static void run_manifest(void) {
     FILE *mf = fopen(DATA "manifest.txt", "r");
     CHECK_MSG(mf != NULL, "missing %s", DATA "manifest.txt");
-    if (!mf) TEST_DONE();
+    if (!mf) return;
     char line[1024], cur_name[256] = "";
     uint8_t *cur = NULL;
     size_t cur_n = 0;
@@ -160,6 +181,7 @@ int main(void) {
             CHECK_MSG(rc == 0, "%s", err.msg);
             snprintf(a, sizeof a, "short side %d + crop %d of %dx%d %s", s, ow, w, h, fname);
             compare(a, &out, b, ow, ow);
+            check_prep(&src, &out, 0, s, parse_filter(fname), NULL);
         } else if (!strcmp(kind, "crop") && sscanf(line, "%*s %d %d %d %d %d %d %255s", &w, &h, &seed, &k, &ow, &oh, b) == 7) {
             t_pattern(&src, w, h, (uint64_t)seed, k);
             int rc = io_image_center_crop(&src, ow, oh, &out, &err);
@@ -175,6 +197,7 @@ int main(void) {
             CHECK_MSG(rc == 0, "%s", err.msg);
             snprintf(a, sizeof a, "pad square + %d bicubic of %dx%d", s, w, h);
             compare(a, &out, b, s, s);
+            check_prep(&src, &out, 1, s, IO_FILTER_BICUBIC, fill);
         } else if (!strcmp(kind, "chw") && sscanf(line, "%*s %d %d %d %d %255s", &w, &h, &seed, &k, b) == 5) {
             static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
             static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -199,7 +222,14 @@ int main(void) {
     }
     fclose(mf);
     free(cur);
-    fprintf(stderr, "golden cases: %d, failed: %d; truncated inputs: %d (%d accepted by Pillow but refused here)\n",
-            n_cases, n_failed, n_trunc, n_trunc_stricter);
+    fprintf(stderr, "[ISA %s] golden cases: %d, failed: %d; truncated inputs: %d (%d accepted by Pillow but refused here)\n",
+            getenv("GLIMPSE_ISA") ? getenv("GLIMPSE_ISA") : "auto", n_cases, n_failed, n_trunc, n_trunc_stricter);
+    n_cases = n_failed = 0;
+}
+
+int main(void) {
+    run_manifest(); /* the best SIMD path of this CPU */
+    setenv("GLIMPSE_ISA", "scalar", 1);
+    run_manifest(); /* the plain-C reference path */
     TEST_DONE();
 }

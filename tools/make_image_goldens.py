@@ -52,6 +52,8 @@ def pattern(w, h, seed, kind=0):
     grad = (xg * (3 - ci) + yg * ci) // 3
     edge = ((xi // 5 + yi // 3 + ci) & 1) * 250 + 3
     v = np.where(region == 0, noise, np.where(region == 1, grad, edge))
+    if kind == 3:  # every row one colour (as in padding): exercises the uniform-row shortcut
+        v = np.broadcast_to(v[:, :1, :], v.shape)
     return v.astype(np.uint8)
 
 
@@ -183,7 +185,10 @@ def decode_cases(wr):
     files["jpeg_444.jpg"] = pil_save("JPEG", src, quality=95, subsampling=0)
     files["jpeg_gray.jpg"] = pil_save("JPEG", Image.fromarray(src).convert("L"), quality=90)
     files["jpeg_prog.jpg"] = pil_save("JPEG", src, quality=85, progressive=True)
-    files["jpeg_restart.jpg"] = pil_save("JPEG", pattern(40, 33, 41), quality=80)
+    files["jpeg_q80.jpg"] = pil_save("JPEG", pattern(40, 33, 41), quality=80)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation "rotate 90 CW": Pillow's open/convert ignores it, so must we
+    files["jpeg_exif_rot.jpg"] = pil_save("JPEG", pattern(21, 35, 47), quality=90, exif=exif.tobytes())
     cmyk = Image.frombytes("CMYK", (37, 29), rng.integers(0, 256, (29, 37, 4), dtype=np.uint8).tobytes())
     files["jpeg_cmyk.jpg"] = pil_save("JPEG", cmyk, quality=92)
     small = pattern(29, 23, 42)
@@ -211,6 +216,9 @@ def decode_cases(wr):
     idx = rng.integers(0, 256, (h16, w16))  # indices past a 5-entry palette
     files["png_p8_short.png"] = png_bytes(w16, h16, 8, 3, [bytes(idx[y].astype(np.uint8)) for y in range(h16)],
                                           plte=bytes(range(100, 115)))
+    gama = png_bytes(29, 23, 8, 2, [small[y].tobytes() for y in range(23)])
+    gama = gama[:33] + png_chunk(b"gAMA", struct.pack(">I", 100000)) + gama[33:]  # gamma is not applied
+    files["png_gama.png"] = gama
     il = pattern(21, 17, 44)
     files["png_adam7.png"] = png_bytes(21, 17, 8, 2, lambda x, y: il[y, x].tobytes(), interlace=True)
     wsrc = pattern(45, 31, 45)
@@ -219,6 +227,7 @@ def decode_cases(wr):
     walpha = np.dstack([wsrc, pattern(45, 31, 46)[..., :1]])
     files["webp_lossy_alpha.webp"] = pil_save("WEBP", walpha, quality=80)
     files["webp_lossless_alpha.webp"] = pil_save("WEBP", walpha, lossless=True)
+    files["webp_exif.webp"] = pil_save("WEBP", wsrc, quality=70, exif=exif.tobytes())  # VP8X container
 
     for name, data in files.items():
         wr.blob(name, data, compress=False)
@@ -253,6 +262,12 @@ def resize_cases(wr):
         "L": [(16, 224), (32, 31)],
     }
     n = 0
+    for (w, h, seed, ow, oh) in [(50, 40, 13, 13, 7), (50, 40, 13, 120, 90), (300, 9, 14, 7, 30)]:
+        src = Image.fromarray(pattern(w, h, seed, 3))
+        for fname in ("bilinear", "bicubic"):
+            exp = np.asarray(src.resize((ow, oh), FILTERS[fname]))
+            wr.line("resize", w, h, seed, 3, ow, oh, fname, wr.expect("rs_rows_%dx%d_%dx%d_%s" % (w, h, ow, oh, fname), exp))
+            n += 1
     for key, (w, h, seed) in srcs.items():
         src = Image.fromarray(pattern(w, h, seed))
         for (ow, oh) in targets[key]:

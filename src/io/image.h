@@ -64,7 +64,8 @@ int io_image_resize(const glimpse_image *in, int w, int h, io_filter filter, gli
                     gl_err *err);
 
 /* torchvision Resize(s) output size: the shorter side becomes s, the longer
- * int(s * long / short) (truncated); ties (w == h) count the width as the short side. */
+ * int(s * long / short) (truncated); ties (w == h) count the width as the short side.
+ * io_image_resize_short_side refuses outputs over GLIMPSE_DEFAULT_MAX_PIXELS (TOO_LARGE). */
 void io_short_side_dims(int w, int h, int s, int *out_w, int *out_h);
 int io_image_resize_short_side(const glimpse_image *in, int s, io_filter filter,
                                glimpse_image *out, gl_err *err);
@@ -79,7 +80,19 @@ int io_image_pad_square(const glimpse_image *in, const uint8_t fill[3], glimpse_
                         gl_err *err);
 
 /* uint8 RGB -> float planar CHW [3][h][w]: v = ((float)x / 255 - mean[c]) / std[c], in float32
- * exactly as torchvision ToTensor + Normalize compute it. mean/std NULL = 0/1. */
+ * exactly as torchvision ToTensor + Normalize compute it. mean/std NULL = 0/1. Also exact for
+ * HF CLIPImageProcessor (FastVLM): its float64 x * (1/255) cast to float32 equals the float32
+ * x / 255 for all 256 values (checked), and its normalize is the same float32 arithmetic. */
 void io_image_to_chw(const glimpse_image *in, const float mean[3], const float std[3], float *out);
+
+/* The two model pipelines end to end, writing float CHW (3 x size x size) into out:
+ *  io_prep_clip: OpenCLIP / MobileCLIP eval transform: shortest side -> size (filter), centre
+ *    crop size x size, to_chw with mean/std (NULL = 0/1).
+ *  io_prep_pad_square: FastVLM (LLaVA "pad"): expand2square with fill (NULL = black), bicubic
+ *    resize to size x size, to_chw with mean/std. */
+int io_prep_clip(const glimpse_image *in, int size, io_filter filter, const float mean[3],
+                 const float std[3], float *out, gl_err *err);
+int io_prep_pad_square(const glimpse_image *in, const uint8_t fill[3], int size, const float mean[3],
+                       const float std[3], float *out, gl_err *err);
 
 #endif

@@ -7,7 +7,9 @@
  *    (Pillow: "image file is truncated"); other libjpeg warnings are ignored, as Pillow does.
  *  - PNG: 16-bit RGB/RGBA/LA keep the high byte; 16-bit gray is Pillow mode "I" and its
  *    conversion to RGB clips, so values >= 255 become 255; 1/2/4-bit gray scale to 0..255;
- *    palette indices past the PLTE entries map to gray (i, i, i); tRNS and alpha are dropped.
+ *    palette indices past the PLTE entries map to gray (i, i, i); tRNS and alpha are dropped;
+ *    gamma / colour chunks are ignored. A truncated PNG is good iff every row decoded (Pillow
+ *    does not need the zlib trailer, the IDAT CRC or IEND).
  *  - WebP: libwebp's default RGB output (fancy upsampling); alpha dropped, not composited.
  *    Animated WebP is refused (Pillow would give the first frame).
  * Nothing here prints: libjpeg's output_message and libpng's warning hook are silenced. */
@@ -129,25 +131,35 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, uint6
     int oc = st->cinfo.output_components;
     size_t npix = (size_t)w * (size_t)h; /* bounded by max_pixels, checked above */
     st->rgb = gl_malloc(npix * 3);
-    st->row = gl_malloc((size_t)w * (size_t)oc);
+    /* Several rows per call: with 2x2 chroma libjpeg then upsamples straight into our rows
+     * instead of through its one-row spare buffer. */
+    enum { JROWS = 16 };
+    st->row = gl_malloc((size_t)w * (size_t)oc * JROWS);
     if (!st->rgb || !st->row) {
         rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(name), w, h);
         goto done;
     }
     while (st->cinfo.output_scanline < st->cinfo.output_height) {
-        uint8_t *dst = st->rgb + (size_t)st->cinfo.output_scanline * w * 3;
-        JSAMPROW rows[1] = {oc == 3 ? dst : st->row};
-        if (jpeg_read_scanlines(&st->cinfo, rows, 1) != 1) break;
-        if (oc == 1) {
-            for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = st->row[x];
-        } else if (oc == 4) {
-            for (int x = 0; x < w; x++) {
-                const uint8_t *p = st->row + 4 * x;
-                int c = 255 - p[0], m = 255 - p[1], y = 255 - p[2], nk = p[3]; /* nk = 255 - (255 - k) */
-                int r = nk - muldiv255(c, nk), g = nk - muldiv255(m, nk), b = nk - muldiv255(y, nk);
-                dst[3 * x + 0] = (uint8_t)(r < 0 ? 0 : r);
-                dst[3 * x + 1] = (uint8_t)(g < 0 ? 0 : g);
-                dst[3 * x + 2] = (uint8_t)(b < 0 ? 0 : b);
+        unsigned y0 = st->cinfo.output_scanline, nr = GL_MIN((unsigned)JROWS, st->cinfo.output_height - y0);
+        JSAMPROW rows[JROWS];
+        for (unsigned i = 0; i < nr; i++)
+            rows[i] = oc == 3 ? st->rgb + (size_t)(y0 + i) * w * 3 : st->row + (size_t)i * w * oc;
+        unsigned got = jpeg_read_scanlines(&st->cinfo, rows, nr);
+        if (got == 0) break;
+        for (unsigned i = 0; i < got && oc != 3; i++) {
+            uint8_t *dst = st->rgb + (size_t)(y0 + i) * w * 3;
+            const uint8_t *src = rows[i];
+            if (oc == 1) {
+                for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = src[x];
+            } else {
+                for (int x = 0; x < w; x++) {
+                    const uint8_t *p = src + 4 * x;
+                    int c = 255 - p[0], m = 255 - p[1], y = 255 - p[2], nk = p[3]; /* nk = 255 - (255 - k) */
+                    int r = nk - muldiv255(c, nk), g = nk - muldiv255(m, nk), b = nk - muldiv255(y, nk);
+                    dst[3 * x + 0] = (uint8_t)(r < 0 ? 0 : r);
+                    dst[3 * x + 1] = (uint8_t)(g < 0 ? 0 : g);
+                    dst[3 * x + 2] = (uint8_t)(b < 0 ? 0 : b);
+                }
             }
         }
         if (st->jerr.eof) break;
@@ -172,16 +184,25 @@ done:
 
 /* ---- PNG -------------------------------------------------------------------------------- */
 
+/* libpng's progressive (push) reader: rows arrive through a callback as soon as zlib has
+ * produced them. That gives Pillow's rule for truncated files: the image is good if every row
+ * was decoded, whatever is missing after the image data (zlib trailer, CRC, IEND), and bad
+ * otherwise. */
 typedef struct png_state {
-    const uint8_t *data;
-    size_t size, pos;
-    int truncated;
+    const char *name;
+    uint64_t max_pixels;
+    gl_err *err;
+    int rc;          /* set by callbacks before they png_error out */
     char msg[128];
     png_structp png;
     png_infop info;
+    int w, h, color, depth16, interlaced;
+    size_t rowbytes;
+    long rows_seen, rows_expected; /* non-interlaced: rows delivered / h */
+    int last_pass, last_row;       /* Adam7: the image is complete once this row of this pass came */
+    int done;
     uint8_t *rgb, *raw;
-    png_bytep *rows;
-    uint8_t (*pal)[3]; /* in the struct, not a local: it must survive longjmp */
+    uint8_t (*pal)[3];
 } png_state;
 
 static void p_error(png_structp png, png_const_charp msg) {
@@ -192,18 +213,7 @@ static void p_error(png_structp png, png_const_charp msg) {
 
 static void p_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
-static void p_read(png_structp png, png_bytep dst, size_t n) {
-    png_state *st = png_get_io_ptr(png);
-    if (n > st->size - st->pos) {
-        st->truncated = 1;
-        png_error(png, "unexpected end of data");
-    }
-    memcpy(dst, st->data + st->pos, n);
-    st->pos += n;
-}
-
-/* One decoded libpng row -> RGB8. bytes_per: 1 (gray8/index), 2 (gray16 BE or gray+alpha 8), 3,
- * 4 (RGBA8). */
+/* One decoded libpng row -> RGB8. */
 static void png_convert_row(const uint8_t *src, uint8_t *dst, int w, int color, int depth16,
                             const uint8_t pal[256][3]) {
     switch (color) {
@@ -232,13 +242,93 @@ static void png_convert_row(const uint8_t *src, uint8_t *dst, int w, int color, 
     }
 }
 
+static void p_fail(png_state *st, int code) {
+    st->rc = code;
+    png_error(st->png, st->err ? st->err->msg : "error");
+}
+
+/* Called once the header chunks are read (at the first IDAT): set up transforms and buffers. */
+static void p_info(png_structp png, png_infop info) {
+    png_state *st = png_get_progressive_ptr(png);
+    png_uint_32 w32, h32;
+    int depth, color, interlace;
+    png_get_IHDR(png, info, &w32, &h32, &depth, &color, &interlace, NULL, NULL);
+    int rc = check_dims(st->name, w32, h32, st->max_pixels, st->err);
+    if (rc) p_fail(st, rc);
+    st->w = (int)w32, st->h = (int)h32, st->color = color;
+    if (color == PNG_COLOR_TYPE_PALETTE) {
+        uint8_t(*pal)[3] = st->pal = gl_malloc(256 * sizeof *pal);
+        if (!pal) p_fail(st, gl_err_set(st->err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(st->name)));
+        /* Pillow 9.4 palettes start as a gray ramp; PLTE overwrites the first entries. */
+        for (int i = 0; i < 256; i++) pal[i][0] = pal[i][1] = pal[i][2] = (uint8_t)i;
+        png_colorp plte = NULL;
+        int np = 0;
+        if (png_get_PLTE(png, info, &plte, &np) & PNG_INFO_PLTE)
+            for (int i = 0; i < np && i < 256; i++) pal[i][0] = plte[i].red, pal[i][1] = plte[i].green, pal[i][2] = plte[i].blue;
+        if (depth < 8) png_set_packing(png); /* one index per byte, unscaled */
+    } else if (color == PNG_COLOR_TYPE_GRAY && depth == 16) {
+        st->depth16 = 1; /* kept: Pillow clips 16-bit gray ("I" mode) instead of shifting */
+    } else {
+        if (depth == 16) png_set_strip_16(png); /* high byte, as Pillow's ;16B unpackers */
+        if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    }
+    int passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    st->rowbytes = png_get_rowbytes(png, info);
+    size_t need = (size_t)st->w * (color == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : color == PNG_COLOR_TYPE_RGB ? 3
+                                   : (color == PNG_COLOR_TYPE_GRAY_ALPHA || st->depth16) ? 2 : 1);
+    if (st->rowbytes < need)
+        p_fail(st, gl_err_set(st->err, GLIMPSE_ERR_INTERNAL, "%s: unexpected PNG row size", NAME(st->name)));
+    st->interlaced = passes > 1;
+    st->rows_expected = st->h;
+    if (st->interlaced) { /* the last non-empty Adam7 pass and its last row */
+        static const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+        static const int dy[7] = {8, 8, 8, 4, 4, 2, 2};
+        for (int p = 0; p < 7; p++)
+            if (st->w > x0[p] && st->h > y0[p]) st->last_pass = p, st->last_row = y0[p] + (st->h - 1 - y0[p]) / dy[p] * dy[p];
+    }
+    st->rgb = gl_malloc((size_t)st->w * (size_t)st->h * 3);
+    if (!st->rgb)
+        p_fail(st, gl_err_set(st->err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(st->name), st->w, st->h));
+    if (st->interlaced) { /* libpng combines passes into the previous content of each row */
+        size_t total;
+        if (!gl_mul_ok(st->rowbytes, (size_t)st->h, &total))
+            p_fail(st, gl_err_set(st->err, GLIMPSE_ERR_TOO_LARGE, "%s: image too large", NAME(st->name)));
+        st->raw = gl_calloc(1, total);
+        if (!st->raw)
+            p_fail(st, gl_err_set(st->err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(st->name), st->w, st->h));
+    }
+}
+
+static void p_row(png_structp png, png_bytep row, png_uint_32 y, int pass) {
+    png_state *st = png_get_progressive_ptr(png);
+    if (!row || y >= (png_uint_32)st->h) return; /* NULL: a row this pass leaves unchanged */
+    if (st->interlaced) {
+        /* libpng may hand a pass row over for several image rows; only order matters here */
+        png_progressive_combine_row(png, st->raw + (size_t)y * st->rowbytes, row);
+        if (pass == st->last_pass && (int)y >= st->last_row) st->done = 1;
+    } else {
+        png_convert_row(row, st->rgb + (size_t)y * st->w * 3, st->w, st->color, st->depth16,
+                        (const uint8_t(*)[3])st->pal);
+        if (++st->rows_seen >= st->rows_expected) st->done = 1;
+    }
+}
+
 static int decode_png(const uint8_t *data, size_t size, const char *name, uint64_t max_pixels,
                       glimpse_image *out, gl_err *err) {
+    /* The size limit is checked on the IHDR bytes before libpng reads further chunks, so a
+     * header-only file claiming a huge image is refused as TOO_LARGE, not as truncated. */
+    if (size >= 24 && !memcmp(data + 12, "IHDR", 4)) {
+        uint32_t hw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+        uint32_t hh = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+        int rc = hw && hh ? check_dims(name, hw, hh, max_pixels, err) : 0;
+        if (rc) return rc;
+    }
     png_state *st = gl_calloc(1, sizeof *st);
     if (!st) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(name));
+    gl_err local = {0};
+    st->name = name, st->max_pixels = max_pixels, st->err = err ? err : &local;
     int rc = GLIMPSE_OK;
-    st->data = data;
-    st->size = size;
     st->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, st, p_error, p_warning);
     if (st->png) st->info = png_create_info_struct(st->png);
     if (!st->png || !st->info) {
@@ -246,87 +336,25 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, uint64
         goto done;
     }
     if (setjmp(png_jmpbuf(st->png))) {
-        rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: %s%s", NAME(name),
-                        st->truncated ? "image file is truncated: " : "corrupt PNG: ", st->msg);
+        /* An error after the last row (a damaged chunk past the image data) does not matter to
+         * Pillow either: the pixels are complete. */
+        if (!st->rc && st->rgb && st->done) goto complete;
+        rc = st->rc ? st->rc : gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: corrupt PNG: %s", NAME(name), st->msg);
         goto done;
     }
-    /* The size limit is checked on the IHDR bytes before libpng reads further chunks, so a
-     * header-only file claiming a huge image is refused as TOO_LARGE, not as truncated. */
-    if (size >= 24 && !memcmp(data + 12, "IHDR", 4)) {
-        uint32_t hw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
-        uint32_t hh = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
-        if (hw && hh && (rc = check_dims(name, hw, hh, max_pixels, err))) goto done;
-    }
-    png_set_read_fn(st->png, st, p_read);
-    png_read_info(st->png, st->info);
-    png_uint_32 w32, h32;
-    int depth, color, interlace;
-    png_get_IHDR(st->png, st->info, &w32, &h32, &depth, &color, &interlace, NULL, NULL);
-    rc = check_dims(name, w32, h32, max_pixels, err);
-    if (rc) goto done;
-    int w = (int)w32, h = (int)h32, depth16 = 0;
-    if (color == PNG_COLOR_TYPE_PALETTE) {
-        uint8_t(*pal)[3] = st->pal = gl_malloc(256 * sizeof *pal);
-        if (!pal) {
-            rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(name));
-            goto done;
-        }
-        /* Pillow 9.4 palettes start as a gray ramp; PLTE overwrites the first entries. */
-        for (int i = 0; i < 256; i++) pal[i][0] = pal[i][1] = pal[i][2] = (uint8_t)i;
-        png_colorp plte = NULL;
-        int np = 0;
-        if (png_get_PLTE(st->png, st->info, &plte, &np) & PNG_INFO_PLTE)
-            for (int i = 0; i < np && i < 256; i++) pal[i][0] = plte[i].red, pal[i][1] = plte[i].green, pal[i][2] = plte[i].blue;
-        if (depth < 8) png_set_packing(st->png); /* one index per byte, unscaled */
-    } else if (color == PNG_COLOR_TYPE_GRAY && depth == 16) {
-        depth16 = 1; /* kept: Pillow clips 16-bit gray instead of shifting */
-    } else {
-        if (depth == 16) png_set_strip_16(st->png); /* high byte, as Pillow's ;16B unpackers */
-        if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(st->png);
-    }
-    int passes = png_set_interlace_handling(st->png);
-    png_read_update_info(st->png, st->info);
-    size_t rowbytes = png_get_rowbytes(st->png, st->info);
-    size_t need = (size_t)w * (color == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : color == PNG_COLOR_TYPE_RGB ? 3
-                                : (color == PNG_COLOR_TYPE_GRAY_ALPHA || depth16) ? 2 : 1);
-    if (rowbytes < need) {
-        rc = gl_err_set(err, GLIMPSE_ERR_INTERNAL, "%s: unexpected PNG row size", NAME(name));
+    png_set_progressive_read_fn(st->png, st, p_info, p_row, NULL);
+    png_process_data(st->png, st->info, (png_bytep)data, size);
+    if (!st->rgb || !st->done) {
+        rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: image file is truncated (PNG image data incomplete)", NAME(name));
         goto done;
     }
-    st->rgb = gl_malloc((size_t)w * (size_t)h * 3);
-    if (!st->rgb) {
-        rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(name), w, h);
-        goto done;
-    }
-    if (passes > 1) { /* Adam7: libpng needs the whole image to combine the passes */
-        size_t total;
-        if (!gl_mul_ok(rowbytes, (size_t)h, &total)) {
-            rc = gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "%s: image too large", NAME(name));
-            goto done;
-        }
-        st->raw = gl_malloc(total);
-        st->rows = gl_malloc((size_t)h * sizeof(png_bytep));
-        if (!st->raw || !st->rows) {
-            rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory for %dx%d", NAME(name), w, h);
-            goto done;
-        }
-        for (int y = 0; y < h; y++) st->rows[y] = st->raw + (size_t)y * rowbytes;
-        png_read_image(st->png, st->rows);
-        for (int y = 0; y < h; y++)
-            png_convert_row(st->rows[y], st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])st->pal);
-    } else {
-        st->raw = gl_malloc(rowbytes);
-        if (!st->raw) {
-            rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", NAME(name));
-            goto done;
-        }
-        for (int y = 0; y < h; y++) {
-            png_read_row(st->png, st->raw, NULL);
-            png_convert_row(st->raw, st->rgb + (size_t)y * w * 3, w, color, depth16, (const uint8_t(*)[3])st->pal);
-        }
-    }
-    out->width = w;
-    out->height = h;
+complete:
+    if (st->interlaced)
+        for (int y = 0; y < st->h; y++)
+            png_convert_row(st->raw + (size_t)y * st->rowbytes, st->rgb + (size_t)y * st->w * 3, st->w, st->color,
+                            st->depth16, (const uint8_t(*)[3])st->pal);
+    out->width = st->w;
+    out->height = st->h;
     out->rgb = st->rgb;
     st->rgb = NULL;
 done:
@@ -334,7 +362,6 @@ done:
     gl_free(st->pal);
     gl_free(st->rgb);
     gl_free(st->raw);
-    gl_free(st->rows);
     gl_free(st);
     return rc;
 }

@@ -39,8 +39,10 @@ void glimpse_image_free(glimpse_image *img) { io_image_free(img); }
 
 void io_short_side_dims(int w, int h, int s, int *out_w, int *out_h) {
     int shrt = w <= h ? w : h, lng = w <= h ? h : w;
-    /* s * long is exact in double; the division is correctly rounded like Python's int / int. */
-    int nl = (int)((double)s * (double)lng / (double)shrt);
+    /* s * long is exact in double; the division is correctly rounded like Python's int / int.
+     * Results past INT_MAX (absurd aspect ratios) saturate; callers then refuse the size. */
+    double d = shrt > 0 ? (double)s * (double)lng / (double)shrt : 0.0;
+    int nl = d >= 2147483647.0 ? 2147483647 : (int)d;
     if (shrt == s) nl = lng;
     if (w <= h) {
         *out_w = s;
@@ -59,11 +61,14 @@ int io_image_resize_short_side(const glimpse_image *in, int s, io_filter filter,
     }
     int w, h;
     io_short_side_dims(in->width, in->height, s, &w, &h);
-    if (w < 1 || h < 1) { /* an extreme aspect ratio truncated to 0 */
-        out->width = out->height = 0, out->rgb = NULL;
+    out->width = out->height = 0, out->rgb = NULL;
+    if (w < 1 || h < 1) /* cannot happen for s >= 1, kept for safety */
         return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "resize: %dx%d to short side %d gives an empty image",
                           in->width, in->height, s);
-    }
+    /* A 100000x1 image at short side 256 would need 25.6 G pixels: refuse, as the decoder would. */
+    if ((uint64_t)w * (uint64_t)h > GLIMPSE_DEFAULT_MAX_PIXELS)
+        return gl_err_set(err, GLIMPSE_ERR_TOO_LARGE, "resize: %dx%d to short side %d needs %dx%d pixels, over the limit",
+                          in->width, in->height, s, w, h);
     return io_image_resize(in, w, h, filter, out, err);
 }
 
@@ -131,4 +136,26 @@ void io_image_to_chw(const glimpse_image *in, const float mean[3], const float s
         /* Same two float32 roundings as torch: div(255), then sub and div. */
         for (size_t i = 0; i < n; i++) dst[i] = ((float)src[3 * i] / 255.0f - m) / s;
     }
+}
+
+int io_prep_clip(const glimpse_image *in, int size, io_filter filter, const float mean[3],
+                 const float std[3], float *out, gl_err *err) {
+    glimpse_image r = {0}, c = {0};
+    int rc = io_image_resize_short_side(in, size, filter, &r, err);
+    if (!rc) rc = io_image_center_crop(&r, size, size, &c, err);
+    if (!rc) io_image_to_chw(&c, mean, std, out);
+    io_image_free(&r);
+    io_image_free(&c);
+    return rc;
+}
+
+int io_prep_pad_square(const glimpse_image *in, const uint8_t fill[3], int size, const float mean[3],
+                       const float std[3], float *out, gl_err *err) {
+    glimpse_image p = {0}, r = {0};
+    int rc = io_image_pad_square(in, fill, &p, err);
+    if (!rc) rc = io_image_resize(&p, size, size, IO_FILTER_BICUBIC, &r, err);
+    if (!rc) io_image_to_chw(&r, mean, std, out);
+    io_image_free(&p);
+    io_image_free(&r);
+    return rc;
 }
