@@ -223,6 +223,11 @@ static void t_attention(const kn_env *e, const char *tag) {
     attn_case(e, tag, 5, 23, 6, 3, 7, 1, 18, 0);      /* chunked prefill, odd head_dim */
     attn_case(e, tag, 3, 11, 2, 1, 9, 1, -2, 0);      /* first rows fully masked -> zeros */
     attn_case(e, tag, 7, 300, 2, 2, 128, 0, 0, 0);    /* head_dim 128 (Qwen2-7B size) */
+    /* the blocked path (n_q >= 8): several query chunks, K repacked as the causal limit grows */
+    attn_case(e, tag, 150, 150, 4, 2, 64, 1, 0, 1);
+    attn_case(e, tag, 70, 33, 3, 3, 40, 0, 0, 0);     /* more queries than keys, hd % 32 != 0 */
+    attn_case(e, tag, 12, 20, 2, 1, 16, 1, -3, 0);    /* masked first rows in a block */
+    attn_case(e, tag, 11, 29, 2, 2, 5, 1, 18, 0);     /* hd < 8 */
 }
 
 static void t_rope(const kn_env *e) {
