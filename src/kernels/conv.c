@@ -8,7 +8,7 @@
 #include "nn.h"
 
 /* Output rows per depthwise task. A task stages (DW_ROWS−1)·s + kh padded input rows. */
-#define DW_ROWS 16
+#define DW_ROWS 18
 /* im2col column chunk: at most this many floats of columns per GEMM call (4 MiB). */
 #define IM2COL_MAX_FLOATS ((int64_t)1 << 20)
 
@@ -26,7 +26,7 @@ bool kn_conv2d_shape(const kn_conv2d_args *a, int64_t *Ho, int64_t *Wo) {
 }
 
 static bool is_dw(const kn_conv2d_args *a) {
-    return a->groups == a->C_in && a->C_out % a->C_in == 0;
+    return a->groups == a->C_in && a->C_out % a->C_in == 0 && a->kw <= 64;
 }
 static bool is_1x1(const kn_conv2d_args *a) {
     return a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad_h == 0 && a->pad_w == 0;
@@ -50,10 +50,9 @@ size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a) {
     if (!kn_conv2d_shape(a, &Ho, &Wo)) return SIZE_MAX;
     size_t f, t;
     if (is_dw(a)) {
-        int64_t taps = (int64_t)a->kh * a->kw;
-        /* staged rows + tap pointers (as floats, 2 per pointer) + padding for alignment */
+        /* staged rows, + 64 bytes so each thread's part can start 64-byte aligned */
         if (!gl_mul_ok((size_t)dw_stage_rows(a) * a->stride, (size_t)dw_phase_len(a), &f)) return SIZE_MAX;
-        if (!gl_add_ok(f, (size_t)taps * 2 + 16, &f)) return SIZE_MAX;
+        if (!gl_add_ok(f, 16, &f)) return SIZE_MAX;
         if (!gl_mul_ok(f, (size_t)gl_pool_size(env->pool), &t)) return SIZE_MAX;
         if (!gl_mul_ok(t, sizeof(float), &t)) return SIZE_MAX;
         return t;
@@ -73,16 +72,16 @@ typedef struct dw_job {
     int64_t Ho, Wo, n_strips, L;
     char *ws;
     size_t ws_per_thread;
-    kn_dwrow_fn row;
+    kn_dwrows_fn rows;
+    int64_t col_off[64]; /* per kx: phase (kx % s)·L + kx / s; kw <= 64 on this path */
 } dw_job;
 
 static void dw_task(void *v, int ith, int nth) {
     const dw_job *j = v;
     const kn_conv2d_args *a = j->a;
-    const int s = a->stride, kh = a->kh, kw = a->kw, taps = kh * kw;
-    const int64_t m = a->C_out / a->C_in, L = j->L, rowlen = (int64_t)s * L;
+    const int s = a->stride, kh = a->kh, taps = kh * a->kw;
+    const int64_t m = a->C_out / a->C_in, L = j->L, rowlen = (int64_t)s * L, P = j->Ho * j->Wo;
     float *stage = (float *)(j->ws + (size_t)ith * j->ws_per_thread);
-    const float **src = (const float **)(((uintptr_t)(stage + dw_stage_rows(a) * rowlen) + 15) & ~(uintptr_t)15);
 
     int64_t lo, hi;
     gl_split(a->N * a->C_in * j->n_strips, ith, nth, &lo, &hi);
@@ -102,24 +101,36 @@ static void dw_task(void *v, int ith, int nth) {
             if (s == 1) {
                 memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
             } else {
-                for (int64_t ix = 0; ix < a->W; ix++) {
-                    int64_t pc = ix + a->pad_w;
-                    dst[(pc % s) * L + pc / s] = xr[ix];
+                /* phase ph holds input columns ix with (ix + pad) % s == ph */
+                for (int ph = 0; ph < s; ph++) {
+                    int64_t ix = ((ph - a->pad_w) % s + s) % s;
+                    float *dd = dst + ph * L + (ix + a->pad_w) / s;
+                    for (; ix < a->W; ix += s) *dd++ = xr[ix];
                 }
             }
         }
+        kn_dw_rows d;
+        d.n = j->Wo;
+        d.rowlen = rowlen;
+        d.col_off = j->col_off;
+        d.kh = kh;
+        d.kw = a->kw;
+        d.s = s;
+        d.act = a->act;
         for (int64_t mo = 0; mo < m; mo++) {
             int64_t o = c * m + mo;
-            const float *w = a->w + o * taps;
-            float b = a->bias ? a->bias[o] : 0.0f;
-            float *yp = a->y + (n * a->C_out + o) * j->Ho * j->Wo;
-            const float *rp = a->residual ? a->residual + (n * a->C_out + o) * j->Ho * j->Wo : NULL;
-            for (int64_t oy = oy0; oy < oy1; oy++) {
-                const float *base = stage + (oy - oy0) * s * rowlen;
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++)
-                        src[ky * kw + kx] = base + ky * rowlen + (kx % s) * L + kx / s;
-                j->row(yp + oy * j->Wo, j->Wo, src, w, taps, b, a->act, rp ? rp + oy * j->Wo : NULL);
+            float *yp = a->y + (n * a->C_out + o) * P;
+            const float *rp = a->residual ? a->residual + (n * a->C_out + o) * P : NULL;
+            d.w = a->w + o * taps;
+            d.bias = a->bias ? a->bias[o] : 0.0f;
+            for (int64_t oy = oy0; oy < oy1; oy += KN_DW_R) {
+                d.nr = (int)GL_MIN((int64_t)KN_DW_R, oy1 - oy);
+                d.base = stage + (oy - oy0) * rowlen * s;
+                for (int r = 0; r < d.nr; r++) {
+                    d.y[r] = yp + (oy + r) * j->Wo;
+                    d.res[r] = rp ? rp + (oy + r) * j->Wo : NULL;
+                }
+                j->rows(&d);
             }
         }
     }
@@ -134,12 +145,13 @@ static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int6
     j.n_strips = (Ho + DW_ROWS - 1) / DW_ROWS;
     j.L = dw_phase_len(a);
     j.ws = ws;
-    j.ws_per_thread = ws_bytes / (size_t)gl_pool_size(env->pool) & ~(size_t)31;
-    j.row = kn_dwrow_scalar;
+    j.ws_per_thread = ws_bytes / (size_t)gl_pool_size(env->pool) & ~(size_t)63;
+    for (int kx = 0; kx < a->kw; kx++) j.col_off[kx] = (kx % a->stride) * j.L + kx / a->stride;
+    j.rows = kn_dwrows_scalar;
 #if defined(__x86_64__)
-    if (kn_use_avx2(env)) j.row = kn_dwrow_avx2;
+    if (kn_use_avx2(env)) j.rows = kn_dwrows_avx2;
 #elif defined(__aarch64__)
-    if (kn_use_neon(env)) j.row = kn_dwrow_neon;
+    if (kn_use_neon(env)) j.rows = kn_dwrows_neon;
 #endif
     gl_pool_run(env->pool, dw_task, &j);
 }

@@ -72,15 +72,29 @@ void kn_avgpool2d(const kn_env *env, const float *x, float *y, int64_t NC, int64
 
 /* ---- internals shared by conv.c and the ISA files ---------------------------------------- */
 
-/* One output row of a depthwise conv: y[0..n) = act(bias + Σ_t w[t] · src[t][0..n)) + res[0..n)
- * (res may be NULL). Every src[t] is readable up to n rounded up to 8 floats (zero slack). */
-typedef void (*kn_dwrow_fn)(float *y, int64_t n, const float *const *src, const float *w,
-                            int ntaps, float bias, kn_act act, const float *res);
-void kn_dwrow_scalar(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
-                     float bias, kn_act act, const float *res);
-void kn_dwrow_avx2(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
-                   float bias, kn_act act, const float *res);
-void kn_dwrow_neon(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
-                   float bias, kn_act act, const float *res);
+/* Up to KN_DW_R output rows of one depthwise channel from staged (zero-padded, phase-split)
+ * input rows. Output row r (< nr), tap (ky, kx) reads
+ *     base + (r·s + ky)·rowlen + col_off[kx] + i,   i in [0, n)
+ * and y[r][i] = act(bias + Σ w[ky·kw + kx] · that) + (res[r] ? res[r][i] : 0). Every staged row is
+ * readable to n rounded up to 8 (zero slack). Sharing each loaded input vector among the rows
+ * that use it is what makes the SIMD versions fast (loads, not FMAs, are the limit). */
+#define KN_DW_R 3
+typedef struct kn_dw_rows {
+    float *y[KN_DW_R];
+    const float *res[KN_DW_R];
+    int nr;
+    int64_t n;
+    const float *base;
+    int64_t rowlen;
+    const int64_t *col_off; /* [kw] */
+    const float *w;         /* [kh·kw] */
+    int kh, kw, s;
+    float bias;
+    kn_act act;
+} kn_dw_rows;
+typedef void (*kn_dwrows_fn)(const kn_dw_rows *r);
+void kn_dwrows_scalar(const kn_dw_rows *r);
+void kn_dwrows_avx2(const kn_dw_rows *r);
+void kn_dwrows_neon(const kn_dw_rows *r);
 
 #endif

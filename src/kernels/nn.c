@@ -259,8 +259,14 @@ static bool attn_ok(const kn_attn_args *a) {
            a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0 && a->head_dim > 0;
 }
 
+/* Queries per task of the blocked path: K is packed transposed once per (head, chunk). */
+#define ATTN_QCH 64
+static bool attn_blocked(const kn_attn_args *a) { return a->n_q >= 8; }
+static int64_t attn_ldkt(const kn_attn_args *a) { return (GL_MAX(a->n_kv, (int64_t)1) + 15) & ~(int64_t)15; }
+
 size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a) {
-    size_t per = (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
+    size_t per = attn_blocked(a) ? (size_t)(a->head_dim + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
+                                 : (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
     return per * (size_t)gl_pool_size(env->pool);
 }
 
@@ -269,9 +275,16 @@ typedef struct attn_job {
     float *ws;
     size_t ws_per;
     isa f;
+    void (*blk)(const kn_attn_blk *);
 } attn_job;
 
-static void attn_task(void *v, int ith, int nth) {
+static int64_t attn_lim(const kn_attn_args *a, int64_t i) {
+    if (!a->causal) return a->n_kv;
+    return GL_MIN(a->n_kv, GL_MAX((int64_t)0, a->pos0 + i + 1));
+}
+
+/* one query at a time: dot products against K rows, softmax, axpy of V rows (decode) */
+static void attn_task_dot(void *v, int ith, int nth) {
     const attn_job *j = v;
     const kn_attn_args *a = j->a;
     const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
@@ -283,8 +296,7 @@ static void attn_task(void *v, int ith, int nth) {
         int64_t h = t / a->n_q, i = t % a->n_q, kvh = h / grp;
         const float *q = a->q + i * a->q_stride + h * hd;
         float *o = a->out + i * a->o_stride + h * hd;
-        int64_t lim = a->n_kv;
-        if (a->causal) lim = GL_MIN(lim, GL_MAX((int64_t)0, a->pos0 + i + 1));
+        int64_t lim = attn_lim(a, i);
         memset(o, 0, (size_t)hd * sizeof(float));
         if (lim <= 0) continue;
         const float *kb = a->k + kvh * hd, *vb = a->v + kvh * hd;
@@ -294,13 +306,61 @@ static void attn_task(void *v, int ith, int nth) {
     }
 }
 
+/* (head, chunk of ATTN_QCH queries) tasks: pack K^T, then blocks of KN_ATTN_QB queries */
+static void attn_task_blk(void *v, int ith, int nth) {
+    const attn_job *j = v;
+    const kn_attn_args *a = j->a;
+    const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
+    const int64_t ldkt = attn_ldkt(a), nch = (a->n_q + ATTN_QCH - 1) / ATTN_QCH;
+    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = kt + (size_t)hd * ldkt;
+    int64_t lo, hi;
+    gl_split((int64_t)a->n_heads * nch, ith, nth, &lo, &hi);
+    int64_t packed_kvh = -1, packed_n = 0;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t h = t / nch, i0 = t % nch * ATTN_QCH, i1 = GL_MIN(i0 + ATTN_QCH, a->n_q), kvh = h / grp;
+        int64_t need = attn_lim(a, i1 - 1); /* lim grows with i */
+        if (kvh != packed_kvh || need > packed_n) {
+            int64_t n16 = (need + 15) & ~(int64_t)15;
+            const float *kb = a->k + kvh * hd;
+            for (int d = 0; d < hd; d++) {
+                float *row = kt + (int64_t)d * ldkt;
+                for (int64_t jj = 0; jj < need; jj++) row[jj] = kb[jj * a->k_stride + d];
+                for (int64_t jj = need; jj < n16; jj++) row[jj] = 0;
+            }
+            packed_kvh = kvh;
+            packed_n = need;
+        }
+        for (int64_t i = i0; i < i1;) {
+            int64_t lim0 = attn_lim(a, i);
+            if (lim0 <= 0) { /* fully masked query */
+                memset(a->out + i * a->o_stride + h * hd, 0, (size_t)hd * sizeof(float));
+                i++;
+                continue;
+            }
+            int nq = (int)GL_MIN((int64_t)KN_ATTN_QB, i1 - i);
+            int64_t lims[KN_ATTN_QB];
+            for (int r = 0; r < nq; r++) lims[r] = attn_lim(a, i + r);
+            kn_attn_blk b = {a->q + i * a->q_stride + h * hd, a->q_stride, nq, kt, ldkt,
+                             a->v + kvh * hd, a->v_stride, lims, hd, a->scale, sc,
+                             a->out + i * a->o_stride + h * hd, a->o_stride};
+            j->blk(&b);
+            i += nq;
+        }
+    }
+}
+
 int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_floats) {
     if (!attn_ok(a)) return GLIMPSE_ERR_INVALID_ARG;
     size_t need = kn_attention_ws_floats(env, a);
     if (!ws || ws_floats < need) return GLIMPSE_ERR_INVALID_ARG;
     if (a->n_q == 0) return GLIMPSE_OK;
-    attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env)};
-    gl_pool_run(env->pool, attn_task, &j);
+    attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env), NULL};
+#if defined(__x86_64__)
+    if (kn_use_avx2(env)) j.blk = kn_attn_blk_avx2;
+#endif
+    if (!kn_use_avx2(env) && !kn_use_neon(env)) j.blk = kn_attn_blk_scalar;
+    if (attn_blocked(a) && j.blk) gl_pool_run(env->pool, attn_task_blk, &j);
+    else gl_pool_run(env->pool, attn_task_dot, &j);
     return GLIMPSE_OK;
 }
 

@@ -103,6 +103,26 @@ void kn_rope(const kn_env *env, float *x, int64_t n_tok, int64_t stride, int n_h
              int head_dim, const int64_t *pos, double theta_base);
 
 /* ---- scalar twins (the spec; single-threaded) and ISA row kernels -------------------------- */
+
+/* Blocked attention for up to KN_ATTN_QB queries of one head (used when n_q is large): scores
+ * against K packed transposed ([hd, ldkt], zero beyond the keys), so the score loop broadcasts
+ * q and needs no horizontal sums; then softmax per query over its own lim[i] keys; then
+ * out_i = Σ_j p_ij v_j. s is [KN_ATTN_QB, ldkt] scratch; ldkt is a multiple of 16 and every
+ * lim[i] (>= 1) is <= ldkt. */
+#define KN_ATTN_QB 4
+typedef struct kn_attn_blk {
+    const float *q; int64_t q_stride; int nq;
+    const float *kt; int64_t ldkt;
+    const float *v; int64_t v_stride;
+    const int64_t *lim;
+    int hd;
+    float scale;
+    float *s;
+    float *out; int64_t o_stride;
+} kn_attn_blk;
+void kn_attn_blk_scalar(const kn_attn_blk *b);
+void kn_attn_blk_avx2(const kn_attn_blk *b);
+
 void kn_act_scalar(kn_act act, const float *x, float *y, int64_t n);
 void kn_layernorm_row_scalar(const float *x, float *y, const float *w, const float *b, int64_t n, float eps);
 void kn_rmsnorm_row_scalar(const float *x, float *y, const float *w, int64_t n, float eps);

@@ -35,12 +35,15 @@ int kn_conv2d_ref(const kn_conv2d_args *a) {
     return GLIMPSE_OK;
 }
 
-void kn_dwrow_scalar(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
-                     float bias, kn_act act, const float *res) {
-    for (int64_t i = 0; i < n; i++) {
-        float s = bias;
-        for (int t = 0; t < ntaps; t++) s += w[t] * src[t][i];
-        s = kn_act1(act, s);
-        y[i] = res ? s + res[i] : s;
-    }
+void kn_dwrows_scalar(const kn_dw_rows *d) {
+    for (int r = 0; r < d->nr; r++)
+        for (int64_t i = 0; i < d->n; i++) {
+            float acc = d->bias;
+            for (int ky = 0; ky < d->kh; ky++) {
+                const float *row = d->base + (r * d->s + ky) * d->rowlen + i;
+                for (int kx = 0; kx < d->kw; kx++) acc += d->w[ky * d->kw + kx] * row[d->col_off[kx]];
+            }
+            acc = kn_act1(d->act, acc);
+            d->y[r][i] = d->res[r] ? acc + d->res[r][i] : acc;
+        }
 }

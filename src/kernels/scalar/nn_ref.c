@@ -68,3 +68,19 @@ void kn_layernorm_ch_scalar(const float *x, float *y, const float *w, const floa
         }
     }
 }
+
+void kn_attn_blk_scalar(const kn_attn_blk *b) {
+    for (int i = 0; i < b->nq; i++) {
+        const float *q = b->q + i * b->q_stride;
+        float *s = b->s + i * b->ldkt, *o = b->out + i * b->o_stride;
+        int64_t lim = b->lim[i];
+        for (int64_t j = 0; j < lim; j++) {
+            float acc = 0;
+            for (int d = 0; d < b->hd; d++) acc += q[d] * b->kt[d * b->ldkt + j];
+            s[j] = acc * b->scale;
+        }
+        kn_softmax_row_scalar(s, s, lim);
+        for (int d = 0; d < b->hd; d++) o[d] = 0;
+        for (int64_t j = 0; j < lim; j++) kn_axpy_scalar(o, s[j], b->v + j * b->v_stride, b->hd);
+    }
+}

@@ -1,69 +1,115 @@
-/* conv_avx2.c — depthwise conv row kernel, 8 output pixels per vector.
+/* conv_avx2.c — depthwise conv kernel: up to 3 output rows × 32 output pixels per block.
  *
- * Blocks of 64 outputs keep 8 accumulators in registers; each tap broadcasts its weight once and
- * issues 8 FMAs with unaligned loads from the staged (zero-padded) input row, so the inner loop
- * is ~1.1 loads per FMA and has no edge branches (conv.c stages the padding). */
+ * A one-row kernel needs a load for every FMA (plus a weight broadcast per tap), and loads, not
+ * FMAs, were the limit (~20% of peak measured). Here each loaded input vector feeds the up to 3
+ * output rows that use it, so a block does 12 FMAs per 4 loads + 3 broadcasts. 12 accumulators +
+ * 3 weights + 1 input = all 16 ymm registers. conv.c stages zero padding, so there are no edge
+ * branches: only which of the 3 rows an input row serves (a contiguous range) varies. */
 #include "kernels/conv.h"
 #include "nn_math_avx2.h"
 
-static inline void store_out(float *y, __m256 acc, kn_act act, const float *res) {
-    acc = kn8_act(act, acc);
-    if (res) acc = _mm256_add_ps(acc, _mm256_loadu_ps(res));
-    _mm256_storeu_ps(y, acc);
+#define LD(v) _mm256_loadu_ps(p + 8 * (v))
+#define BC(r) (_mm256_broadcast_ss(d->w + wo##r + kx))
+
+/* One input row iy for rows (F0, F1, F2) of the block; row R uses w[woR + kx], woR = (iy − R·s)·kw. */
+#define ROW_STEP(F0, F1, F2)                                                      \
+    for (int kx = 0; kx < kw; kx++) {                                             \
+        const float *p = row + off[kx];                                           \
+        __m256 w0 = F0 ? BC(0) : z, w1 = F1 ? BC(1) : z, w2 = F2 ? BC(2) : z;     \
+        __m256 x;                                                                 \
+        x = LD(0);                                                                \
+        if (F0) a00 = _mm256_fmadd_ps(w0, x, a00);                                \
+        if (F1) a10 = _mm256_fmadd_ps(w1, x, a10);                                \
+        if (F2) a20 = _mm256_fmadd_ps(w2, x, a20);                                \
+        x = LD(1);                                                                \
+        if (F0) a01 = _mm256_fmadd_ps(w0, x, a01);                                \
+        if (F1) a11 = _mm256_fmadd_ps(w1, x, a11);                                \
+        if (F2) a21 = _mm256_fmadd_ps(w2, x, a21);                                \
+        x = LD(2);                                                                \
+        if (F0) a02 = _mm256_fmadd_ps(w0, x, a02);                                \
+        if (F1) a12 = _mm256_fmadd_ps(w1, x, a12);                                \
+        if (F2) a22 = _mm256_fmadd_ps(w2, x, a22);                                \
+        x = LD(3);                                                                \
+        if (F0) a03 = _mm256_fmadd_ps(w0, x, a03);                                \
+        if (F1) a13 = _mm256_fmadd_ps(w1, x, a13);                                \
+        if (F2) a23 = _mm256_fmadd_ps(w2, x, a23);                                \
+    }
+
+static inline void put(float *y, const float *res, __m256 v, kn_act act) {
+    v = kn8_act(act, v);
+    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res));
+    _mm256_storeu_ps(y, v);
 }
 
-void kn_dwrow_avx2(float *y, int64_t n, const float *const *src, const float *w, int ntaps,
-                   float bias, kn_act act, const float *res) {
-    const __m256 vb = _mm256_set1_ps(bias);
+/* first and last of the block's rows (< nr) that input row iy serves */
+static inline void row_range(int iy, int kh, int s, int nr, int *lo, int *hi) {
+    int l = iy - kh + 1 <= 0 ? 0 : (iy - kh + s) / s;
+    int h = iy / s;
+    *lo = l;
+    *hi = h < nr - 1 ? h : nr - 1;
+}
+
+static void block32(const kn_dw_rows *d, int64_t i) {
+    const int kh = d->kh, kw = d->kw, s = d->s, nr = d->nr;
+    const int64_t *off = d->col_off;
+    const __m256 z = _mm256_setzero_ps(), b = _mm256_set1_ps(d->bias);
+    __m256 a00 = b, a01 = b, a02 = b, a03 = b, a10 = b, a11 = b, a12 = b, a13 = b;
+    __m256 a20 = b, a21 = b, a22 = b, a23 = b;
+    const int span = (nr - 1) * s + kh;
+    for (int iy = 0; iy < span; iy++) {
+        int lo, hi;
+        row_range(iy, kh, s, nr, &lo, &hi);
+        const float *row = d->base + iy * d->rowlen + i;
+        const int wo0 = iy * kw, wo1 = (iy - s) * kw, wo2 = (iy - 2 * s) * kw;
+        switch (lo * 3 + hi) {
+        case 0: ROW_STEP(1, 0, 0) break;
+        case 1: ROW_STEP(1, 1, 0) break;
+        case 2: ROW_STEP(1, 1, 1) break;
+        case 4: ROW_STEP(0, 1, 0) break;
+        case 5: ROW_STEP(0, 1, 1) break;
+        case 8: ROW_STEP(0, 0, 1) break;
+        default: break; /* no row uses it (possible for s > kh) */
+        }
+    }
+    const kn_act act = d->act;
+#define PUT_ROW(r)                                                                           \
+    {                                                                                        \
+        float *y = d->y[r] + i;                                                              \
+        const float *res = d->res[r] ? d->res[r] + i : NULL;                                 \
+        put(y, res, a##r##0, act);                                                           \
+        put(y + 8, res ? res + 8 : NULL, a##r##1, act);                                      \
+        put(y + 16, res ? res + 16 : NULL, a##r##2, act);                                    \
+        put(y + 24, res ? res + 24 : NULL, a##r##3, act);                                    \
+    }
+    PUT_ROW(0)
+    if (nr > 1) PUT_ROW(1)
+    if (nr > 2) PUT_ROW(2)
+#undef PUT_ROW
+}
+
+/* One vector (8 pixels, fewer at the row end) of each row. */
+static void block8(const kn_dw_rows *d, int64_t i) {
+    const int kh = d->kh, kw = d->kw, s = d->s, nr = d->nr;
+    __m256 acc[KN_DW_R];
+    for (int r = 0; r < KN_DW_R; r++) acc[r] = _mm256_set1_ps(d->bias);
+    for (int r = 0; r < nr; r++)
+        for (int ky = 0; ky < kh; ky++) {
+            const float *row = d->base + (r * s + ky) * d->rowlen + i;
+            const float *w = d->w + ky * kw;
+            for (int kx = 0; kx < kw; kx++)
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + kx), _mm256_loadu_ps(row + d->col_off[kx]), acc[r]);
+        }
+    int64_t left = d->n - i;
+    __m256i m = kn8_tailmask(left < 8 ? left : 8);
+    for (int r = 0; r < nr; r++) {
+        __m256 v = kn8_act(d->act, acc[r]);
+        if (d->res[r]) v = _mm256_add_ps(v, _mm256_maskload_ps(d->res[r] + i, m));
+        _mm256_maskstore_ps(d->y[r] + i, m, v);
+    }
+}
+
+void kn_dwrows_avx2(const kn_dw_rows *d) {
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb, a6 = vb, a7 = vb;
-        for (int t = 0; t < ntaps; t++) {
-            const float *s = src[t] + i;
-            __m256 wv = _mm256_broadcast_ss(w + t);
-            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 0), a0);
-            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 8), a1);
-            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 16), a2);
-            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 24), a3);
-            a4 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 32), a4);
-            a5 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 40), a5);
-            a6 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 48), a6);
-            a7 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 56), a7);
-        }
-        const float *r = res ? res + i : NULL;
-        store_out(y + i + 0, a0, act, r ? r + 0 : NULL);
-        store_out(y + i + 8, a1, act, r ? r + 8 : NULL);
-        store_out(y + i + 16, a2, act, r ? r + 16 : NULL);
-        store_out(y + i + 24, a3, act, r ? r + 24 : NULL);
-        store_out(y + i + 32, a4, act, r ? r + 32 : NULL);
-        store_out(y + i + 40, a5, act, r ? r + 40 : NULL);
-        store_out(y + i + 48, a6, act, r ? r + 48 : NULL);
-        store_out(y + i + 56, a7, act, r ? r + 56 : NULL);
-    }
-    for (; i + 16 <= n; i += 16) {
-        __m256 a0 = vb, a1 = vb;
-        for (int t = 0; t < ntaps; t++) {
-            __m256 wv = _mm256_broadcast_ss(w + t);
-            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src[t] + i), a0);
-            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src[t] + i + 8), a1);
-        }
-        store_out(y + i, a0, act, res ? res + i : NULL);
-        store_out(y + i + 8, a1, act, res ? res + i + 8 : NULL);
-    }
-    for (; i < n; i += 8) {
-        /* the staged rows have >= 8 zero floats of slack, so a full vector may be read */
-        __m256 a0 = vb;
-        for (int t = 0; t < ntaps; t++)
-            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(src[t] + i), a0);
-        a0 = kn8_act(act, a0);
-        int64_t left = n - i;
-        if (left >= 8) {
-            if (res) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(res + i));
-            _mm256_storeu_ps(y + i, a0);
-        } else {
-            __m256i m = kn8_tailmask(left);
-            if (res) a0 = _mm256_add_ps(a0, _mm256_maskload_ps(res + i, m));
-            _mm256_maskstore_ps(y + i, m, a0);
-        }
-    }
+    for (; i + 32 <= d->n; i += 32) block32(d, i);
+    for (; i < d->n; i += 8) block8(d, i);
 }
