@@ -68,14 +68,19 @@ TINY = {
     "MobileCLIP2-S0": dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
     # 5 stages, LayerNorm attention norm, no stem scale branches, no downsample
-    # SE, MLP ratio 4; attention widths 32 (1 head) and 64 (2 heads); 96 px input
-    # gives grids 24, 12, 6, 3, 2.
-    "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=96,
+    # SE, MLP ratio 4; attention widths 32 (1 head) and 64 (2 heads); 80 px input
+    # gives grids 20, 10, 5, 3, 2.
+    "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=80,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
-    # ViT-L/14 shrunk through timm kwargs (B's conv stem widths are fixed in timm,
-    # so B has no tiny form): 56 px -> 4x4 patches + cls.
-    "MobileCLIP2-L-14": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=56), image_size=56,
+    # ViT-L/14 shrunk through timm kwargs: 42 px -> 3x3 patches + cls.
+    "MobileCLIP2-L-14": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=42), image_size=42,
                              text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
+    # B: timm hard-codes the conv stem widths (192, 192, 768), so this tiny form
+    # (stem widths width/4, width/4, width) is NOT loadable by stock timm; the
+    # cross-check swaps in a stem built from embed_dim. Causal text mask.
+    # 64 px -> 4x4 tokens + cls.
+    "MobileCLIP2-B": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=64), image_size=64,
+                          text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
 }
 
 

@@ -59,6 +59,22 @@ def install_stubs():
         torch.amp.GradScaler = object
 
 
+def patch_vit_base_mci():
+    """Tiny B only: rebuild timm's vit_base_mci_224 with a conv stem sized from
+    embed_dim (timm fixes it at 192/192/768), everything else as timm does it."""
+    import torch.nn as nn
+    from timm.models import _registry, vision_transformer_hybrid as vth
+
+    def tiny(pretrained=False, **kw):
+        w = kw.pop("embed_dim")
+        stem = vth.ConvStem(channels=(w // 4, w // 4, w), stride=(4, 2, 2), kernel_size=(4, 2, 2),
+                            padding=0, act_layer=nn.GELU)
+        return vth._create_vision_transformer_hybrid(
+            "vit_base_mci_224", backbone=stem, embed_args=dict(proj=False), pretrained=False,
+            **dict(dict(embed_dim=w, depth=12, num_heads=12, no_embed_class=True), **kw))
+    _registry._model_entrypoints["vit_base_mci_224"] = tiny
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True, help="dir holding timm/ and src/open_clip/")
@@ -72,6 +88,8 @@ def main():
     from open_clip import factory
 
     ours, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
+    if a.name.endswith("-B") and not a.full:
+        patch_vit_base_mci()
     key = a.name + ("" if a.full else "-glimpse-tiny")
     factory._MODEL_CONFIGS[key] = mcfg
     ref = open_clip.create_model(key).eval()
