@@ -186,6 +186,14 @@ def randomize(model, seed):
             p.copy_(n(p.shape, 0.3))
         elif name.endswith("pos_enc.weight"):
             p.copy_(n(p.shape, 0.1))
+    # deep MCi stages (S2 has 24 RepMixer blocks in a row) would otherwise grow
+    # activations ~100x: shrink their layer scales by sqrt(2 / depth)
+    for m in model.modules():
+        blocks = getattr(m, "blocks", None)
+        if isinstance(blocks, nn.Sequential) and len(blocks) > 2:
+            for name, p in blocks.named_parameters():
+                if name.endswith("gamma"):
+                    p.mul_(math.sqrt(2.0 / len(blocks)))
     return model
 
 
