@@ -4,6 +4,7 @@ The official sources are NOT part of this repository: unpack them somewhere
 outside it first, e.g.
   git --git-dir=<mirror of huggingface/pytorch-image-models> archive HEAD timm | tar -x -C /tmp/oc
   git --git-dir=<mirror of mlfoundations/open_clip> archive HEAD src/open_clip | tar -x -C /tmp/oc
+  git --git-dir=<mirror of apple/ml-mobileclip> archive HEAD mobileclip | tar -x -C /tmp/oc   (v1 only)
 then run
   /usr/bin/python3 tools/reference/mobileclip/crosscheck.py --src /tmp/oc [--full] [--name MobileCLIP2-S0]
 
