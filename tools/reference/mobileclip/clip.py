@@ -68,14 +68,19 @@ TINY = {
     "MobileCLIP2-S0": dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
     # 5 stages, LayerNorm attention norm, no stem scale branches, no downsample
-    # SE, MLP ratio 4; attention widths 32 (1 head) and 64 (2 heads); 96 px input
-    # gives grids 24, 12, 6, 3, 2.
-    "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=96,
+    # SE, MLP ratio 4; attention widths 32 (1 head) and 64 (2 heads); 80 px input
+    # gives grids 20, 10, 5, 3, 2.
+    "MobileCLIP2-S3": dict(widths=[4, 8, 16, 32, 64], depths=[1, 1, 1, 1, 1], image_size=80,
                            text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
-    # ViT-L/14 shrunk through timm kwargs (B's conv stem widths are fixed in timm,
-    # so B has no tiny form): 56 px -> 4x4 patches + cls.
-    "MobileCLIP2-L-14": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=56), image_size=56,
+    # ViT-L/14 shrunk through timm kwargs: 42 px -> 3x3 patches + cls.
+    "MobileCLIP2-L-14": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=42), image_size=42,
                              text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
+    # B: timm hard-codes the conv stem widths (192, 192, 768), so this tiny form
+    # (stem widths width/4, width/4, width) is NOT loadable by stock timm; the
+    # cross-check swaps in a stem built from embed_dim. Causal text mask.
+    # 64 px -> 4x4 tokens + cls.
+    "MobileCLIP2-B": dict(vit=dict(embed_dim=32, depth=2, num_heads=2, img_size=64), image_size=64,
+                          text=dict(vocab_size=64, width=16, heads=2, layers=2), embed_dim=16),
 }
 
 
@@ -161,17 +166,17 @@ def randomize(model, seed):
             if m.bias is not None:
                 m.bias.copy_(u(m.bias.shape, -0.2, 0.2))
     for name, p in model.named_parameters():
-        if name.endswith("gamma"):
+        if name.endswith("gamma") or name.endswith("layer_scale"):
             p.copy_(u(p.shape, 0.1, 0.5))
         elif name.endswith("in_proj_weight"):
             p.copy_(n(p.shape, 1.0 / math.sqrt(p.shape[1])))
         elif name.endswith("in_proj_bias"):
             p.copy_(u(p.shape, -0.2, 0.2))
-        elif name.endswith("token_embedding.weight"):
+        elif name.endswith("token_embedding.weight") or name.endswith("embedding_layer.weight"):
             p.copy_(n(p.shape, 1.0))
         elif name.endswith("positional_embedding"):
             p.copy_(n(p.shape, 0.3))
-        elif name.endswith("text_projection"):
+        elif name.endswith("text_projection") or name.endswith("projection_layer"):
             p.copy_(n(p.shape, 1.0 / math.sqrt(p.shape[0])))
         elif name == "logit_scale":
             p.fill_(float(u((), 4.0, 4.6)))
@@ -181,6 +186,14 @@ def randomize(model, seed):
             p.copy_(n(p.shape, 0.3))
         elif name.endswith("pos_enc.weight"):
             p.copy_(n(p.shape, 0.1))
+    # deep MCi stages (S2 has 24 RepMixer blocks in a row) would otherwise grow
+    # activations ~100x: shrink their layer scales by sqrt(2 / depth)
+    for m in model.modules():
+        blocks = getattr(m, "blocks", None)
+        if isinstance(blocks, nn.Sequential) and len(blocks) > 2:
+            for name, p in blocks.named_parameters():
+                if name.endswith("gamma"):
+                    p.mul_(math.sqrt(2.0 / len(blocks)))
     return model
 
 
@@ -189,13 +202,63 @@ def build(name, tiny=False, seed=0):
     return randomize(CLIP(mcfg).eval(), seed), mcfg
 
 
+# ---------------------------------------------------------------- MobileCLIP v1 S0
+
+V1_TINY = dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
+               text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
+
+
+def v1_config(tiny=False):
+    """Apple mobileclip/configs/mobileclip_s0.json (tiny: plus "glimpse_tiny")."""
+    cfg = {"embed_dim": 512, "image_cfg": {"image_size": 256, "model_name": "mci0"},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "dim": 512,
+                        "ffn_multiplier_per_layer": 4.0, "n_heads_per_layer": 8,
+                        "n_transformer_layers": 4, "norm_layer": "layer_norm_fp32",
+                        "causal_masking": False, "model_name": "mct"}}
+    if tiny:
+        t = V1_TINY
+        cfg["embed_dim"] = t["embed_dim"]
+        cfg["image_cfg"]["image_size"] = t["image_size"]
+        cfg["text_cfg"].update(vocab_size=t["text"]["vocab_size"], dim=t["text"]["dim"],
+                               n_heads_per_layer=t["text"]["n_heads"],
+                               n_transformer_layers=t["text"]["n_transformer_layers"])
+        cfg["glimpse_tiny"] = {"widths": t["widths"], "depths": t["depths"]}
+    return cfg
+
+
+def build_v1(tiny=False, seed=0):
+    import v1
+    cfg = v1_config(tiny)
+    g = cfg.get("glimpse_tiny", {})
+    t = cfg["text_cfg"]
+    model = v1.CLIPv1(mci_cfg("fastvit_mci0", cfg["embed_dim"], g.get("widths"), g.get("depths")),
+                      dict(vocab_size=t["vocab_size"], context_length=t["context_length"], dim=t["dim"],
+                           n_heads=t["n_heads_per_layer"], n_transformer_layers=t["n_transformer_layers"],
+                           embed_dim=cfg["embed_dim"])).eval()
+    randomize(model, seed)
+    with torch.no_grad():
+        model.image_encoder.model.head.fc.bias.zero_()   # Apple's head.proj has no bias
+    model.image_size = cfg["image_cfg"]["image_size"]
+    return model, cfg
+
+
+def write_apple_v1(model, cfg, outdir):
+    """apple/MobileCLIP-S0 layout: mobileclip_s0.pt = torch.save(Apple-named state dict)."""
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=4)
+    from collections import OrderedDict
+    torch.save(OrderedDict(model.apple_state_dict()), os.path.join(outdir, "mobileclip_s0.pt"))
+    return "mobileclip_s0.pt"
+
+
 # ---------------------------------------------------------------- preprocessing
 
-def preprocess(img, size, mean=(0, 0, 0), std=(1, 1, 1), resample=Image.BILINEAR):
-    """OpenCLIP eval transform, resize_mode 'shortest' (torchvision semantics):
-    shorter side -> size (longer side truncated, no-op if already equal), PIL
-    resample (antialiased when downscaling), center crop with round-half-even
-    offsets, /255, (x - mean) / std. Returns float32 [3, size, size]."""
+def resize_crop(img, size, resample=Image.BILINEAR):
+    """OpenCLIP eval transform up to ToTensor, resize_mode 'shortest'
+    (torchvision semantics): shorter side -> size (longer side truncated, no-op if
+    already equal), PIL resample (antialiased when downscaling), center crop with
+    round-half-even offsets. Returns uint8 [size, size, 3] (HWC, RGB)."""
     img = img.convert("RGB")
     w, h = img.size
     if min(w, h) != size:
@@ -206,11 +269,20 @@ def preprocess(img, size, mean=(0, 0, 0), std=(1, 1, 1), resample=Image.BILINEAR
         img = img.resize((nw, nh), resample)
     w, h = img.size
     top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
-    img = img.crop((left, top, left + size, top + size))
-    x = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def to_pixels(u8, mean=(0, 0, 0), std=(1, 1, 1)):
+    """ToTensor + Normalize, all in float32: (u8 / 255 - mean) / std, CHW."""
+    x = u8.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0)
     m = np.asarray(mean, np.float32)[:, None, None]
     s = np.asarray(std, np.float32)[:, None, None]
     return ((x - m) / s).astype(np.float32)
+
+
+def preprocess(img, size, mean=(0, 0, 0), std=(1, 1, 1), resample=Image.BILINEAR):
+    """float32 [3, size, size] model input."""
+    return to_pixels(resize_crop(img, size, resample), mean, std)
 
 
 # ---------------------------------------------------------------- writers

@@ -24,7 +24,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
 
 def make_image(w, h, seed):
-    """Deterministic RGB test image: gradients, a disc, stripes and mild noise."""
+    """Deterministic RGB test image: gradients, a disc (sharp edge) and stripes."""
     r = np.random.RandomState(seed)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy = w * r.uniform(0.3, 0.7), h * r.uniform(0.3, 0.7)
@@ -32,7 +32,6 @@ def make_image(w, h, seed):
     img = np.stack([255 * x / max(w - 1, 1),
                     255 * y / max(h - 1, 1),
                     127 + 100 * np.sin(x * 0.7 + y * 0.3) * (1 - disc) + 90 * disc], axis=-1)
-    img += r.normal(0, 4, img.shape)
     return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
 
 
@@ -62,26 +61,41 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-pt", action="store_true", help="skip the Apple .pt layout")
     a = ap.parse_args()
-    short = a.name.split("-", 1)[1].lower().replace("-", "")
+    short = ("v1_" if a.name.startswith("MobileCLIP-") else "") + a.name.split("-", 1)[1].lower().replace("-", "")
     out = a.out or os.path.join(ROOT, "tests", "data", "mobileclip", short + ("_full" if a.full else "_tiny"))
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
 
-    model, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
-    clip.write_openclip(model, mcfg, a.name, os.path.join(out, "openclip"))
-    ptname = None if a.no_pt else clip.write_apple_pt(model, mcfg, a.name, os.path.join(out, "apple"))
-
-    size, pp = model.image_size, clip.preprocess_config(a.name)
+    v1 = a.name == "MobileCLIP-S0"
+    if v1:   # Apple v1 layout only (OpenCLIP cannot hold the MCt text tower)
+        model, mcfg = clip.build_v1(tiny=not a.full, seed=a.seed)
+        ptname = clip.write_apple_v1(model, mcfg, os.path.join(out, "apple"))
+        pp = {"mean": [0.0] * 3, "std": [1.0] * 3, "interpolation": "bilinear", "resize_mode": "shortest"}
+        vocab = mcfg["text_cfg"]["vocab_size"]
+    else:
+        model, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)
+        clip.write_openclip(model, mcfg, a.name, os.path.join(out, "openclip"))
+        ptname = None if a.no_pt else clip.write_apple_pt(model, mcfg, a.name, os.path.join(out, "apple"))
+        pp = clip.preprocess_config(a.name)
+        vocab = mcfg["text_cfg"]["vocab_size"]
+    size = model.image_size
     dims = [(131, 97), (80, 121)] if not a.full else [(341, 256), (300, 451)]
-    pix = []
+    u8 = []
     for i, (w, h) in enumerate(dims):
         im = make_image(w, h, 100 + i)
         im.save(os.path.join(out, f"img{i}.png"), optimize=True)
-        pix.append(clip.preprocess(Image.open(os.path.join(out, f"img{i}.png")), size, pp["mean"], pp["std"]))
-    pix = np.stack(pix)
-    ids = make_tokens(mcfg["text_cfg"]["vocab_size"], a.full)
+        rs = Image.BICUBIC if pp["interpolation"] == "bicubic" else Image.BILINEAR
+        u8.append(clip.resize_crop(Image.open(os.path.join(out, f"img{i}.png")), size, rs))
+    u8 = np.stack(u8)
+    pix = np.stack([clip.to_pixels(x, pp["mean"], pp["std"]) for x in u8])
+    ids = make_tokens(vocab, a.full)
 
-    exp = {"pixels": pix, "tokens": ids}
+    # pixels_u8 (resized + cropped, HWC) always; the float tensor it implies
+    # exactly ((u8/255 - mean)/std in float32) only at full size, to keep the
+    # committed fixtures small.
+    exp = {"pixels_u8": u8, "tokens": ids}
+    if a.full:
+        exp["pixels"] = pix
     with torch.no_grad():
         taps, ttaps = {}, {}
         img = model.encode_image(torch.from_numpy(pix), taps)
@@ -96,17 +110,27 @@ def main():
                    logits_per_image=logits.numpy())
 
         # the files must reproduce the model: reload both layouts and rerun
-        files = [safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors"))]
-        if ptname:
-            files.append(torch.load(os.path.join(out, "apple", ptname)))
+        if v1:
+            sd, ref = torch.load(os.path.join(out, "apple", ptname)), model.apple_state_dict()
+            assert list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in sd)
+            files = []
+            for k in [k for k in exp if k.startswith("stage") or k in ("stem", "final_conv")]:
+                del exp[k]          # same MCi0 code as MobileCLIP2-S0: keep the fixture small
+        else:
+            files = [safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors"))]
+            if ptname:
+                files.append(torch.load(os.path.join(out, "apple", ptname)))
         for sd in files:
             m2 = clip.CLIP(mcfg).eval()
             m2.load_state_dict(sd, strict=True)
             assert torch.equal(m2.encode_image(torch.from_numpy(pix)), img)
             assert torch.equal(m2.encode_text(torch.from_numpy(ids)), txt)
 
+    if not a.full and a.name not in ("MobileCLIP2-S0", "MobileCLIP-S0"):
+        del exp["text_block0"]      # same text code as S0's: keep the fixtures small
     for k, v in exp.items():
-        np.save(os.path.join(out, k + ".npy"), v.astype(np.int64 if k == "tokens" else np.float32))
+        dt = {"tokens": np.int64, "pixels_u8": np.uint8}.get(k, np.float32)
+        np.save(os.path.join(out, k + ".npy"), v.astype(dt))
     meta = {"model": a.name, "tiny": not a.full, "seed": a.seed, "image_size": size,
             "preprocess": pp, "images": [f"img{i}.png" for i in range(len(dims))],
             "image_dims_wh": dims, "apple_pt": ptname and "apple/" + ptname,

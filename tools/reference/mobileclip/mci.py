@@ -9,7 +9,6 @@ modelled: BatchNorm uses running statistics, no dropout or drop-path.
 Shapes are NCHW. Every conv uses zero padding k//2 (timm's symmetric padding
 ((s-1)+(k-1))//2 equals k//2 for the odd kernels used here).
 """
-import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
