@@ -280,11 +280,34 @@ def mobileone(sd, p, x, stride, pad, groups, se=False):
 
 def convffn(sd, p, x):
     c = x.shape[1]
-    u = F.conv2d(x, sd[p + "conv.conv.weight"], None, padding=3, groups=c)
-    u = F.batch_norm(u, sd[p + "conv.bn.running_mean"], sd[p + "conv.bn.running_var"],
-                     sd[p + "conv.bn.weight"], sd[p + "conv.bn.bias"], False, 0.0, 1e-5)
+    if p + "conv.bn.weight" in sd:
+        u = F.conv2d(x, sd[p + "conv.conv.weight"], None, padding=3, groups=c)
+        u = F.batch_norm(u, sd[p + "conv.bn.running_mean"], sd[p + "conv.bn.running_var"],
+                         sd[p + "conv.bn.weight"], sd[p + "conv.bn.bias"], False, 0.0, 1e-5)
+    else:  # folded by fold_bn()
+        u = F.conv2d(x, sd[p + "conv.conv.weight"], sd[p + "conv.conv.bias"], padding=3, groups=c)
     u = gelu(F.conv2d(u, sd[p + "fc1.weight"], sd[p + "fc1.bias"]))
     return F.conv2d(u, sd[p + "fc2.weight"], sd[p + "fc2.bias"])
+
+
+def fold_bn(sd, eps=1e-5):
+    """What a loader does at load time: fold each ConvFFN BatchNorm into its
+    bias-free 7x7 depthwise conv, W' = W*g/s, b' = beta - mean*g/s with
+    s = sqrt(var + eps); drops the bn.* tensors."""
+    out = {}
+    for n, t in sd.items():
+        if ".convffn.conv.bn." in n:
+            continue
+        if n.endswith(".convffn.conv.conv.weight"):
+            p = n[:-len("conv.weight")]
+            g, b = sd[p + "bn.weight"], sd[p + "bn.bias"]
+            m, v = sd[p + "bn.running_mean"], sd[p + "bn.running_var"]
+            sc = g / torch.sqrt(v + eps)
+            out[n] = t * sc[:, None, None, None]
+            out[p + "conv.bias"] = b - m * sc
+            continue
+        out[n] = t
+    return out
 
 
 def layernorm_channel(x, w, b, eps=1e-5):
