@@ -14,6 +14,12 @@ Writes, under OUT:
 All variants hold identical values (weights are exact in bf16 and f16), so one
 expected/ folder serves all three.  Needs ~8 GB RAM and ~5 GB disk; the fp32
 reference takes a few minutes on 2 cores.
+
+Speed: Debian's torch links the generic libblas.so.3; if that is the netlib
+reference BLAS (0.2 GFLOP/s) the fp32 reference takes hours.  Point the
+loader at OpenBLAS without touching the system, e.g.
+    apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb /tmp/oblas
+    LD_LIBRARY_PATH=/tmp/oblas/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 ...
 """
 import argparse
 import json
@@ -60,12 +66,21 @@ def main():
     ap.add_argument("--variants", default="bf16,f16,sharded")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--no-ref", action="store_true")
+    ap.add_argument("--from", dest="src", default=None,
+                    help="read the weights from a folder written earlier instead of regenerating")
     a = ap.parse_args()
     torch.set_grad_enabled(False)
     cfg = R.FULL
     t0 = time.time()
-    sd = R.random_state(cfg, SEED)
-    print("random weights %.1fs, %d tensors" % (time.time() - t0, len(sd)), flush=True)
+    if a.src:
+        sd = {}
+        for fn in sorted(os.listdir(a.src)):
+            if fn.endswith(".safetensors"):
+                sd.update(hub_io.read_safetensors(os.path.join(a.src, fn)))
+        sd = {n: sd[n] for n in R.model_shapes(cfg)}
+    else:
+        sd = R.random_state(cfg, SEED)
+    print("weights %.1fs, %d tensors" % (time.time() - t0, len(sd)), flush=True)
     for v in a.variants.split(","):
         if not v:
             continue
