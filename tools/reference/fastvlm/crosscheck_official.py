@@ -92,6 +92,10 @@ def main():
     worst = 0.0
     sd, d = check_vision(mci, R.VISION_TINY, 20261127, "tiny")
     worst = max(worst, d)
+    x = torch.rand(1, 3, 192, 192, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        d = (R.vision_forward(sd, R.VISION_TINY, x) - R.vision_forward(R.fold_bn(sd), R.VISION_TINY, x)).abs().max().item()
+    print("BN folded at load vs unfolded (tiny): max|diff| %.3e" % d)
 
     builder = load(os.path.join(root, "llava/model/multimodal_projector/builder.py"), "proj_official")
     ns = types.SimpleNamespace(mm_projector_type="mlp2x_gelu", mm_hidden_size=R.TINY["mm_hidden_size"],

@@ -53,7 +53,9 @@ def main():
         sd = {}
         for fn in sorted(os.listdir(a.weights)):
             if fn.endswith(".safetensors"):
-                sd.update(hub_io.read_safetensors(os.path.join(a.weights, fn)))
+                sd.update(hub_io.read_safetensors(
+                    os.path.join(a.weights, fn),
+                    keep=lambda n: n.startswith(R.VT) or n.startswith("model.mm_projector.")))
     else:
         sd = R.random_state(cfg, 20261127 if a.tiny else 5120)
         sd = {n: t for n, t in sd.items() if n.startswith(R.VT) or n.startswith("model.mm_projector.")}

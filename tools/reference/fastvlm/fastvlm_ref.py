@@ -212,6 +212,16 @@ def random_state(cfg, seed):
     def ru(shape, lo, hi):
         return torch.rand(shape, generator=g) * (hi - lo) + lo
 
+    # residual branches shrink with stage depth (1/sqrt(depth)) so the 24-block
+    # stage does not blow activations up (real layer scales are small too)
+    stage_of = {idx: i for idx, kind, i in network_plan(cfg["vision"])}
+
+    def depth_scale(short):
+        parts = short.split(".")
+        if parts[0] == "network" and stage_of.get(int(parts[1])) is not None and len(parts) > 3:
+            return 1.0 / math.sqrt(cfg["vision"]["layers"][stage_of[int(parts[1])]])
+        return 1.0
+
     for name, shape in shapes.items():
         short = name[len(VT):] if name.startswith(VT) else name
         if short.endswith("num_batches_tracked"):
@@ -224,7 +234,7 @@ def random_state(cfg, seed):
         elif name.endswith("bn.weight") or short.startswith("network") and short.endswith("norm.weight"):
             t = rn(shape, 0.2, 1.0)
         elif "layer_scale" in name:
-            t = ru(shape, 0.05, 0.5)
+            t = ru(shape, 0.05, 0.5) * depth_scale(short)
         elif name.endswith("layernorm.weight") or name == "model.norm.weight":
             t = rn(shape, 0.2, 1.0)
         elif name.endswith(".bias") and name.startswith(VT):
@@ -244,7 +254,7 @@ def random_state(cfg, seed):
                     (short.startswith("network") and short.count(".") == 3 and "reparam_conv" in name)):
                 # folded identity: 1 at the kernel centre
                 k = shape[2]
-                t = t * 0.3
+                t = t * 0.3 * depth_scale(short)
                 t[:, 0, k // 2, k // 2] += 1.0
         elif len(shape) == 2:
             gain = VGAIN if name.startswith(VT) else PGAIN if "mm_projector" in name else 1.0
@@ -280,11 +290,34 @@ def mobileone(sd, p, x, stride, pad, groups, se=False):
 
 def convffn(sd, p, x):
     c = x.shape[1]
-    u = F.conv2d(x, sd[p + "conv.conv.weight"], None, padding=3, groups=c)
-    u = F.batch_norm(u, sd[p + "conv.bn.running_mean"], sd[p + "conv.bn.running_var"],
-                     sd[p + "conv.bn.weight"], sd[p + "conv.bn.bias"], False, 0.0, 1e-5)
+    if p + "conv.bn.weight" in sd:
+        u = F.conv2d(x, sd[p + "conv.conv.weight"], None, padding=3, groups=c)
+        u = F.batch_norm(u, sd[p + "conv.bn.running_mean"], sd[p + "conv.bn.running_var"],
+                         sd[p + "conv.bn.weight"], sd[p + "conv.bn.bias"], False, 0.0, 1e-5)
+    else:  # folded by fold_bn()
+        u = F.conv2d(x, sd[p + "conv.conv.weight"], sd[p + "conv.conv.bias"], padding=3, groups=c)
     u = gelu(F.conv2d(u, sd[p + "fc1.weight"], sd[p + "fc1.bias"]))
     return F.conv2d(u, sd[p + "fc2.weight"], sd[p + "fc2.bias"])
+
+
+def fold_bn(sd, eps=1e-5):
+    """What a loader does at load time: fold each ConvFFN BatchNorm into its
+    bias-free 7x7 depthwise conv, W' = W*g/s, b' = beta - mean*g/s with
+    s = sqrt(var + eps); drops the bn.* tensors."""
+    out = {}
+    for n, t in sd.items():
+        if ".convffn.conv.bn." in n:
+            continue
+        if n.endswith(".convffn.conv.conv.weight"):
+            p = n[:-len("conv.weight")]
+            g, b = sd[p + "bn.weight"], sd[p + "bn.bias"]
+            m, v = sd[p + "bn.running_mean"], sd[p + "bn.running_var"]
+            sc = g / torch.sqrt(v + eps)
+            out[n] = t * sc[:, None, None, None]
+            out[p + "conv.bias"] = b - m * sc
+            continue
+        out[n] = t
+    return out
 
 
 def layernorm_channel(x, w, b, eps=1e-5):
@@ -405,13 +438,15 @@ class Qwen2:
         """x [T, H] embeddings appended at positions pos..pos+T-1 -> final
         hidden states [T, H] (after model.norm)."""
         sd, T = self.sd, x.shape[0]
+        # RoPE tables in fp32 exactly as HF computes them, then cast to the
+        # working dtype (fp64 in the golden generators)
         pos = torch.arange(self.pos, self.pos + T, dtype=torch.float32)
         freqs = pos[:, None] * self.inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos(), emb.sin()
+        cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
         rep = self.nh // self.nkv
         S = self.pos + T
-        mask = torch.full((T, S), float("-inf"))
+        mask = torch.full((T, S), float("-inf"), dtype=x.dtype)
         mask = torch.triu(mask, diagonal=self.pos + 1)
         for l in range(self.lc["num_hidden_layers"]):
             p = "model.layers.%d." % l
@@ -497,6 +532,13 @@ def build_prompt(text):
     return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
             "<|im_start|>user\n<image>\n" + text + "<|im_end|>\n"
             "<|im_start|>assistant\n")
+
+
+def to64(sd):
+    """The golden generators run the reference in float64 on the exact 16-bit
+    weight values and store float32: the expected outputs are then accurate to
+    fp32 rounding and independent of the BLAS torch happens to link."""
+    return {n: t.double() if t.is_floating_point() else t for n, t in sd.items()}
 
 
 def splice(model, ids, img_rows):

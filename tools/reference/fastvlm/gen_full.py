@@ -14,6 +14,12 @@ Writes, under OUT:
 All variants hold identical values (weights are exact in bf16 and f16), so one
 expected/ folder serves all three.  Needs ~8 GB RAM and ~5 GB disk; the fp32
 reference takes a few minutes on 2 cores.
+
+Speed: Debian's torch links the generic libblas.so.3; if that is the netlib
+reference BLAS (0.2 GFLOP/s) the fp32 reference takes hours.  Point the
+loader at OpenBLAS without touching the system, e.g.
+    apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb /tmp/oblas
+    LD_LIBRARY_PATH=/tmp/oblas/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 ...
 """
 import argparse
 import json
@@ -60,12 +66,21 @@ def main():
     ap.add_argument("--variants", default="bf16,f16,sharded")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--no-ref", action="store_true")
+    ap.add_argument("--from", dest="src", default=None,
+                    help="read the weights from a folder written earlier instead of regenerating")
     a = ap.parse_args()
     torch.set_grad_enabled(False)
     cfg = R.FULL
     t0 = time.time()
-    sd = R.random_state(cfg, SEED)
-    print("random weights %.1fs, %d tensors" % (time.time() - t0, len(sd)), flush=True)
+    if a.src:
+        sd = {}
+        for fn in sorted(os.listdir(a.src)):
+            if fn.endswith(".safetensors"):
+                sd.update(hub_io.read_safetensors(os.path.join(a.src, fn)))
+        sd = {n: sd[n] for n in R.model_shapes(cfg)}
+    else:
+        sd = R.random_state(cfg, SEED)
+    print("weights %.1fs, %d tensors" % (time.time() - t0, len(sd)), flush=True)
     for v in a.variants.split(","):
         if not v:
             continue
@@ -85,14 +100,16 @@ def main():
     im = Image.open(os.path.join(ex, "image.png"))
     u8, px = R.preprocess(im, vc["image_size"])
     np.save(os.path.join(ex, "pixels_u8.npy"), u8)
+    sd = R.to64(sd)  # float64 reference, float32 files
+    px = px.double()
     t0 = time.time()
     trace = []
     f = R.image_features(sd, vc, px, trace)[0]
     e = R.project(sd, f)
     t_vis = time.time() - t0
     print("vision + projector %.1fs" % t_vis, flush=True)
-    np.save(os.path.join(ex, "features.npy"), f.numpy())
-    np.save(os.path.join(ex, "embeds.npy"), e.numpy())
+    np.save(os.path.join(ex, "features.npy"), f.numpy().astype(np.float32))
+    np.save(os.path.join(ex, "embeds.npy"), e.numpy().astype(np.float32))
 
     pid = json.load(open(os.path.join(ROOT, "tests", "data", "fastvlm", "prompt_ids.json")))
     p = pid["prompts"][0]
@@ -100,15 +117,15 @@ def main():
     ids = p["input_ids"]
     model = R.Qwen2(sd, lc)
     emb = R.splice(model, ids, e)
-    np.save(os.path.join(ex, "inputs_embeds.npy"), emb.numpy())
+    np.save(os.path.join(ex, "inputs_embeds.npy"), emb.numpy().astype(np.float32))
     t0 = time.time()
     toks, first, margins = model.greedy(emb, a.tokens, cfg["tokenizer_len"], stop=(R.IM_END, R.ENDOFTEXT))
     t_llm = time.time() - t0
     print("prefill %d + %d tokens %.1fs: %s" % (emb.shape[0], len(toks), t_llm, toks), flush=True)
-    np.save(os.path.join(ex, "first_logits.npy"), first.numpy())
+    np.save(os.path.join(ex, "first_logits.npy"), first.numpy().astype(np.float32))
     top = torch.topk(first[:cfg["tokenizer_len"]], 5)
     out = {
-        "about": "FastVLM-0.5B-shaped random weights (seed %d); fp32 reference from "
+        "about": "FastVLM-0.5B-shaped random weights (seed %d); float64 reference (stored float32) from "
                  "tools/reference/fastvlm/fastvlm_ref.py" % SEED,
         "prompt": p["prompt"], "text": p["text"], "input_ids": ids,
         "image_pos": ids.index(R.IMAGE_TOKEN_INDEX), "seq_len": emb.shape[0],

@@ -93,9 +93,11 @@ def main():
         assert torch.equal(back[n], sd[n]) and torch.equal(back16[n], sd[n]), n
 
     pid = json.load(open(os.path.join(ROOT, "tests", "data", "fastvlm", "prompt_ids.json")))
+    sd = R.to64(sd)
     model = R.Qwen2(sd, lc)
     golden = {
-        "about": "FastVLM tiny random-weight golden; see tools/reference/fastvlm/NOTES.md",
+        "about": "FastVLM tiny random-weight golden; reference computed in float64, "
+                 "stored float32; see tools/reference/fastvlm/NOTES.md",
         "seed": SEED,
         "vision": vc, "llm": lc, "mm_hidden_size": cfg["mm_hidden_size"],
         "id_map": "tiny ids = real Qwen2 id %% vocab_size (%d); -200 sentinel kept" % V,
@@ -112,7 +114,7 @@ def main():
         np.save(os.path.join(out, name + "_pixels_u8.npy"), u8)
         trace = []
         with torch.no_grad():
-            f = R.image_features(sd, vc, px, trace)[0]
+            f = R.image_features(sd, vc, px.double(), trace)[0]
             e = R.project(sd, f)
         np.save(os.path.join(out, name + "_features.npy"), f.numpy().astype(np.float32))
         np.save(os.path.join(out, name + "_embeds.npy"), e.numpy().astype(np.float32))

@@ -61,18 +61,19 @@ def write_safetensors(path, sd, dtype):
     return off
 
 
-def read_safetensors(path):
-    """Minimal reader (for self-checks): returns {name: fp32/int64 tensor}."""
+def read_safetensors(path, keep=None):
+    """Minimal reader (for self-checks): returns {name: fp32/int64 tensor};
+    keep(name) -> bool selects tensors."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         hdr = json.loads(f.read(n))
-        data = f.read()
+    data = memoryview(np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n))
     out = {}
     for name, e in hdr.items():
-        if name == "__metadata__":
+        if name == "__metadata__" or (keep is not None and not keep(name)):
             continue
         a, b = e["data_offsets"]
-        raw = data[a:b]
+        raw = bytes(data[a:b])
         if e["dtype"] == "BF16":
             u = np.frombuffer(raw, "<u2").astype(np.uint32) << 16
             v = torch.from_numpy(u.view(np.float32).copy())
