@@ -33,5 +33,8 @@ int cmd_chat(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_index(int argc, char **argv);  /* photo album: cmd_index.c */
+int cmd_search(int argc, char **argv); /* cmd_search.c */
+int cmd_dupes(int argc, char **argv);  /* cmd_search.c */
 
 #endif
