@@ -55,6 +55,9 @@ static const char *k_schema =
     " embedding BLOB NOT NULL,"
     " indexed_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS images_hash ON images(hash);"
+    /* files that failed to decode, so an unchanged bad file is not re-read and re-warned */
+    "CREATE TABLE IF NOT EXISTS bad(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+    " reason TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" ALBUM_SCHEMA "');";
 
 int album_open(const char *path, int readonly, sqlite3 **out, char *err, size_t errlen) {

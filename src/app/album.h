@@ -3,7 +3,8 @@
  * records the model the vectors came from (old vectors are never mixed with a new model's).
  *
  *   images(id, path UNIQUE, size, mtime_ns, hash, width, height, model, embedding, indexed_at)
- *   meta(key, value): "model_id", "model_path", "dim", "schema"
+ *   meta(key, value): "model_id", "model_path", "vocab_path", "dim", "schema"
+ *   bad(path, size, mtime_ns, reason): files that failed; skipped silently while unchanged
  *
  * path is absolute. hash is a 64-bit hash of the file's bytes (moves and copies are recognised
  * by it and reuse the stored vector). embedding is dim IEEE halves of the L2-normalised vector.

@@ -352,13 +352,13 @@ int cmd_index(int argc, char **argv) {
     sqlite3 *db = NULL;
     glimpse_model *m = NULL;
     flist files = {0};
-    row *rows = NULL;
-    size_t n_rows = 0, cap_rows = 0;
+    row *rows = NULL, *bads = NULL;
+    size_t n_rows = 0, cap_rows = 0, n_bads = 0, cap_bads = 0;
     uint64_t *known = NULL;
     size_t n_known = 0;
     file_ent *todo = NULL;
     pthread_t *tids = NULL;
-    sqlite3_stmt *st_up = NULL, *st_src = NULL, *st_del = NULL;
+    sqlite3_stmt *st_up = NULL, *st_src = NULL, *st_del = NULL, *st_bad = NULL, *st_unbad = NULL;
     shared s;
     memset(&s, 0, sizeof s);
 
@@ -431,11 +431,33 @@ int cmd_index(int argc, char **argv) {
     }
     qsort(rows, n_rows, sizeof *rows, cmp_row);
     qsort(known, n_known, sizeof *known, cmp_u64);
+    {
+        sqlite3_stmt *st = NULL;
+        sqlite3_prepare_v2(db, "SELECT path, size, mtime_ns FROM bad", -1, &st, NULL);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+            if (n_bads == cap_bads) {
+                cap_bads = cap_bads ? 2 * cap_bads : 64;
+                bads = realloc(bads, sizeof *bads * cap_bads);
+            }
+            bads[n_bads++] = (row){strdup((const char *)sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1),
+                                   sqlite3_column_int64(st, 2), 0};
+        }
+        sqlite3_finalize(st);
+    }
+    qsort(bads, n_bads, sizeof *bads, cmp_row);
 
     /* ---- merge: unchanged, changed, new */
-    size_t n_todo = 0, n_unchanged = 0, n_new = 0, n_changed = 0;
+    size_t n_todo = 0, n_unchanged = 0, n_new = 0, n_changed = 0, n_known_bad = 0;
     todo = malloc(sizeof *todo * (files.n ? files.n : 1));
-    for (size_t i = 0, j = 0; i < files.n; i++) {
+    for (size_t i = 0, j = 0, b = 0; i < files.n; i++) {
+        while (b < n_bads && strcmp(bads[b].path, files.v[i].path) < 0) b++;
+        if (b < n_bads && !strcmp(bads[b].path, files.v[i].path)) {
+            bads[b].seen = 1;
+            if (bads[b].size == files.v[i].size && bads[b].mtime_ns == files.v[i].mtime_ns) {
+                n_known_bad++; /* failed before and unchanged since: no second warning */
+                continue;
+            }
+        }
         while (j < n_rows && strcmp(rows[j].path, files.v[i].path) < 0) j++;
         if (j < n_rows && !strcmp(rows[j].path, files.v[i].path)) {
             rows[j].seen = 1;
@@ -458,7 +480,10 @@ int cmd_index(int argc, char **argv) {
     if (sqlite3_prepare_v2(db, sql_up, -1, &st_up, NULL) ||
         sqlite3_prepare_v2(db, "SELECT width, height, embedding FROM images WHERE hash = ? LIMIT 1", -1, &st_src,
                            NULL) ||
-        sqlite3_prepare_v2(db, "DELETE FROM images WHERE path = ?", -1, &st_del, NULL)) {
+        sqlite3_prepare_v2(db, "DELETE FROM images WHERE path = ?", -1, &st_del, NULL) ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO bad(path, size, mtime_ns, reason) VALUES(?, ?, ?, ?)", -1,
+                           &st_bad, NULL) ||
+        sqlite3_prepare_v2(db, "DELETE FROM bad WHERE path = ?", -1, &st_unbad, NULL)) {
         cli_fail(cmd, "%s: %s", dbpath, sqlite3_errmsg(db));
         goto done;
     }
@@ -522,6 +547,12 @@ int cmd_index(int argc, char **argv) {
             sqlite3_reset(st_del);
             sqlite3_bind_text(st_del, 1, f->path, -1, SQLITE_STATIC);
             if (!db_err && sqlite3_step(st_del) != SQLITE_DONE) db_err = 1;
+            sqlite3_reset(st_bad);
+            sqlite3_bind_text(st_bad, 1, f->path, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st_bad, 2, f->size);
+            sqlite3_bind_int64(st_bad, 3, f->mtime_ns);
+            sqlite3_bind_text(st_bad, 4, r->msg, -1, SQLITE_STATIC);
+            if (!db_err && sqlite3_step(st_bad) != SQLITE_DONE) db_err = 1;
         } else {
             sqlite3_reset(st_up);
             sqlite3_bind_text(st_up, 1, f->path, -1, SQLITE_STATIC);
@@ -534,6 +565,9 @@ int cmd_index(int argc, char **argv) {
             sqlite3_bind_blob(st_up, 8, blob, (int)(sizeof(uint16_t) * s.dim), SQLITE_STATIC);
             sqlite3_bind_int64(st_up, 9, (int64_t)time(NULL));
             if (!db_err && sqlite3_step(st_up) != SQLITE_DONE) db_err = 1;
+            sqlite3_reset(st_unbad);
+            sqlite3_bind_text(st_unbad, 1, f->path, -1, SQLITE_STATIC);
+            if (!db_err && sqlite3_step(st_unbad) != SQLITE_DONE) db_err = 1;
             if (r->kind == R_EMBEDDED) n_embedded++;
             else n_reused++;
         }
@@ -558,19 +592,21 @@ int cmd_index(int argc, char **argv) {
     size_t n_removed = 0;
     if (!g_stop && !db_err) {
         db_err = album_exec(db, "BEGIN IMMEDIATE", err, sizeof err);
-        for (size_t j = 0; j < n_rows && !db_err; j++) {
-            if (rows[j].seen) continue;
+        for (size_t j = 0; j < n_rows + n_bads && !db_err; j++) {
+            row *rw = j < n_rows ? &rows[j] : &bads[j - n_rows];
+            if (rw->seen) continue;
             int under = 0;
             for (int k = 0; k < n_roots && !under; k++) {
                 size_t l = strlen(roots[k]);
-                under = !strncmp(rows[j].path, roots[k], l) && (rows[j].path[l] == '/' || roots[k][l - 1] == '/');
+                under = !strncmp(rw->path, roots[k], l) && (rw->path[l] == '/' || roots[k][l - 1] == '/');
             }
             /* gone, renamed, or now excluded; rows outside the walked folders are kept */
             if (!under) continue;
-            sqlite3_reset(st_del);
-            sqlite3_bind_text(st_del, 1, rows[j].path, -1, SQLITE_STATIC);
-            if (sqlite3_step(st_del) != SQLITE_DONE) db_err = 1, snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
-            else n_removed++;
+            sqlite3_stmt *del = j < n_rows ? st_del : st_unbad;
+            sqlite3_reset(del);
+            sqlite3_bind_text(del, 1, rw->path, -1, SQLITE_STATIC);
+            if (sqlite3_step(del) != SQLITE_DONE) db_err = 1, snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
+            else if (j < n_rows) n_removed++;
         }
         if (!db_err) db_err = album_exec(db, "COMMIT", err, sizeof err);
     }
@@ -582,14 +618,16 @@ int cmd_index(int argc, char **argv) {
     double ips = dt > 0 ? n_embedded / dt : 0;
     if (pm == P_JSON)
         printf("{\"event\":\"done\",\"files\":%zu,\"new\":%zu,\"changed\":%zu,\"unchanged\":%zu,\"embedded\":%zu,"
-               "\"reused\":%zu,\"removed\":%zu,\"skipped\":%zu,\"interrupted\":%s,\"seconds\":%.3f,"
+               "\"reused\":%zu,\"removed\":%zu,\"skipped\":%zu,\"known_bad\":%zu,\"interrupted\":%s,\"seconds\":%.3f,"
                "\"images_per_s\":%.2f}\n",
-               files.n, n_new, n_changed, n_unchanged, n_embedded, n_reused, n_removed, n_bad, g_stop ? "true" : "false",
+               files.n, n_new, n_changed, n_unchanged, n_embedded, n_reused, n_removed, n_bad + n_known_bad, n_known_bad,
+               g_stop ? "true" : "false",
                dt, ips);
     else
         printf("%zu files: %zu new, %zu changed, %zu unchanged, %zu removed; %zu embedded, %zu reused (moved or "
-               "copied), %zu skipped; %.2f s, %.1f images/s%s\n",
-               files.n, n_new, n_changed, n_unchanged, n_removed, n_embedded, n_reused, n_bad, dt, ips,
+               "copied), %zu skipped (%zu known bad); %.2f s, %.1f images/s%s\n",
+               files.n, n_new, n_changed, n_unchanged, n_removed, n_embedded, n_reused, n_bad + n_known_bad, n_known_bad,
+               dt, ips,
                g_stop ? " (interrupted: run again to finish)" : "");
     rc = g_stop ? 1 : 0;
     for (int k = 0; k < n_roots; k++) free(roots[k]);
@@ -598,12 +636,16 @@ done:
     sqlite3_finalize(st_up);
     sqlite3_finalize(st_src);
     sqlite3_finalize(st_del);
+    sqlite3_finalize(st_bad);
+    sqlite3_finalize(st_unbad);
     sqlite3_close(db);
     glimpse_model_close(m);
     for (size_t i = 0; i < files.n; i++) free(files.v[i].path);
     free(files.v);
     for (size_t j = 0; j < n_rows; j++) free(rows[j].path);
+    for (size_t j = 0; j < n_bads; j++) free(bads[j].path);
     free(rows);
+    free(bads);
     free(known);
     free(todo);
     free(tids);
