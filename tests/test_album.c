@@ -224,7 +224,9 @@ int main(void) {
     struct stat st;
     int have_vocab = stat(g_vocab, &st) == 0;
     char line[4096];
-    snprintf(line, sizeof line, "'%s' mobileclip2-tiny '%s' %s%s%s >/dev/null", GLIMPSE_GEN, g_model,
+    /* $GLIMPSE_GEN overrides the generator (e.g. a release one next to a sanitizer build) */
+    const char *gen = getenv("GLIMPSE_GEN") ? getenv("GLIMPSE_GEN") : GLIMPSE_GEN;
+    snprintf(line, sizeof line, "'%s' mobileclip2-tiny '%s' %s%s%s >/dev/null", gen, g_model,
              have_vocab ? "--clip-vocab '" : "", have_vocab ? g_vocab : "", have_vocab ? "'" : "");
     if (system(line) != 0) return fprintf(stderr, "glimpse-gen failed: %s\n", line), 1;
     if (!have_vocab) fprintf(stderr, "test_album: %s missing: text queries not tested\n", g_vocab);
@@ -399,7 +401,7 @@ int main(void) {
 
     /* ---- a different model re-embeds everything (vectors are never mixed) */
     snprintf(p, sizeof p, "%s/model2", g_tmp);
-    snprintf(line, sizeof line, "'%s' mobileclip2-tiny '%s' --seed 7 %s%s%s >/dev/null", GLIMPSE_GEN, p,
+    snprintf(line, sizeof line, "'%s' mobileclip2-tiny '%s' --seed 7 %s%s%s >/dev/null", gen, p,
              have_vocab ? "--clip-vocab '" : "", have_vocab ? g_vocab : "", have_vocab ? "'" : "");
     CHECK(system(line) == 0);
     rc = cli(&out, &err, "index '%s/photos' --db '%s' -m '%s' --exclude 'skip*' --progress json", g_tmp, g_db, p);

@@ -95,6 +95,11 @@ static void walk(const char *cmd, const char *dir, char **ex, int n_ex, flist *o
     closedir(d);
 }
 
+/* qsort that accepts an empty (NULL) array */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+    if (n > 1) qsort(base, n, size, cmp);
+}
+
 static int cmp_ent(const void *a, const void *b) {
     return strcmp(((const file_ent *)a)->path, ((const file_ent *)b)->path);
 }
@@ -410,17 +415,21 @@ int cmd_index(int argc, char **argv) {
         roots[n_roots++] = strdup(ab);
         walk(cmd, ab, ex, n_ex, &files, &n_warn);
     }
-    qsort(files.v, files.n, sizeof *files.v, cmp_ent);
+    sort(files.v, files.n, sizeof *files.v, cmp_ent);
 
     /* ---- rows already in the store */
+    int oom = 0;
     {
         sqlite3_stmt *st = NULL;
         sqlite3_prepare_v2(db, "SELECT path, size, mtime_ns, hash FROM images", -1, &st, NULL);
         while (st && sqlite3_step(st) == SQLITE_ROW) {
             if (n_rows == cap_rows) {
                 cap_rows = cap_rows ? 2 * cap_rows : 1024;
-                rows = realloc(rows, sizeof *rows * cap_rows);
-                known = realloc(known, sizeof *known * cap_rows);
+                row *nr = realloc(rows, sizeof *rows * cap_rows);
+                uint64_t *nk = realloc(known, sizeof *known * cap_rows);
+                if (nr) rows = nr;
+                if (nk) known = nk;
+                if (!nr || !nk) { oom = 1; break; }
             }
             rows[n_rows] = (row){strdup((const char *)sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1),
                                  sqlite3_column_int64(st, 2), 0};
@@ -428,23 +437,26 @@ int cmd_index(int argc, char **argv) {
             n_rows++;
         }
         sqlite3_finalize(st);
+        if (oom) { cli_fail(cmd, "out of memory reading the store"); goto done; }
     }
-    qsort(rows, n_rows, sizeof *rows, cmp_row);
-    qsort(known, n_known, sizeof *known, cmp_u64);
+    sort(rows, n_rows, sizeof *rows, cmp_row);
+    sort(known, n_known, sizeof *known, cmp_u64);
     {
         sqlite3_stmt *st = NULL;
         sqlite3_prepare_v2(db, "SELECT path, size, mtime_ns FROM bad", -1, &st, NULL);
         while (st && sqlite3_step(st) == SQLITE_ROW) {
             if (n_bads == cap_bads) {
                 cap_bads = cap_bads ? 2 * cap_bads : 64;
-                bads = realloc(bads, sizeof *bads * cap_bads);
+                row *nb = realloc(bads, sizeof *bads * cap_bads);
+                if (!nb) break;
+                bads = nb;
             }
             bads[n_bads++] = (row){strdup((const char *)sqlite3_column_text(st, 0)), sqlite3_column_int64(st, 1),
                                    sqlite3_column_int64(st, 2), 0};
         }
         sqlite3_finalize(st);
     }
-    qsort(bads, n_bads, sizeof *bads, cmp_row);
+    sort(bads, n_bads, sizeof *bads, cmp_row);
 
     /* ---- merge: unchanged, changed, new */
     size_t n_todo = 0, n_unchanged = 0, n_new = 0, n_changed = 0, n_known_bad = 0;
