@@ -112,11 +112,11 @@ static int write_jpeg(const char *path, const unsigned char *p) {
     return fclose(fp);
 }
 
-/* the model input crop (bicubic short-side resize + centre crop) of an image */
+/* the model input crop (short-side resize + centre crop; MobileCLIP2 S0..S4 resize bilinear) */
 static int crop(const glimpse_image *in, int S, glimpse_image *out) {
     glimpse_image a = {0};
     gl_err e = {0};
-    int rc = io_image_resize_short_side(in, S, IO_FILTER_BICUBIC, &a, &e);
+    int rc = io_image_resize_short_side(in, S, IO_FILTER_BILINEAR, &a, &e);
     if (!rc) rc = io_image_center_crop(&a, S, S, out, &e);
     io_image_free(&a);
     return rc;
