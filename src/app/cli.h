@@ -35,5 +35,8 @@ int cmd_tokenize(int argc, char **argv);
 /* `glimpse tokenize --clip-vocab FILE | --qwen2-dir DIR`: no model needed */
 int cmd_tokenize_vocab(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_index(int argc, char **argv);  /* photo album: cmd_index.c */
+int cmd_search(int argc, char **argv); /* cmd_search.c */
+int cmd_dupes(int argc, char **argv);  /* cmd_search.c */
 
 #endif

@@ -12,6 +12,9 @@ static const cli_cmd g_cmds[] = {
     {"chat", "interactive questions about an image (FastVLM)", cmd_chat},
     {"embed", "image and text embeddings (MobileCLIP / MobileCLIP2)", cmd_embed},
     {"classify", "zero-shot labels for images (MobileCLIP / MobileCLIP2)", cmd_classify},
+    {"index", "add photo folders to the album (incremental, MobileCLIP2 embeddings in SQLite)", cmd_index},
+    {"search", "search the album by words, by an example photo, or a mix", cmd_search},
+    {"dupes", "groups of near-duplicate photos in the album", cmd_dupes},
     {"tokenize", "the token ids a model sees for a text", cmd_tokenize},
     {"info", "show what a model folder or weights file holds (format, tensors, dtypes)", cmd_info},
 };
