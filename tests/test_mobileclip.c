@@ -39,6 +39,41 @@ static void compare(const char *what, const float *got, const float *ref, int ro
     }
 }
 
+
+/* The goldens store the resized uint8 pixels (HWC); the float input is (u8/255 - mean)/std in
+ * float32, CHW, with mean/std from meta.json, exactly as the reference computes it. */
+static int load_pixels(const char *name, npy_arr *px, gl_err *err) {
+    char p[512];
+    snprintf(p, sizeof p, DATA "%s/pixels_u8.npy", name);
+    npy_arr u8;
+    if (npy_load(p, &u8) != 0 || u8.type != 'u' || u8.ndim != 4 || u8.shape[3] != 3) return -1;
+    snprintf(p, sizeof p, DATA "%s/meta.json", name);
+    cJSON *meta = NULL;
+    if (io_json_load(p, IO_JSON_MAX_DEFAULT, &meta, err) != 0) { npy_free(&u8); return -1; }
+    const cJSON *mean = io_json_path(meta, "preprocess.mean"), *std = io_json_path(meta, "preprocess.std");
+    float m[3], s[3];
+    for (int c = 0; c < 3; c++) {
+        m[c] = (float)cJSON_GetArrayItem(mean, c)->valuedouble;
+        s[c] = (float)cJSON_GetArrayItem(std, c)->valuedouble;
+    }
+    cJSON_Delete(meta);
+    long long n = u8.shape[0], H = u8.shape[1], W = u8.shape[2];
+    memset(px, 0, sizeof *px);
+    px->type = 'f', px->ndim = 4, px->n = (size_t)(n * 3 * H * W);
+    px->shape[0] = n, px->shape[1] = 3, px->shape[2] = H, px->shape[3] = W;
+    float *f = malloc(sizeof(float) * px->n);
+    const unsigned char *src = u8.data;
+    for (long long i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            for (long long y = 0; y < H; y++)
+                for (long long x = 0; x < W; x++)
+                    f[((i * 3 + c) * H + y) * W + x] =
+                        ((float)src[((i * H + y) * W + x) * 3 + c] / 255.0f - m[c]) / s[c];
+    px->data = f;
+    npy_free(&u8);
+    return 0;
+}
+
 static void model_level(const char *name, const char *weights, const char *cfg_path) {
     char p[512];
     fprintf(stderr, "%s (%s)\n", name, weights);
@@ -61,8 +96,7 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
     kn_env env = kn_env_native(pool);
     env.scratch = &scr;
     npy_arr px, tok, ie, te;
-    snprintf(p, sizeof p, DATA "%s/pixels.npy", name);
-    CHECK(npy_load(p, &px) == 0);
+    CHECK(load_pixels(name, &px, &err) == 0);
     snprintf(p, sizeof p, DATA "%s/tokens.npy", name);
     CHECK(npy_load(p, &tok) == 0);
     snprintf(p, sizeof p, DATA "%s/image_embeds.npy", name);
