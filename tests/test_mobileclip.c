@@ -10,6 +10,7 @@
 #include "io/json.h"
 #include "models/clip_text.h"
 #include "models/mci.h"
+#include "models/vit.h"
 
 #define DATA GLIMPSE_SOURCE_DIR "/tests/data/mobileclip/"
 #define VOCAB GLIMPSE_SOURCE_DIR "/../shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
@@ -74,6 +75,76 @@ static int load_pixels(const char *name, npy_arr *px, gl_err *err) {
     return 0;
 }
 
+/* Compares an intermediate tensor of the ViT (raw values, relative to its largest magnitude). */
+static void compare_tap(const char *name, const char *what, const float *got, size_t n) {
+    char p[512];
+    snprintf(p, sizeof p, DATA "%s/%s.npy", name, what);
+    npy_arr r;
+    CHECK(npy_load(p, &r) == 0);
+    if (!r.data) return;
+    CHECK(r.n == n);
+    double md = 0, mx = 0;
+    for (size_t i = 0; i < n && i < r.n; i++) {
+        md = fmax(md, fabs(got[i] - ((float *)r.data)[i]));
+        mx = fmax(mx, fabs(((float *)r.data)[i]));
+    }
+    fprintf(stderr, "  %s: max abs diff %.3g (max |ref| %.3g)\n", what, md, mx);
+    CHECK(md <= 1e-5 * fmax(1.0, mx));
+    npy_free(&r);
+}
+
+/* The image tower of a checkpoint: MCi (S*) or ViT (B, L-14), over n images [3, H, W]. */
+static void image_tower(const char *name, gl_weights *w, const char *file, const cJSON *mc, kn_env *env,
+                        const npy_arr *px, const npy_arr *ie) {
+    gl_err err = {0};
+    int n = (int)px->shape[0], H = (int)px->shape[2], W = (int)px->shape[3];
+    if (gl_weights_find(w, "visual.trunk.patch_embed.backbone.0.conv.weight") ||
+        gl_weights_find(w, "visual.trunk.patch_embed.proj.weight")) {
+        int heads = (int)io_json_int(io_json_path(mc, "vision_cfg.timm_model_kwargs"), "num_heads", 0);
+        vit_model *vit = NULL;
+        CHECK_MSG(vit_load(w, "visual.trunk.", file, heads, &vit, &err) == 0, "%s", err.msg);
+        if (!vit) return;
+        char desc[256];
+        vit_describe(vit, desc, sizeof desc);
+        fprintf(stderr, "  %s\n", desc);
+        CHECK(vit_image_size(vit) == H && H == W);
+        int d = vit_embed_dim(vit);
+        size_t tok = (size_t)n * (H / (vit_has_conv_stem(vit) ? 16 : 14)) * (W / (vit_has_conv_stem(vit) ? 16 : 14));
+        size_t wd = 32; /* tiny width */
+        vit_taps taps = {malloc(sizeof(float) * tok * wd), malloc(sizeof(float) * (tok + n) * wd),
+                         malloc(sizeof(float) * (tok + n) * wd)};
+        float *ws = malloc(sizeof(float) * vit_ws_floats(vit, n)), *out = malloc(sizeof(float) * n * d);
+        /* batched (all images' tokens together) */
+        CHECK_MSG(vit_forward(vit, env, px->data, n, out, ws, &taps, &err) == 0, "%s", err.msg);
+        compare_tap(name, "stem", taps.stem, tok * wd);
+        compare_tap(name, "block0", taps.block0, (tok + n) * wd);
+        compare_tap(name, "final_norm", taps.final_norm, (tok + n) * wd);
+        compare("image (raw)", out, ie->data, n, d, 0);
+        compare("image (normalised)", out, ie->data, n, d, 1);
+        /* one image at a time gives the same */
+        for (int i = 0; i < n; i++)
+            CHECK_MSG(vit_forward(vit, env, (float *)px->data + (size_t)i * 3 * H * W, 1, out + (size_t)i * d, ws, NULL,
+                                  &err) == 0, "%s", err.msg);
+        compare("image (one by one, normalised)", out, ie->data, n, d, 1);
+        free(ws); free(out); free(taps.stem); free(taps.block0); free(taps.final_norm);
+        vit_free(vit);
+        return;
+    }
+    mci_model *vis = NULL;
+    CHECK_MSG(mci_load(w, "visual.trunk.", file, &vis, &err) == 0, "%s", err.msg);
+    if (!vis) return;
+    int d = mci_embed_dim(vis);
+    float *ws = malloc(sizeof(float) * mci_ws_floats(vis, H, W, 2)), *out = malloc(sizeof(float) * n * d);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(mci_forward(vis, env, (float *)px->data + (size_t)i * 3 * H * W, H, W, out + (size_t)i * d, ws, &err) == 0,
+                  "%s", err.msg);
+    compare("image (raw)", out, ie->data, n, d, 0);
+    compare("image (normalised)", out, ie->data, n, d, 1);
+    free(ws);
+    free(out);
+    mci_free(vis);
+}
+
 static void model_level(const char *name, const char *weights, const char *cfg_path) {
     char p[512];
     fprintf(stderr, "%s (%s)\n", name, weights);
@@ -83,14 +154,15 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
     CHECK_MSG(gl_weights_open(p, &w, &err) == 0, "%s", err.msg);
     if (!w) return;
     cJSON *cfg = NULL;
-    snprintf(p, sizeof p, DATA "%s/%s", name, cfg_path);
-    CHECK(io_json_load(p, IO_JSON_MAX_DEFAULT, &cfg, &err) == 0);
+    char cp[512];
+    snprintf(cp, sizeof cp, DATA "%s/%s", name, cfg_path);
+    CHECK(io_json_load(cp, IO_JSON_MAX_DEFAULT, &cfg, &err) == 0);
     const cJSON *mc = io_json_path(cfg, "model_cfg") ? io_json_path(cfg, "model_cfg") : cfg;
     int heads = (int)io_json_int(io_json_path(mc, "text_cfg"), "heads", 0);
-    mci_model *vis = NULL;
+    /* open_clip: the text mask is causal unless text_cfg.no_causal_mask (only B is causal) */
+    int causal = !io_json_bool(io_json_path(mc, "text_cfg"), "no_causal_mask", 0);
     clipt_model *txt = NULL;
-    CHECK_MSG(mci_load(w, "visual.trunk.", p, &vis, &err) == 0, "%s", err.msg);
-    CHECK_MSG(clipt_load(w, "text.", p, 0, heads, &txt, &err) == 0, "%s", err.msg);
+    CHECK_MSG(clipt_load(w, "text.", p, causal, heads, &txt, &err) == 0, "%s", err.msg);
     gl_pool *pool = gl_pool_new(2);
     kn_scratch scr = {0};
     kn_env env = kn_env_native(pool);
@@ -103,30 +175,33 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
     CHECK(npy_load(p, &ie) == 0);
     snprintf(p, sizeof p, DATA "%s/text_embeds.npy", name);
     CHECK(npy_load(p, &te) == 0);
-    if (vis && txt && px.data && tok.data && ie.data && te.data) {
-        int n = (int)px.shape[0], H = (int)px.shape[2], W = (int)px.shape[3], d = mci_embed_dim(vis);
-        float *ws = malloc(sizeof(float) * mci_ws_floats(vis, H, W, 2)), *out = malloc(sizeof(float) * n * d);
-        for (int i = 0; i < n; i++)
-            CHECK_MSG(mci_forward(vis, &env, (float *)px.data + (size_t)i * 3 * H * W, H, W, out + (size_t)i * d, ws, &err) == 0,
-                      "%s", err.msg);
-        compare("image (raw)", out, ie.data, n, d, 0);
-        compare("image (normalised)", out, ie.data, n, d, 1);
-        free(ws);
-        free(out);
+    snprintf(p, sizeof p, DATA "%s/%s", name, weights);
+    if (px.data && ie.data) image_tower(name, w, p, mc, &env, &px, &ie);
+    if (txt && tok.data && te.data) {
+        int d = clipt_embed_dim(txt);
         int ns = (int)tok.shape[0], ctx = (int)tok.shape[1];
         int32_t *ids = malloc(sizeof(int32_t) * ns * ctx);
         for (int i = 0; i < ns * ctx; i++) ids[i] = (int32_t)((int64_t *)tok.data)[i];
-        ws = malloc(sizeof(float) * clipt_ws_floats(txt, ns, 2));
-        out = malloc(sizeof(float) * ns * d);
+        float *ws = malloc(sizeof(float) * clipt_ws_floats(txt, ns, 2));
+        float *out = malloc(sizeof(float) * ns * d);
         CHECK_MSG(clipt_forward(txt, &env, ids, ns, out, ws, &err) == 0, "%s", err.msg);
         compare("text (normalised)", out, te.data, ns, d, 1);
+        /* the mask matters: the other mask must not match (guards the config plumbing) */
+        clipt_model *other = NULL;
+        CHECK(clipt_load(w, "text.", p, !causal, heads, &other, &err) == 0);
+        if (other) {
+            CHECK(clipt_forward(other, &env, ids, ns, out, ws, &err) == 0);
+            double md = 0;
+            for (int i = 0; i < ns * d; i++) md = fmax(md, fabs(out[i] - ((float *)te.data)[i]));
+            CHECK_MSG(md > 1e-3, "%s: text embeddings do not depend on the causal mask", name);
+            clipt_free(other);
+        }
         free(ws); free(out); free(ids);
     }
     npy_free(&px); npy_free(&tok); npy_free(&ie); npy_free(&te);
     kn_scratch_free(&scr);
     gl_pool_free(pool);
     cJSON_Delete(cfg);
-    mci_free(vis);
     clipt_free(txt);
     gl_weights_close(w);
 }
@@ -172,8 +247,12 @@ int main(void) {
     model_level("s0_tiny", "openclip/open_clip_model.safetensors", "openclip/open_clip_config.json");
     model_level("s0_tiny", "apple/mobileclip2_s0.pt", "apple/config.json");
     model_level("s3_tiny", "openclip/open_clip_model.safetensors", "openclip/open_clip_config.json");
+    model_level("b_tiny", "openclip/open_clip_model.safetensors", "openclip/open_clip_config.json");
+    model_level("l14_tiny", "openclip/open_clip_model.safetensors", "openclip/open_clip_config.json");
     public_api("s0_tiny", "openclip");
     public_api("s0_tiny", "apple");
     public_api("s3_tiny", "openclip");
+    public_api("b_tiny", "openclip");
+    public_api("l14_tiny", "openclip");
     TEST_DONE();
 }

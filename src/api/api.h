@@ -7,6 +7,7 @@
 #include "models/clip_text.h"
 #include "models/fastvlm.h"
 #include "models/mci.h"
+#include "models/vit.h"
 #include "text/clip_tok.h"
 #include "text/qwen2_tok.h"
 
@@ -19,7 +20,8 @@ struct glimpse_model {
     int image_size;
     /* CLIP */
     gl_weights *w;
-    mci_model *vis;
+    mci_model *vis;          /* MCi image tower (S0..S4) */
+    vit_model *vit;          /* or ViT image tower (B, L-14) */
     clipt_model *txt;
     tok_clip *ctok;
     float mean[3], std[3];

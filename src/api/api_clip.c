@@ -103,40 +103,51 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
         rc = api_fail(&m->err, GLIMPSE_ERR_UNSUPPORTED, "%s: MobileCLIP v1 (Apple naming) checkpoints are not supported yet", path);
         goto done;
     }
-    if (gl_weights_find(m->w, "visual.trunk.patch_embed.backbone.0.conv.weight") ||
-        gl_weights_find(m->w, "visual.trunk.patch_embed.proj.weight")) {
-        rc = api_fail(&m->err, GLIMPSE_ERR_UNSUPPORTED, "%s: ViT image towers (MobileCLIP2-B, L-14) are not supported yet", path);
-        goto done;
-    }
-    if (!gl_weights_find(m->w, "visual.trunk.stem.0.conv_kxk.0.conv.weight") &&
+    const cJSON *vcfg = io_json_path(mcfg, "vision_cfg");
+    int is_vit = gl_weights_find(m->w, "visual.trunk.patch_embed.backbone.0.conv.weight") ||
+                 gl_weights_find(m->w, "visual.trunk.patch_embed.proj.weight");
+    if (!is_vit && !gl_weights_find(m->w, "visual.trunk.stem.0.conv_kxk.0.conv.weight") &&
         !gl_weights_find(m->w, "visual.trunk.stem.0.reparam_conv.weight")) {
         rc = api_fail(&m->err, GLIMPSE_ERR_MODEL_KIND,
-                      "%s: not a MobileCLIP checkpoint (no 'visual.trunk.stem.0' tensors among %zu tensors)", wpath,
-                      gl_weights_count(m->w));
+                      "%s: not a MobileCLIP checkpoint (no 'visual.trunk.stem.0' or 'visual.trunk.patch_embed' tensors "
+                      "among %zu tensors)", wpath, gl_weights_count(m->w));
         goto done;
     }
-    if ((rc = mci_load(m->w, vp, wpath, &m->vis, &m->err))) goto done;
-    /* open_clip: causal unless text_cfg.no_causal_mask; without a config assume MobileCLIP2 (bidirectional) */
-    int causal = !io_json_bool(io_json_path(mcfg, "text_cfg"), "no_causal_mask", mcfg == NULL);
+    if (is_vit) {
+        int vheads = (int)io_json_int(io_json_path(vcfg, "timm_model_kwargs"), "num_heads", 0);
+        if ((rc = vit_load(m->w, vp, wpath, vheads, &m->vit, &m->err))) goto done;
+        m->embed_dim = vit_embed_dim(m->vit);
+    } else {
+        if ((rc = mci_load(m->w, vp, wpath, &m->vis, &m->err))) goto done;
+        m->embed_dim = mci_embed_dim(m->vis);
+    }
+    /* open_clip: causal unless text_cfg.no_causal_mask. Without a config: of the MobileCLIP2
+     * models only B (the conv-stem ViT) is causal (notes §3.1). */
+    int b_like = m->vit && vit_has_conv_stem(m->vit);
+    int causal = !io_json_bool(io_json_path(mcfg, "text_cfg"), "no_causal_mask", mcfg == NULL && !b_like);
     int heads = (int)io_json_int(io_json_path(mcfg, "text_cfg"), "heads", 0);
     if ((rc = clipt_load(m->w, "text.", wpath, causal, heads, &m->txt, &m->err))) goto done;
-    m->embed_dim = mci_embed_dim(m->vis);
     if (clipt_embed_dim(m->txt) != m->embed_dim) {
         rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image (%d) and text (%d) embedding widths differ", wpath,
                       m->embed_dim, clipt_embed_dim(m->txt));
         goto done;
     }
-    m->image_size = (int)io_json_int(io_json_path(mcfg, "vision_cfg"), "image_size", 256);
-    if (m->image_size < 16 || m->image_size > 4096) {
-        rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image_size %d does not fit the tower", path, m->image_size);
+    /* A ViT takes exactly the size its position embedding was trained for. */
+    int fixed = m->vit ? vit_image_size(m->vit) : 0;
+    m->image_size = (int)io_json_int(vcfg, "image_size", fixed ? fixed : 256);
+    if (m->image_size < 16 || m->image_size > 4096 || (fixed && m->image_size != fixed)) {
+        rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image_size %d does not fit the tower%s", path, m->image_size,
+                      fixed ? " (its pos_embed fixes the input size)" : "");
         goto done;
     }
-    /* Normalisation: preprocess_cfg when present; else identity, except for the 5-stage towers
-     * (S3/S4), which use OpenAI's (notes §5 and the Apple model cards). */
-    int five = mci_stride(m->vis) == 64;
+    /* Normalisation: preprocess_cfg when present; else identity, except for S3/S4 (5-stage
+     * towers) and L-14 (the patch-conv ViT), which use OpenAI's and, for L-14, bicubic resizing
+     * (notes §1.1/§5, OpenCLIP pretrained.py and the Apple model cards). */
+    int l14 = m->vit && !vit_has_conv_stem(m->vit);
+    int openai = l14 || (m->vis && mci_stride(m->vis) == 64);
     for (int i = 0; i < 3; i++) {
-        m->mean[i] = five ? OPENAI_MEAN[i] : 0.0f;
-        m->std[i] = five ? OPENAI_STD[i] : 1.0f;
+        m->mean[i] = openai ? OPENAI_MEAN[i] : 0.0f;
+        m->std[i] = openai ? OPENAI_STD[i] : 1.0f;
         const cJSON *mj = io_json_path(pcfg, "mean"), *sj = io_json_path(pcfg, "std");
         if (cJSON_IsArray(mj) && cJSON_GetArraySize(mj) == 3) m->mean[i] = (float)cJSON_GetArrayItem(mj, i)->valuedouble;
         if (cJSON_IsArray(sj) && cJSON_GetArraySize(sj) == 3) m->std[i] = (float)cJSON_GetArrayItem(sj, i)->valuedouble;
@@ -145,7 +156,8 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
             goto done;
         }
     }
-    m->interp = strcmp(io_json_str(pcfg, "interpolation", "bilinear"), "bicubic") ? IO_FILTER_BILINEAR : IO_FILTER_BICUBIC;
+    m->interp = strcmp(io_json_str(pcfg, "interpolation", l14 ? "bicubic" : "bilinear"), "bicubic") ? IO_FILTER_BILINEAR
+                                                                                                   : IO_FILTER_BICUBIC;
     const gl_tensor *ls = gl_weights_find(m->w, "logit_scale");
     m->logit_scale = 100.0f;
     if (ls && gl_tensor_numel(ls) == 1) {
@@ -160,10 +172,12 @@ done:
 
 void api_clip_close(glimpse_model *m) {
     mci_free(m->vis);
+    vit_free(m->vit);
     clipt_free(m->txt);
     tok_clip_free(m->ctok);
     gl_weights_close(m->w);
     m->vis = NULL;
+    m->vit = NULL;
     m->txt = NULL;
     m->ctok = NULL;
     m->w = NULL;
@@ -180,11 +194,22 @@ static void normalize_rows(float *x, int n, int d) {
     for (int i = 0; i < n; i++) op_l2_normalize(x + (size_t)i * d, d);
 }
 
-static int embed_pixels(glimpse_ctx *c, const float *pix, float *out) {
+/* n images [3, S, S] after another -> out [n, embed]. The ViT takes them as one batch (its
+ * GEMMs see all tokens at once); MCi runs them one by one. */
+static int embed_pixels(glimpse_ctx *c, const float *pix, int n, float *out) {
     glimpse_model *m = c->m;
     int S = m->image_size;
+    if (m->vit) {
+        if (api_ws(c, vit_ws_floats(m->vit, n))) return c->err.code;
+        return vit_forward(m->vit, &c->env, pix, n, out, c->ws, NULL, &c->err);
+    }
     if (api_ws(c, mci_ws_floats(m->vis, S, S, gl_pool_size(c->pool)))) return c->err.code;
-    return mci_forward(m->vis, &c->env, pix, S, S, out, c->ws, &c->err);
+    for (int i = 0; i < n; i++) {
+        int rc = mci_forward(m->vis, &c->env, pix + (size_t)i * 3 * S * S, S, S, out + (size_t)i * m->embed_dim, c->ws,
+                             &c->err);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 glimpse_status glimpse_embed_images(glimpse_ctx *c, const glimpse_image *imgs, int32_t n, float *out, int normalize) {
@@ -201,7 +226,7 @@ glimpse_status glimpse_embed_images(glimpse_ctx *c, const glimpse_image *imgs, i
             break;
         }
         rc = api_preprocess(c->m, &imgs[i], pix, &c->err);
-        if (!rc) rc = embed_pixels(c, pix, out + (size_t)i * c->m->embed_dim);
+        if (!rc) rc = embed_pixels(c, pix, 1, out + (size_t)i * c->m->embed_dim);
     }
     gl_free(pix);
     if (!rc && normalize) normalize_rows(out, n, c->m->embed_dim);
@@ -248,10 +273,9 @@ glimpse_status glimpse_embed_image_files(glimpse_ctx *c, const char *const *path
             if (errs[i].code) {
                 c->err = errs[i];
                 rc = errs[i].code;
-                break;
             }
-            rc = embed_pixels(c, pix + (size_t)i * per, out + (size_t)(b0 + i) * c->m->embed_dim);
         }
+        if (!rc) rc = embed_pixels(c, pix, nb, out + (size_t)b0 * c->m->embed_dim);
     }
     gl_free(pix);
     gl_free(errs);
