@@ -3,6 +3,8 @@
  * model level (reference pixels and token ids) and through the public API (our decoding and
  * preprocessing of the PNGs). Tolerances (issue): cosine >= 0.99999 and max abs difference
  * <= 1e-4 on normalised embeddings. */
+#include <unistd.h>
+
 #include "test.h"
 #include "npy_read.h"
 
@@ -207,10 +209,9 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
 }
 
 /* Through glimpse.h: decode + Pillow-exact preprocessing of the PNGs + tower. */
-static void public_api(const char *name, const char *folder) {
-    char p[512], err[512];
-    fprintf(stderr, "%s via glimpse.h (%s)\n", name, folder);
-    snprintf(p, sizeof p, DATA "%s/%s", name, folder);
+static void public_api_at(const char *name, const char *p) {
+    char err[512];
+    fprintf(stderr, "%s via glimpse.h (%s)\n", name, p);
     glimpse_model_params mp = glimpse_model_default_params();
     mp.vocab_path = VOCAB;
     glimpse_model *m = NULL;
@@ -229,9 +230,18 @@ static void public_api(const char *name, const char *folder) {
     float *out = malloc(sizeof(float) * 2 * d);
     CHECK_MSG(glimpse_embed_image_files(c, imgs, 2, out, 1) == 0, "%s", glimpse_ctx_errmsg(c));
     npy_arr ref;
-    snprintf(p, sizeof p, DATA "%s/image_embeds_norm.npy", name);
-    CHECK(npy_load(p, &ref) == 0);
+    char rp[512];
+    snprintf(rp, sizeof rp, DATA "%s/image_embeds_norm.npy", name);
+    CHECK(npy_load(rp, &ref) == 0);
     if (ref.data) compare("image files (normalised)", out, ref.data, 2, d, 0);
+    /* decoded images in memory, one call each way */
+    glimpse_image im[2] = {{0}, {0}};
+    CHECK(glimpse_image_load(a, 0, &im[0], err, sizeof err) == 0);
+    CHECK(glimpse_image_load(b, 0, &im[1], err, sizeof err) == 0);
+    CHECK_MSG(glimpse_embed_images(c, im, 2, out, 1) == 0, "%s", glimpse_ctx_errmsg(c));
+    if (ref.data) compare("images (normalised)", out, ref.data, 2, d, 0);
+    glimpse_image_free(&im[0]);
+    glimpse_image_free(&im[1]);
     /* a text through the tokenizer: ids beyond the tiny vocabulary are refused, not misread */
     const char *t = "a photo of a cat";
     CHECK(glimpse_embed_texts(c, &t, 1, out, 1) == GLIMPSE_ERR_INVALID_ARG);
@@ -241,6 +251,39 @@ static void public_api(const char *name, const char *folder) {
     free(out);
     glimpse_ctx_free(c);
     glimpse_model_close(m);
+}
+
+static void public_api(const char *name, const char *folder) {
+    char p[512];
+    snprintf(p, sizeof p, DATA "%s/%s", name, folder);
+    public_api_at(name, p);
+}
+
+/* An Apple-style folder (config.json = the bare model cfg, no preprocess_cfg) around the same
+ * weights: mean/std and interpolation then come from the model's defaults (OpenAI + bicubic for
+ * L-14, identity + bilinear for B), and B's causal text mask from text_cfg. */
+static void public_api_apple_style(const char *name) {
+    char dir[] = "/tmp/glimpse_mc_XXXXXX", p[600], src[512];
+    if (!mkdtemp(dir)) { CHECK(0); return; }
+    snprintf(src, sizeof src, DATA "%s/openclip/open_clip_config.json", name);
+    gl_err err = {0};
+    cJSON *cfg = NULL;
+    CHECK(io_json_load(src, IO_JSON_MAX_DEFAULT, &cfg, &err) == 0);
+    char *txt = cfg ? cJSON_Print(io_json_path(cfg, "model_cfg")) : NULL;
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *f = fopen(p, "w");
+    if (f && txt) fputs(txt, f);
+    if (f) fclose(f);
+    free(txt);
+    cJSON_Delete(cfg);
+    snprintf(src, sizeof src, DATA "%s/openclip/open_clip_model.safetensors", name);
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/weights.safetensors", dir);
+    CHECK(symlink(src, wp) == 0);
+    public_api_at(name, dir);
+    unlink(wp);
+    unlink(p);
+    rmdir(dir);
 }
 
 int main(void) {
@@ -254,5 +297,7 @@ int main(void) {
     public_api("s3_tiny", "openclip");
     public_api("b_tiny", "openclip");
     public_api("l14_tiny", "openclip");
+    public_api_apple_style("b_tiny");
+    public_api_apple_style("l14_tiny");
     TEST_DONE();
 }
