@@ -49,6 +49,15 @@ expect_ok "embed npy" "$G" embed -m "$T/clip" --text "x" --text "y" --npy "$T/e.
 [ -s "$T/e.npy" ] || bad "npy written"
 expect_ok "classify" "$G" classify -m "$T/clip" --labels "cat,dog,car" -k 2 --json "$IMG"
 grep -q '"labels"' "$T/out" || bad "classify json"
+# the ViT towers (MobileCLIP2-B conv stem, L-14 patch conv): two images in one batch + a text
+for v in b l14; do
+  "$GEN" mobileclip2-$v-tiny "$T/vit_$v" --clip-vocab "$SHARED/clip/bpe_simple_vocab_16e6.txt.gz" >/dev/null || bad "gen $v"
+  expect_ok "embed vit $v" "$G" embed -m "$T/vit_$v" --image "$IMG" --image "$ROOT/tests/data/mobileclip/s0_tiny/img1.png" \
+    --text "a photo of a cat" --json -t 2
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dim"]==32 and len(d["embeddings"])==3' "$T/out" \
+    || bad "embed vit $v json"
+  expect_ok "classify vit $v" "$G" classify -m "$T/vit_$v" --labels "cat,dog,car" -k 2 "$IMG"
+done
 expect_ok "tokenize clip" "$G" tokenize -m "$T/clip" "a photo of a cat"
 [ "$(wc -w <"$T/out")" -eq 77 ] || bad "clip tokenize gives 77 ids"
 expect_ok "tokenize qwen2" "$G" tokenize -m "$T/vlm" "<|im_start|>user"

@@ -182,6 +182,50 @@ static void gen_clip_text(gen *g, int64_t w, int layers, int64_t vocab, int64_t 
     t(g, C(4.6052f), "logit_scale", 0, NULL); /* ln(100) */
 }
 
+/* ---- ViT towers of MobileCLIP2-B (conv stem 4/2/2, pos-embed on patches) and L-14 (14x14
+ * patch conv, pos-embed incl. class token, norm_pre), timm names ---- */
+typedef struct vit_spec { int conv_stem; int64_t width, depth, patch, image, embed; } vit_spec;
+
+static void gen_vit(gen *g, const vit_spec *v) {
+    const char *P = "visual.trunk.";
+    int64_t w = v->width, grid = v->image / (v->conv_stem ? 16 : v->patch), n = grid * grid;
+    if (v->conv_stem) {
+        int64_t c = w / 4;
+        T(g, W(3 * 16, 1), SH(c, 3, 4, 4), "%spatch_embed.backbone.0.conv.weight", P);
+        char b[128];
+        snprintf(b, sizeof b, "%spatch_embed.backbone.0.bn", P); bn(g, b, c);
+        T(g, W(c * 4, 1), SH(c, c, 2, 2), "%spatch_embed.backbone.1.conv.weight", P);
+        snprintf(b, sizeof b, "%spatch_embed.backbone.1.bn", P); bn(g, b, c);
+        T(g, W(c * 4, 1), SH(w, c, 2, 2), "%spatch_embed.backbone.2.conv.weight", P);
+        T(g, R(-0.1f, 0.1f), SH(w), "%spatch_embed.backbone.2.conv.bias", P);
+        T(g, R(-0.1f, 0.1f), SH(1, n, w), "%spos_embed", P);
+    } else {
+        T(g, W(3 * v->patch * v->patch, 1), SH(w, 3, v->patch, v->patch), "%spatch_embed.proj.weight", P);
+        T(g, R(-0.1f, 0.1f), SH(1, n + 1, w), "%spos_embed", P);
+        T(g, R(0.8f, 1.2f), SH(w), "%snorm_pre.weight", P);
+        T(g, R(-0.1f, 0.1f), SH(w), "%snorm_pre.bias", P);
+    }
+    T(g, R(-0.1f, 0.1f), SH(1, 1, w), "%scls_token", P);
+    for (int64_t i = 0; i < v->depth; i++) {
+        T(g, R(0.8f, 1.2f), SH(w), "%sblocks.%lld.norm1.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(w), "%sblocks.%lld.norm1.bias", P, (long long)i);
+        T(g, W(w, 1), SH(3 * w, w), "%sblocks.%lld.attn.qkv.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(3 * w), "%sblocks.%lld.attn.qkv.bias", P, (long long)i);
+        T(g, W(w, 0.5), SH(w, w), "%sblocks.%lld.attn.proj.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(w), "%sblocks.%lld.attn.proj.bias", P, (long long)i);
+        T(g, R(0.8f, 1.2f), SH(w), "%sblocks.%lld.norm2.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(w), "%sblocks.%lld.norm2.bias", P, (long long)i);
+        T(g, W(w, 1), SH(4 * w, w), "%sblocks.%lld.mlp.fc1.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(4 * w), "%sblocks.%lld.mlp.fc1.bias", P, (long long)i);
+        T(g, W(4 * w, 0.5), SH(w, 4 * w), "%sblocks.%lld.mlp.fc2.weight", P, (long long)i);
+        T(g, R(-0.1f, 0.1f), SH(w), "%sblocks.%lld.mlp.fc2.bias", P, (long long)i);
+    }
+    T(g, R(0.8f, 1.2f), SH(w), "%snorm.weight", P);
+    T(g, R(-0.1f, 0.1f), SH(w), "%snorm.bias", P);
+    T(g, W(w, 1), SH(v->embed, w), "%shead.weight", P);
+    T(g, R(-0.1f, 0.1f), SH(v->embed), "%shead.bias", P);
+}
+
 typedef struct qwen_spec { int64_t hidden, layers, heads, kv, inter, vocab; } qwen_spec;
 
 static void gen_qwen2(gen *g, const qwen_spec *q, int64_t feat) {
@@ -286,6 +330,7 @@ static int copy_file(const char *src, const char *dir, const char *name) {
 static int usage(FILE *f) {
     fprintf(f, "usage: glimpse-gen MODEL OUTDIR [--seed N] [--dtype f32|f16|bf16] [--clip-vocab FILE.gz] [--tokenizer DIR]\n"
                "MODEL: mobileclip2-s0 | mobileclip2-s2 | mobileclip2-s3 | mobileclip2-s4 | mobileclip2-tiny |\n"
+               "       mobileclip2-b | mobileclip2-l14 | mobileclip2-b-tiny | mobileclip2-l14-tiny |\n"
                "       fastvlm-0.5b | fastvlm-tiny\n"
                "Random weights in the downloaded layout: for benchmarks and tests, not for use.\n");
     return f == stdout ? 0 : 2;
@@ -314,7 +359,10 @@ int main(int argc, char **argv) {
     if (!vlm) {
         mci_spec s = {4, {64, 128, 256, 512}, {2, 6, 10, 2}, 3, 3, {0, 0, 0, 1}, {0, 0, 1, 1}, 0, 512};
         int64_t tw = 512, layers = 12, vocab_n = 49408, image = 256;
-        const char *mean = "0.0, 0.0, 0.0", *std = "1.0, 1.0, 1.0", *timm = "fastvit_mci0";
+        const char *mean = "0.0, 0.0, 0.0", *std = "1.0, 1.0, 1.0", *timm = "fastvit_mci0", *interp = "bilinear";
+        const vit_spec *vit = NULL;
+        int64_t vit_heads = 0;
+        int causal = 0;
         if (!strcmp(model, "mobileclip2-s2")) {
             mci_spec s2 = {4, {80, 160, 320, 640}, {4, 12, 24, 4}, 3, 3, {0, 0, 0, 1}, {0, 0, 1, 1}, 0, 512};
             s = s2, timm = "fastvit_mci2";
@@ -331,20 +379,38 @@ int main(int argc, char **argv) {
         } else if (!strcmp(model, "mobileclip2-tiny")) {
             mci_spec st = {4, {8, 16, 32, 64}, {1, 1, 1, 1}, 3, 3, {0, 0, 0, 1}, {0, 0, 1, 1}, 0, 32};
             s = st, tw = 64, layers = 2, image = 64;
+        } else if (!strncmp(model, "mobileclip2-b", 13) || !strncmp(model, "mobileclip2-l14", 15)) {
+            int l14 = model[12] == 'l', tiny = strstr(model, "-tiny") != NULL;
+            if (strcmp(model + (l14 ? 15 : 13), tiny ? "-tiny" : "")) return usage(stderr);
+            vit_spec v = l14 ? (vit_spec){0, 1024, 24, 14, 224, 768} : (vit_spec){1, 768, 12, 16, 224, 512};
+            if (tiny) v.width = 64, v.depth = 2, v.image = l14 ? 42 : 64, v.embed = 32, tw = 64, layers = 2;
+            else tw = l14 ? 768 : 512;
+            vit = &v;
+            timm = l14 ? "vit_large_patch14_clip_224" : "vit_base_mci_224";
+            image = v.image, s.embed = (int)v.embed, vit_heads = v.width / 64;
+            causal = !l14;
+            if (l14) {
+                mean = "0.48145466, 0.4578275, 0.40821073", std = "0.26862954, 0.26130258, 0.27577711";
+                interp = "bicubic";
+            }
+            gen_vit(&g, vit);
         } else if (strcmp(model, "mobileclip2-s0")) {
             return usage(stderr);
         }
-        gen_mci(&g, "visual.trunk.", &s, 0);
+        if (!vit) gen_mci(&g, "visual.trunk.", &s, 0);
+        char kw[64] = "";
+        if (vit) snprintf(kw, sizeof kw, ", \"timm_model_kwargs\": {\"num_heads\": %lld}", (long long)vit_heads);
         gen_clip_text(&g, tw, (int)layers, vocab_n, s.embed);
         snprintf(cfg, sizeof cfg,
                  "{\n  \"model_cfg\": {\n    \"embed_dim\": %d,\n    \"vision_cfg\": {\"timm_model_name\": \"%s\", "
-                 "\"timm_model_pretrained\": false, \"timm_pool\": \"avg\", \"timm_proj\": null, \"image_size\": %lld},\n"
+                 "\"timm_model_pretrained\": false, \"timm_pool\": \"%s\", \"timm_proj\": null, \"image_size\": %lld%s},\n"
                  "    \"text_cfg\": {\"context_length\": 77, \"vocab_size\": %lld, \"width\": %lld, \"heads\": %lld, "
-                 "\"layers\": %lld, \"no_causal_mask\": true},\n    \"custom_text\": true\n  },\n"
-                 "  \"preprocess_cfg\": {\"mean\": [%s], \"std\": [%s], \"interpolation\": \"bilinear\", "
+                 "\"layers\": %lld, \"no_causal_mask\": %s},\n    \"custom_text\": true\n  },\n"
+                 "  \"preprocess_cfg\": {\"mean\": [%s], \"std\": [%s], \"interpolation\": \"%s\", "
                  "\"resize_mode\": \"shortest\"},\n  \"glimpse_random_weights\": true\n}\n",
-                 s.embed, timm, (long long)image, (long long)vocab_n, (long long)tw, (long long)(tw / 64 ? tw / 64 : 1),
-                 (long long)layers, mean, std);
+                 s.embed, timm, vit ? "token" : "avg", (long long)image, kw, (long long)vocab_n,
+                 (long long)tw, (long long)(tw / 64 ? tw / 64 : 1), (long long)layers, causal ? "false" : "true", mean,
+                 std, interp);
         if (write_text(out, "open_clip_config.json", cfg)) return 1;
         if (vocab && copy_file(vocab, out, "bpe_simple_vocab_16e6.txt.gz")) return 1;
         snprintf(path, sizeof path, "%s/open_clip_model.safetensors", out);
