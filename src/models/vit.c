@@ -211,6 +211,8 @@ void vit_free(vit_model *m) {
 int vit_embed_dim(const vit_model *m) { return m->embed; }
 int vit_image_size(const vit_model *m) { return m->size; }
 int vit_has_conv_stem(const vit_model *m) { return m->conv_stem; }
+int vit_width(const vit_model *m) { return m->width; }
+int vit_n_patch(const vit_model *m) { return m->n_patch; }
 
 void vit_describe(const vit_model *m, char *buf, size_t n) {
     snprintf(buf, n, "ViT (%s, stride %d): %d blocks, width %d, %d heads, MLP %d, %dx%d patches at %d px, embed %d",
