@@ -265,13 +265,16 @@ static void public_api(const char *name, const char *folder) {
 /* An Apple-style folder (config.json = the bare model cfg, no preprocess_cfg) around the same
  * weights: mean/std and interpolation then come from the model's defaults (OpenAI + bicubic for
  * L-14, identity + bilinear for B), and B's causal text mask from text_cfg. */
-static void public_api_apple_style(const char *name) {
+static void public_api_apple_style(const char *name, int bad_size) {
     char dir[] = "/tmp/glimpse_mc_XXXXXX", p[600], src[512];
     if (!mkdtemp(dir)) { CHECK(0); return; }
     snprintf(src, sizeof src, "%s%s/openclip/open_clip_config.json", g_data, name);
     gl_err err = {0};
     cJSON *cfg = NULL;
     CHECK(io_json_load(src, IO_JSON_MAX_DEFAULT, &cfg, &err) == 0);
+    if (bad_size) /* an image_size the position embedding does not fit */
+        cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "model_cfg"), "vision_cfg"),
+                                                 "image_size"), 96);
     char *txt = cfg ? cJSON_Print(io_json_path(cfg, "model_cfg")) : NULL;
     snprintf(p, sizeof p, "%s/config.json", dir);
     FILE *f = fopen(p, "w");
@@ -283,7 +286,18 @@ static void public_api_apple_style(const char *name) {
     char wp[600];
     snprintf(wp, sizeof wp, "%s/weights.safetensors", dir);
     CHECK(symlink(src, wp) == 0);
-    public_api_at(name, dir);
+    if (!bad_size) {
+        public_api_at(name, dir);
+    } else {
+        char e[512] = "";
+        glimpse_model *m = NULL;
+        glimpse_model_params mp = glimpse_model_default_params();
+        mp.vocab_path = VOCAB;
+        CHECK(glimpse_model_open(dir, &mp, &m, e, sizeof e) == GLIMPSE_ERR_FORMAT);
+        CHECK_MSG(strstr(e, "image_size 96") != NULL, "%s", e);
+        fprintf(stderr, "  %s: refused: %s\n", name, e);
+        glimpse_model_close(m);
+    }
     unlink(wp);
     unlink(p);
     rmdir(dir);
@@ -327,7 +341,8 @@ int main(int argc, char **argv) {
     public_api("s3_tiny", "openclip");
     public_api("b_tiny", "openclip");
     public_api("l14_tiny", "openclip");
-    public_api_apple_style("b_tiny");
-    public_api_apple_style("l14_tiny");
+    public_api_apple_style("b_tiny", 0);
+    public_api_apple_style("l14_tiny", 0);
+    public_api_apple_style("l14_tiny", 1);
     TEST_DONE();
 }
