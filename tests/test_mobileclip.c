@@ -265,6 +265,8 @@ int main(void) {
     public_api("s3_tiny", "openclip");
     model_level_v1(DATA "v1_s0_tiny", "mobileclip_s0.pt");
     public_api("v1_s0_tiny", "apple");
+    model_level_v1(DATA "v1_s2_tiny", "mobileclip_s2.pt");
+    public_api("v1_s2_tiny", "apple");
     /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0) */
     const char *full = getenv("GLIMPSE_V1_FULL");
     if (full && *full) model_level_v1(full, "mobileclip_s0.pt");

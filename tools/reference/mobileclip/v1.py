@@ -1,5 +1,5 @@
-"""MobileCLIP (v1) S0: MCi0 image tower + "MCt" text tower, in Apple's naming
-(apple/MobileCLIP-S0 mobileclip_s0.pt).
+"""MobileCLIP (v1) S0/S1/S2: MCi0/1/2 image tower + "MCt" (S0) or "base" (S1, S2)
+text tower, in Apple's naming (apple/MobileCLIP-S0 mobileclip_s0.pt, ...).
 
 Our own code, written from /work/shared/notes/mobileclip2.md sections 3.2 and
 7.4 and checked against apple/ml-mobileclip (mobileclip/text_encoder.py,
@@ -11,6 +11,8 @@ x @ head.proj with proj [2C, embed]; the state dict is renamed to Apple's module
 names by apple_image_names(). Text ("mct"): embedding, learned positional
 embedding [1,1,77,w], RepMixerBlock, 4 pre-LN transformer layers
 (bidirectional), RepMixerBlock, final LN, EOT argmax pooling, @ projection.
+Text ("base", text_encoder.py variant "base"): the same without the two
+RepMixerBlocks (12 layers; causal mask only when causal_masking, i.e. B).
 The text RepMixer treats the sequence as a 1 x L image with w channels: mixer =
 depthwise 1x11 conv+BN plus identity BN (no 1x1 scale branch: Apple's check
 looks at the first kernel dimension, 1), norm = identity BN.
@@ -87,9 +89,10 @@ class TextRepMixerBlock(nn.Module):
 
 
 class MHA(nn.Module):
-    def __init__(self, w, heads):
+    def __init__(self, w, heads, causal=False):
         super().__init__()
         self.heads = heads
+        self.causal = causal
         self.qkv_proj = nn.Linear(w, 3 * w)
         self.out_proj = nn.Linear(w, w)
 
@@ -97,16 +100,19 @@ class MHA(nn.Module):
         B, L, C = x.shape
         hd = C // self.heads
         q, k, v = self.qkv_proj(x).reshape(B, L, 3, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
-        a = torch.softmax((q * hd ** -0.5) @ k.transpose(-2, -1), dim=-1)
+        s = (q * hd ** -0.5) @ k.transpose(-2, -1)
+        if self.causal:
+            s = s + torch.full((L, L), float("-inf")).triu(1)
+        a = torch.softmax(s, dim=-1)
         return self.out_proj((a @ v).transpose(1, 2).reshape(B, L, C))
 
 
 class TransformerEncoder(nn.Module):
     """pre_norm_mha = [LN, MHA, Dropout]; pre_norm_ffn = [LN, Linear, GELU, Dropout, Linear, Dropout]."""
 
-    def __init__(self, w, heads, ffn):
+    def __init__(self, w, heads, ffn, causal=False):
         super().__init__()
-        self.pre_norm_mha = nn.Sequential(nn.LayerNorm(w), MHA(w, heads), nn.Identity())
+        self.pre_norm_mha = nn.Sequential(nn.LayerNorm(w), MHA(w, heads, causal), nn.Identity())
         self.pre_norm_ffn = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, ffn), nn.GELU(), nn.Identity(),
                                           nn.Linear(ffn, w), nn.Identity())
 
@@ -123,7 +129,8 @@ class PosEmbed(nn.Module):
 
 
 class MCt(nn.Module):
-    """cfg keys: vocab_size, context_length, dim, n_heads, n_transformer_layers, embed_dim."""
+    """cfg keys: vocab_size, context_length, dim, n_heads, n_transformer_layers, embed_dim,
+    variant ("mct", default, or "base": no RepMixerBlocks), causal (default False)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -131,10 +138,12 @@ class MCt(nn.Module):
         ffn = int(math.ceil(w * 4.0 / 16.0) * 16)
         self.embedding_layer = nn.Embedding(cfg["vocab_size"], w)
         self.positional_embedding = PosEmbed(cfg["context_length"], w)
+        mct = cfg.get("variant", "mct") == "mct"
         self.transformer = nn.ModuleList(
-            [TextRepMixerBlock(w)] +
-            [TransformerEncoder(w, cfg["n_heads"], ffn) for _ in range(cfg["n_transformer_layers"])] +
-            [TextRepMixerBlock(w)])
+            ([TextRepMixerBlock(w)] if mct else []) +
+            [TransformerEncoder(w, cfg["n_heads"], ffn, cfg.get("causal", False))
+             for _ in range(cfg["n_transformer_layers"])] +
+            ([TextRepMixerBlock(w)] if mct else []))
         self.final_layer_norm = nn.LayerNorm(w)
         self.projection_layer = nn.Parameter(torch.zeros(w, cfg["embed_dim"]))
 
