@@ -141,12 +141,17 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
 
 /* MobileCLIP v1 in Apple's naming (mobileclip_*.pt) from a golden directory: the MCi tower with
  * Apple names and the MCt (S0) or base (S1/S2) text tower; text_block0 checks the first block. */
-static void model_level_v1(const char *dir, const char *pt) {
+static void model_level_v1(const char *dir) {
     char p[512];
-    fprintf(stderr, "%s (%s, Apple v1 naming)\n", dir, pt);
     gl_err err = {0};
+    cJSON *meta = NULL;
+    snprintf(p, sizeof p, "%s/meta.json", dir);
+    CHECK_MSG(io_json_load(p, IO_JSON_MAX_DEFAULT, &meta, &err) == 0, "%s", err.msg);
+    const char *pt = io_json_str(meta, "apple_pt", "apple/mobileclip_s0.pt");
+    fprintf(stderr, "%s (%s, Apple v1 naming)\n", dir, pt);
     gl_weights *w = NULL;
-    snprintf(p, sizeof p, "%s/apple/%s", dir, pt);
+    snprintf(p, sizeof p, "%s/%s", dir, pt);
+    cJSON_Delete(meta);
     CHECK_MSG(gl_weights_open(p, &w, &err) == 0, "%s", err.msg);
     if (!w) return;
     cJSON *cfg = NULL;
@@ -263,12 +268,12 @@ int main(void) {
     public_api("s0_tiny", "openclip");
     public_api("s0_tiny", "apple");
     public_api("s3_tiny", "openclip");
-    model_level_v1(DATA "v1_s0_tiny", "mobileclip_s0.pt");
+    model_level_v1(DATA "v1_s0_tiny");
     public_api("v1_s0_tiny", "apple");
-    model_level_v1(DATA "v1_s2_tiny", "mobileclip_s2.pt");
+    model_level_v1(DATA "v1_s2_tiny");
     public_api("v1_s2_tiny", "apple");
     /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0) */
     const char *full = getenv("GLIMPSE_V1_FULL");
-    if (full && *full) model_level_v1(full, "mobileclip_s0.pt");
+    if (full && *full) model_level_v1(full);
     TEST_DONE();
 }
