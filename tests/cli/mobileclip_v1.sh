@@ -43,15 +43,21 @@ done
 # the tiny models have a 64-token vocabulary: real text must be refused, not misread
 expect_fail "v1 tiny vocab" "out of range" "$G" embed -m "$D/v1_s0_tiny/apple" --vocab "$VOCAB" --text "a cat"
 # Apple's v1 ViT-B/16 layout (MobileCLIP-B, B-LT): a clear refusal
-mkdir -p "$T/vitb"
-python3 - "$T/vitb/mobileclip_b.safetensors" <<'PY'
+# one-tensor safetensors files: just enough to be recognised as v1
+one_tensor() { # DIR NAME
+  mkdir -p "$1"
+  python3 - "$1/model.safetensors" "$2" <<'PY'
 import json, struct, sys
-name = "image_encoder.model.patch_emb.0.block.conv.weight"
-h = json.dumps({name: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+h = json.dumps({sys.argv[2]: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
 h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + struct.pack("<f", 0.0))
 PY
+}
+one_tensor "$T/vitb" image_encoder.model.patch_emb.0.block.conv.weight
 expect_fail "v1 ViT-B" "ViT-B/16" "$G" embed -m "$T/vitb" --vocab "$VOCAB" --text x
+# an MCi stem and nothing else: the error names the missing part, no crash
+one_tensor "$T/stem" image_encoder.model.patch_embed.0.rbr_conv.0.conv.weight
+expect_fail "v1 stem only" "image_encoder.model." "$G" embed -m "$T/stem" --vocab "$VOCAB" --text x
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
