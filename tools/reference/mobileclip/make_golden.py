@@ -66,7 +66,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
 
-    v1 = a.name in ("MobileCLIP-S0", "MobileCLIP-S1", "MobileCLIP-S2")
+    v1 = a.name.startswith("MobileCLIP-")     # v1 S0, S1, S2, B
     if v1:   # Apple v1 layout only (OpenCLIP cannot hold the MCt text tower)
         model, mcfg = clip.build_v1(tiny=not a.full, seed=a.seed, name=a.name)
         ptname = clip.write_apple_v1(model, mcfg, os.path.join(out, "apple"))

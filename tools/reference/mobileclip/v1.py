@@ -163,13 +163,18 @@ class MCt(nn.Module):
 
 
 class CLIPv1(nn.Module):
-    """Our MCi0 (timm names) with a bias-free head + MCt. state_dict() is timm-
-    named for the image; apple_state_dict() gives the released naming."""
+    """Our MCi (timm names) or ViT-B/16 with a bias-free head + MCt or base text.
+    state_dict() is timm-named for the image; apple_state_dict() gives the
+    released naming."""
 
     def __init__(self, image_cfg, text_cfg):
         super().__init__()
         self.image_encoder = nn.Module()
-        self.image_encoder.model = MCi(image_cfg)
+        if image_cfg.get("kind") == "mci":        # vit.py config (MobileCLIP-B)
+            from vit import ViT
+            self.image_encoder.model = ViT(image_cfg)
+        else:
+            self.image_encoder.model = MCi(image_cfg)
         self.text_encoder = MCt(text_cfg)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.image_size = 256
@@ -184,7 +189,8 @@ class CLIPv1(nn.Module):
         out = {}
         for k, v in self.state_dict().items():
             if k.startswith("image_encoder.model."):
-                k, v = apple_image_name(k[len("image_encoder.model."):], v, self.image_encoder.model)
+                rename = apple_image_name if isinstance(self.image_encoder.model, MCi) else apple_vit_name
+                k, v = rename(k[len("image_encoder.model."):], v, self.image_encoder.model)
                 if k is None:
                     continue
                 k = "image_encoder.model." + k
@@ -229,3 +235,27 @@ def apple_image_name(k, v, model):
         k = k.replace("se.fc1", "se.reduce").replace("se.fc2", "se.expand")
     k = re.sub(r"(layer_scale(_\d)?)\.gamma$", r"\1", k)
     return k, v
+
+
+def apple_vit_name(k, v, model):
+    """timm vit_base_mci_224 names -> Apple's mobileclip/models/vit.py (v1 B, B-LT)."""
+    if k == "head.bias":
+        return None, None                     # SimpleImageProjectionHead: x @ proj, no bias
+    if k == "head.weight":
+        return "classifier.proj", v.t().contiguous()
+    if k == "pos_embed":                      # [1, N, W] -> LearnablePositionalEmbedding [1, 1, N, W]
+        return "pos_embed.pos_embed.pos_embed", v.unsqueeze(0).contiguous()
+    m = re.match(r"patch_embed\.backbone\.(\d)\.(conv|bn)\.(.*)", k)
+    if m:
+        return f"patch_emb.{m.group(1)}.block.{'conv' if m.group(2) == 'conv' else 'norm'}.{m.group(3)}", v
+    m = re.match(r"blocks\.(\d+)\.(.*)", k)
+    if m:
+        i, rest = m.group(1), m.group(2)
+        for a, b in (("norm1.", "pre_norm_mha.0."), ("attn.qkv.", "pre_norm_mha.1.qkv_proj."),
+                     ("attn.proj.", "pre_norm_mha.1.out_proj."), ("norm2.", "pre_norm_ffn.0."),
+                     ("mlp.fc1.", "pre_norm_ffn.1."), ("mlp.fc2.", "pre_norm_ffn.4.")):
+            if rest.startswith(a):
+                return f"transformer.{i}.{b}{rest[len(a):]}", v
+    if k.startswith("norm."):
+        return "post_transformer_norm." + k[5:], v
+    return k, v                               # cls_token
