@@ -23,7 +23,9 @@ int api_clip_v1_detect(const gl_weights *w) {
 int api_clip_v1_load(glimpse_model *m, const char *wpath, const cJSON *cfg) {
     /* Apple's ViT-B/16 (mobileclip/models/vit.py): patch_emb.{0,1,2}.block.{conv,norm},
      * cls_token, pos_embed.pos_embed.pos_embed, transformer.N.pre_norm_{mha,ffn}.*,
-     * post_transformer_norm, classifier.proj — see tools/reference/mobileclip/README.md. */
+     * post_transformer_norm, classifier.proj — the timm ViT-B tower renamed, except that the
+     * first stem conv pads 1 (timm: 0), LayerNorm eps is 1e-5 and the head has no bias; see
+     * tools/reference/mobileclip/README.md "v1 B / B-LT". */
     if (gl_weights_find(m->w, V1_IMAGE "patch_emb.0.block.conv.weight"))
         return api_fail(&m->err, GLIMPSE_ERR_UNSUPPORTED,
                         "%s: MobileCLIP v1 with a ViT-B/16 image tower (MobileCLIP-B, B-LT) is not supported yet", wpath);
