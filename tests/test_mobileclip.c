@@ -12,6 +12,7 @@
 #include "io/json.h"
 #include "models/clip_text.h"
 #include "models/mci.h"
+#include "models/mct.h"
 #include "models/vit.h"
 
 #define DATA GLIMPSE_SOURCE_DIR "/tests/data/mobileclip/"
@@ -49,12 +50,19 @@ static void compare(const char *what, const float *got, const float *ref, int ro
 
 /* The goldens store the resized uint8 pixels (HWC); the float input is (u8/255 - mean)/std in
  * float32, CHW, with mean/std from meta.json, exactly as the reference computes it. */
+static int load_pixels_dir(const char *dir, npy_arr *px, gl_err *err);
 static int load_pixels(const char *name, npy_arr *px, gl_err *err) {
+    char d[512];
+    snprintf(d, sizeof d, "%s%s", g_data, name);
+    return load_pixels_dir(d, px, err);
+}
+
+static int load_pixels_dir(const char *dir, npy_arr *px, gl_err *err) {
     char p[512];
-    snprintf(p, sizeof p, "%s%s/pixels_u8.npy", g_data, name);
+    snprintf(p, sizeof p, "%s/pixels_u8.npy", dir);
     npy_arr u8;
     if (npy_load(p, &u8) != 0 || u8.type != 'u' || u8.ndim != 4 || u8.shape[3] != 3) return -1;
-    snprintf(p, sizeof p, "%s%s/meta.json", g_data, name);
+    snprintf(p, sizeof p, "%s/meta.json", dir);
     cJSON *meta = NULL;
     if (io_json_load(p, IO_JSON_MAX_DEFAULT, &meta, err) != 0) { npy_free(&u8); return -1; }
     const cJSON *mean = io_json_path(meta, "preprocess.mean"), *std = io_json_path(meta, "preprocess.std");
@@ -211,6 +219,91 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
     gl_weights_close(w);
 }
 
+/* MobileCLIP v1 in Apple's naming (mobileclip_*.pt) from a golden directory: the MCi tower with
+ * Apple names and the MCt (S0) or base (S1/S2) text tower; text_block0 checks the first block. */
+static void model_level_v1(const char *dir) {
+    char p[512];
+    gl_err err = {0};
+    cJSON *meta = NULL;
+    snprintf(p, sizeof p, "%s/meta.json", dir);
+    CHECK_MSG(io_json_load(p, IO_JSON_MAX_DEFAULT, &meta, &err) == 0, "%s", err.msg);
+    const char *pt = io_json_str(meta, "apple_pt", "apple/mobileclip_s0.pt");
+    fprintf(stderr, "%s (%s, Apple v1 naming)\n", dir, pt);
+    gl_weights *w = NULL;
+    snprintf(p, sizeof p, "%s/%s", dir, pt);
+    cJSON_Delete(meta);
+    CHECK_MSG(gl_weights_open(p, &w, &err) == 0, "%s", err.msg);
+    if (!w) return;
+    cJSON *cfg = NULL;
+    snprintf(p, sizeof p, "%s/apple/config.json", dir);
+    CHECK(io_json_load(p, IO_JSON_MAX_DEFAULT, &cfg, &err) == 0);
+    int heads = (int)io_json_int(io_json_path(cfg, "text_cfg"), "n_heads_per_layer", 0);
+    int causal = io_json_bool(io_json_path(cfg, "text_cfg"), "causal_masking", 0);
+    mci_model *vis = NULL;
+    mct_model *mct = NULL;
+    clipt_model *txt = NULL;
+    CHECK_MSG(mci_load_ex(w, "image_encoder.model.", p, MCI_NAMES_APPLE, 1, &vis, &err) == 0, "%s", err.msg);
+    if (mct_detect(w, "text_encoder.")) {
+        CHECK_MSG(mct_load(w, "text_encoder.", p, causal, heads, &mct, &err) == 0, "%s", err.msg);
+        if (mct) txt = mct_core(mct);
+    } else {
+        CHECK_MSG(clipt_load_ex(w, "text_encoder.", p, CLIPT_NAMES_APPLE, 0, causal, heads, &txt, &err) == 0, "%s",
+                  err.msg);
+    }
+    gl_pool *pool = gl_pool_new(2);
+    kn_scratch scr = {0};
+    kn_env env = kn_env_native(pool);
+    env.scratch = &scr;
+    npy_arr px, tok, ie, te, tb = {0};
+    CHECK(load_pixels_dir(dir, &px, &err) == 0);
+    snprintf(p, sizeof p, "%s/tokens.npy", dir);
+    CHECK(npy_load(p, &tok) == 0);
+    snprintf(p, sizeof p, "%s/image_embeds.npy", dir);
+    CHECK(npy_load(p, &ie) == 0);
+    snprintf(p, sizeof p, "%s/text_embeds.npy", dir);
+    CHECK(npy_load(p, &te) == 0);
+    snprintf(p, sizeof p, "%s/text_block0.npy", dir);
+    if (mct) CHECK(npy_load(p, &tb) == 0);
+    if (vis && txt && px.data && tok.data && ie.data && te.data) {
+        int n = (int)px.shape[0], H = (int)px.shape[2], W = (int)px.shape[3], d = mci_embed_dim(vis);
+        float *ws = malloc(sizeof(float) * mci_ws_floats(vis, H, W, 2)), *out = malloc(sizeof(float) * n * d);
+        for (int i = 0; i < n; i++)
+            CHECK_MSG(mci_forward(vis, &env, (float *)px.data + (size_t)i * 3 * H * W, H, W, out + (size_t)i * d, ws, &err) == 0,
+                      "%s", err.msg);
+        compare("image (normalised)", out, ie.data, n, d, 1);
+        free(ws);
+        free(out);
+        int ns = (int)tok.shape[0], ctx = (int)tok.shape[1], tw = clipt_width(txt);
+        int32_t *ids = malloc(sizeof(int32_t) * ns * ctx);
+        for (int i = 0; i < ns * ctx; i++) ids[i] = (int32_t)((int64_t *)tok.data)[i];
+        ws = malloc(sizeof(float) * (mct ? mct_ws_floats(mct, ns, 2) : clipt_ws_floats(txt, ns, 2)));
+        out = malloc(sizeof(float) * ns * d);
+        float *b0 = malloc(sizeof(float) * (size_t)ns * ctx * tw);
+        if (mct) {
+            CHECK_MSG(mct_forward(mct, &env, ids, ns, out, b0, ws, &err) == 0, "%s", err.msg);
+            if (tb.data) { /* after the first RepMixer block: every token, relative to the largest */
+                double md = 0, mx = 0;
+                for (size_t i = 0; i < (size_t)ns * ctx * tw; i++)
+                    md = fmax(md, fabs(b0[i] - ((float *)tb.data)[i])), mx = fmax(mx, fabs(((float *)tb.data)[i]));
+                fprintf(stderr, "  text block 0: max abs diff %.3g (max |x| %.3g)\n", md, mx);
+                CHECK(md <= 1e-5 * fmax(1.0, mx));
+            }
+        } else {
+            CHECK_MSG(clipt_forward(txt, &env, ids, ns, out, ws, &err) == 0, "%s", err.msg);
+        }
+        compare("text (normalised)", out, te.data, ns, d, 1);
+        free(ws); free(out); free(ids); free(b0);
+    }
+    npy_free(&px); npy_free(&tok); npy_free(&ie); npy_free(&te); npy_free(&tb);
+    kn_scratch_free(&scr);
+    gl_pool_free(pool);
+    cJSON_Delete(cfg);
+    mci_free(vis);
+    if (mct) mct_free(mct);
+    else clipt_free(txt);
+    gl_weights_close(w);
+}
+
 /* Through glimpse.h: decode + Pillow-exact preprocessing of the PNGs + tower. */
 static void public_api_at(const char *name, const char *p) {
     char err[512];
@@ -344,5 +437,12 @@ int main(int argc, char **argv) {
     public_api_apple_style("b_tiny", 0);
     public_api_apple_style("l14_tiny", 0);
     public_api_apple_style("l14_tiny", 1);
+    model_level_v1(DATA "v1_s0_tiny");
+    public_api("v1_s0_tiny", "apple");
+    model_level_v1(DATA "v1_s2_tiny");
+    public_api("v1_s2_tiny", "apple");
+    /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0) */
+    const char *full = getenv("GLIMPSE_V1_FULL");
+    if (full && *full) model_level_v1(full);
     TEST_DONE();
 }

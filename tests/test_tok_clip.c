@@ -3,6 +3,7 @@
  * test writes from it, plus context-length handling, errors and throughput. */
 #include <cjson/cJSON.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "text/clip_tok.h"
@@ -10,7 +11,15 @@
 #include "text/unicode.h"
 
 #define CLIP_GZ GLIMPSE_SOURCE_DIR "/../shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
-#define HF_DIR "/tmp/glimpse_test_tok_clip"
+/* a private scratch folder: tests of several checkouts may run at once */
+static char g_hfdir[64] = "/tmp/glimpse_test_tok_clip_XXXXXX";
+static const char *hp(const char *name) { /* two slots: some calls take two paths */
+    static char buf[2][128];
+    static int k;
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], "%s%s", g_hfdir, name);
+    return buf[k];
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -68,8 +77,8 @@ static int write_hf(void) {
     size_t len;
     gl_err e;
     if (tok_read_file(CLIP_GZ, 1, &buf, &len, &e)) return -1;
-    if (system("mkdir -p " HF_DIR)) return -1;
-    FILE *v = fopen(HF_DIR "/vocab.json", "wb"), *m = fopen(HF_DIR "/merges.txt", "wb");
+    if (!mkdtemp(g_hfdir)) return -1;
+    FILE *v = fopen(hp("/vocab.json"), "wb"), *m = fopen(hp("/merges.txt"), "wb");
     if (!v || !m) return -1;
     fputs("#version: 0.2\n", m);
     fputc('{', v);
@@ -160,14 +169,14 @@ static void check_errors(void) {
     tok_clip *c = NULL;
     CHECK_EQ_INT(tok_clip_load_gz("/nonexistent.gz", &c, &e), GLIMPSE_ERR_IO);
     CHECK(c == NULL);
-    FILE *f = fopen(HF_DIR "/bad.txt", "wb");
+    FILE *f = fopen(hp("/bad.txt"), "wb");
     fputs("#version\na b c\n", f);
     fclose(f);
-    CHECK_EQ_INT(tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e), GLIMPSE_ERR_FORMAT);
-    f = fopen(HF_DIR "/bad.txt", "wb");
+    CHECK_EQ_INT(tok_clip_load_gz(hp("/bad.txt"), &c, &e), GLIMPSE_ERR_FORMAT);
+    f = fopen(hp("/bad.txt"), "wb");
     fputs("#version\na b\n", f); /* a tiny but valid merges file */
     fclose(f);
-    CHECK_EQ_INT(tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e), 0);
+    CHECK_EQ_INT(tok_clip_load_gz(hp("/bad.txt"), &c, &e), 0);
     if (c) {
         int32_t ids[8];
         size_t n;
@@ -176,12 +185,12 @@ static void check_errors(void) {
         CHECK(n == 4 && ids[0] == 64 && ids[1] == 256 + 65 && ids[2] == 512 && ids[3] == 256 + 66);
         tok_clip_free(c);
     }
-    CHECK_EQ_INT(tok_clip_load_hf(HF_DIR "/bad.txt", HF_DIR "/merges.txt", &c, &e), GLIMPSE_ERR_FORMAT);
+    CHECK_EQ_INT(tok_clip_load_hf(hp("/bad.txt"), hp("/merges.txt"), &c, &e), GLIMPSE_ERR_FORMAT);
     /* allocation failures while loading: NOMEM or success, never a crash or (ASan) leak */
     int n_ok = 0;
     for (long k = 0; k < 40; k++) {
         gl_alloc_fail_after(k);
-        int rc = tok_clip_load_gz(HF_DIR "/bad.txt", &c, &e);
+        int rc = tok_clip_load_gz(hp("/bad.txt"), &c, &e);
         gl_alloc_fail_after(-1);
         CHECK_MSG(rc == 0 || rc == GLIMPSE_ERR_NOMEM, "fail at %ld: rc %d %s", k, rc, e.msg);
         if (!rc) tok_clip_free(c), n_ok++;
@@ -224,7 +233,7 @@ int main(void) {
     c = NULL;
     CHECK_EQ_INT(write_hf(), 0);
     t0 = now_s();
-    rc = tok_clip_load_hf(HF_DIR "/vocab.json", HF_DIR "/merges.txt", &c, &e);
+    rc = tok_clip_load_hf(hp("/vocab.json"), hp("/merges.txt"), &c, &e);
     fprintf(stderr, "clip: load_hf %.1f ms\n", (now_s() - t0) * 1e3);
     CHECK_MSG(rc == 0, "%s", e.msg);
     if (c) {
@@ -232,5 +241,8 @@ int main(void) {
         tok_clip_free(c);
     }
     check_errors();
+    const char *tmp[] = {"/vocab.json", "/merges.txt", "/bad.txt"};
+    for (int i = 0; i < 3; i++) remove(hp(tmp[i]));
+    rmdir(g_hfdir);
     TEST_DONE();
 }

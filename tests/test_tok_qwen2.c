@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "test.h"
+#include <unistd.h>
 #include "text/qwen2_tok.h"
 #include "text/tok_file.h"
 #include "text/unicode.h"
@@ -119,9 +120,17 @@ static void check_api(const tok_qwen2 *q) {
     }
 }
 
+/* a private scratch folder: tests of several checkouts may run at once */
+static char g_dir[64] = "/tmp/glimpse_test_tok_qwen2_XXXXXX";
+static const char *tp(const char *name) {
+    static char buf[128];
+    snprintf(buf, sizeof buf, "%s/%s", g_dir, name);
+    return buf;
+}
+
 /* 256 byte tokens (id = byte) and "ab" = 256 */
 static void write_small_vocab(void) {
-    FILE *f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    FILE *f = fopen(tp("vocab.json"), "wb");
     fputs("{", f);
     for (int b = 0; b < 256; b++) {
         uint8_t u[4];
@@ -142,13 +151,10 @@ static void check_errors(void) {
     CHECK(q == NULL);
     CHECK_EQ_INT(tok_qwen2_load(NULL, &q, &e), GLIMPSE_ERR_INVALID_ARG);
     /* merges that name unknown tokens are refused */
-    const char *dir = "/tmp/glimpse_test_tok_qwen2";
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    CHECK_EQ_INT(system(cmd), 0);
+    const char *dir = g_dir;
     write_small_vocab();
     FILE *f;
-    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    f = fopen(tp("merges.txt"), "wb");
     fputs("#version: 0.2\na b\n", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), 0);
@@ -160,25 +166,25 @@ static void check_errors(void) {
         tok_qwen2_free(q);
         q = NULL;
     }
-    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    f = fopen(tp("merges.txt"), "wb");
     fputs("#version: 0.2\na b\nab c\n", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
     CHECK(strstr(e.msg, "merges.txt:3") != NULL);
-    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    f = fopen(tp("merges.txt"), "wb");
     fputs("a b c\n", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
-    f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    f = fopen(tp("vocab.json"), "wb");
     fputs("{\"a\": 1, \"b\": [2]}", f);
     fclose(f);
     CHECK_EQ_INT(tok_qwen2_load(dir, &q, &e), GLIMPSE_ERR_FORMAT);
     /* an allocation failing at each point of a small load is reported as NOMEM, never a crash
      * (and, under ASan, never a leak) */
-    f = fopen("/tmp/glimpse_test_tok_qwen2/merges.txt", "wb");
+    f = fopen(tp("merges.txt"), "wb");
     fputs("#version: 0.2\na b\n", f);
     fclose(f);
-    f = fopen("/tmp/glimpse_test_tok_qwen2/added_tokens.json", "wb");
+    f = fopen(tp("added_tokens.json"), "wb");
     fputs("{\"<|x|>\": 300, \"<|y|>\": 301}", f);
     fclose(f);
     write_small_vocab();
@@ -199,11 +205,14 @@ static void check_errors(void) {
         }
     }
     CHECK(n_ok > 0);
-    remove("/tmp/glimpse_test_tok_qwen2/added_tokens.json");
-    f = fopen("/tmp/glimpse_test_tok_qwen2/vocab.json", "wb");
+    remove(tp("added_tokens.json"));
+    f = fopen(tp("vocab.json"), "wb");
     fputs("{\"a\": 0}", f);
     fclose(f);
     CHECK(tok_qwen2_load(dir, &q, &e) != 0); /* missing byte tokens */
+    remove(tp("vocab.json"));
+    remove(tp("merges.txt"));
+    rmdir(g_dir);
 }
 
 /* Inputs that would be quadratic in a naive implementation finish quickly (timings printed;
@@ -239,6 +248,7 @@ int main(void) {
     check_cases(q);
     check_api(q);
     tok_qwen2_free(q);
+    CHECK(mkdtemp(g_dir) != NULL);
     check_errors();
     check_long_inputs();
     TEST_DONE();

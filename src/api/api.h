@@ -7,6 +7,7 @@
 #include "models/clip_text.h"
 #include "models/fastvlm.h"
 #include "models/mci.h"
+#include "models/mct.h"
 #include "models/vit.h"
 #include "text/clip_tok.h"
 #include "text/qwen2_tok.h"
@@ -20,9 +21,10 @@ struct glimpse_model {
     int image_size;
     /* CLIP */
     gl_weights *w;
-    mci_model *vis;          /* MCi image tower (S0..S4) */
-    vit_model *vit;          /* or ViT image tower (B, L-14) */
-    clipt_model *txt;
+    mci_model *vis;          /* MCi image tower (S0..S4, v1 S0..S2) */
+    vit_model *vit;          /* or ViT image tower (MobileCLIP2-B, L-14) */
+    clipt_model *txt;        /* the text transformer (owned by mct when that is set) */
+    mct_model *mct;          /* MobileCLIP v1 S0's text tower */
     tok_clip *ctok;
     float mean[3], std[3];
     io_filter interp;
@@ -62,6 +64,10 @@ int api_fail(gl_err *e, int code, const char *fmt, ...) __attribute__((format(pr
 
 int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params *p);
 void api_clip_close(glimpse_model *m);
+struct cJSON;
+/* MobileCLIP v1 in Apple's naming (api_clip_v1.c): detect, then load m->vis and m->txt/m->mct. */
+int api_clip_v1_detect(const gl_weights *w);
+int api_clip_v1_load(glimpse_model *m, const char *wpath, const struct cJSON *cfg);
 int api_vlm_open(glimpse_model *m, const char *path, const glimpse_model_params *p);
 void api_vlm_close(glimpse_model *m);
 void api_vlm_ctx_free(glimpse_ctx *c);

@@ -1,5 +1,5 @@
 /* api_clip.c — MobileCLIP / MobileCLIP2 behind glimpse.h: open a folder or file as downloaded,
- * embed images and texts. */
+ * embed images and texts. Apple's v1 layout is loaded by api_clip_v1.c. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -99,14 +99,12 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
         goto done;
     }
     const char *vp = "visual.trunk.";
-    if (gl_weights_find(m->w, "image_encoder.model.patch_embed.0.rbr_conv.0.conv.weight")) {
-        rc = api_fail(&m->err, GLIMPSE_ERR_UNSUPPORTED, "%s: MobileCLIP v1 (Apple naming) checkpoints are not supported yet", path);
-        goto done;
-    }
-    const cJSON *vcfg = io_json_path(mcfg, "vision_cfg");
-    int is_vit = gl_weights_find(m->w, "visual.trunk.patch_embed.backbone.0.conv.weight") ||
-                 gl_weights_find(m->w, "visual.trunk.patch_embed.proj.weight");
-    if (!is_vit && !gl_weights_find(m->w, "visual.trunk.stem.0.conv_kxk.0.conv.weight") &&
+    int v1 = api_clip_v1_detect(m->w);
+    if (v1 && (rc = api_clip_v1_load(m, wpath, mcfg))) goto done;
+    const cJSON *vcfg = io_json_path(mcfg, v1 ? "image_cfg" : "vision_cfg"); /* Apple v1 configs say image_cfg */
+    int is_vit = !v1 && (gl_weights_find(m->w, "visual.trunk.patch_embed.backbone.0.conv.weight") ||
+                         gl_weights_find(m->w, "visual.trunk.patch_embed.proj.weight"));
+    if (!v1 && !is_vit && !gl_weights_find(m->w, "visual.trunk.stem.0.conv_kxk.0.conv.weight") &&
         !gl_weights_find(m->w, "visual.trunk.stem.0.reparam_conv.weight")) {
         rc = api_fail(&m->err, GLIMPSE_ERR_MODEL_KIND,
                       "%s: not a MobileCLIP checkpoint (no 'visual.trunk.stem.0' or 'visual.trunk.patch_embed' tensors "
@@ -116,17 +114,16 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
     if (is_vit) {
         int vheads = (int)io_json_int(io_json_path(vcfg, "timm_model_kwargs"), "num_heads", 0);
         if ((rc = vit_load(m->w, vp, wpath, vheads, &m->vit, &m->err))) goto done;
-        m->embed_dim = vit_embed_dim(m->vit);
-    } else {
-        if ((rc = mci_load(m->w, vp, wpath, &m->vis, &m->err))) goto done;
-        m->embed_dim = mci_embed_dim(m->vis);
+    } else if (!v1 && (rc = mci_load(m->w, vp, wpath, &m->vis, &m->err))) {
+        goto done;
     }
     /* open_clip: causal unless text_cfg.no_causal_mask. Without a config: of the MobileCLIP2
      * models only B (the conv-stem ViT) is causal (notes §3.1). */
     int b_like = m->vit && vit_has_conv_stem(m->vit);
     int causal = !io_json_bool(io_json_path(mcfg, "text_cfg"), "no_causal_mask", mcfg == NULL && !b_like);
     int heads = (int)io_json_int(io_json_path(mcfg, "text_cfg"), "heads", 0);
-    if ((rc = clipt_load(m->w, "text.", wpath, causal, heads, &m->txt, &m->err))) goto done;
+    if (!v1 && (rc = clipt_load(m->w, "text.", wpath, causal, heads, &m->txt, &m->err))) goto done;
+    m->embed_dim = m->vit ? vit_embed_dim(m->vit) : mci_embed_dim(m->vis);
     if (clipt_embed_dim(m->txt) != m->embed_dim) {
         rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image (%d) and text (%d) embedding widths differ", wpath,
                       m->embed_dim, clipt_embed_dim(m->txt));
@@ -173,7 +170,9 @@ done:
 void api_clip_close(glimpse_model *m) {
     mci_free(m->vis);
     vit_free(m->vit);
-    clipt_free(m->txt);
+    if (m->mct) mct_free(m->mct);
+    else clipt_free(m->txt);
+    m->mct = NULL;
     tok_clip_free(m->ctok);
     gl_weights_close(m->w);
     m->vis = NULL;
@@ -300,8 +299,11 @@ glimpse_status glimpse_embed_texts(glimpse_ctx *c, const char *const *texts, int
             if (!texts[b0 + i]) rc = api_fail(&c->err, GLIMPSE_ERR_INVALID_ARG, "text %d is NULL", b0 + i);
             else rc = tok_clip_encode(m->ctok, texts[b0 + i], strlen(texts[b0 + i]), ids + (size_t)i * ctx, ctx, &c->err);
         }
-        if (!rc) rc = api_ws(c, clipt_ws_floats(m->txt, nb, gl_pool_size(c->pool)));
-        if (!rc) rc = clipt_forward(m->txt, &c->env, ids, nb, out + (size_t)b0 * m->embed_dim, c->ws, &c->err);
+        int nt = gl_pool_size(c->pool);
+        float *o = out + (size_t)b0 * m->embed_dim;
+        if (!rc) rc = api_ws(c, m->mct ? mct_ws_floats(m->mct, nb, nt) : clipt_ws_floats(m->txt, nb, nt));
+        if (!rc) rc = m->mct ? mct_forward(m->mct, &c->env, ids, nb, o, NULL, c->ws, &c->err)
+                             : clipt_forward(m->txt, &c->env, ids, nb, o, c->ws, &c->err);
     }
     gl_free(ids);
     if (!rc && normalize) normalize_rows(out, n, m->embed_dim);

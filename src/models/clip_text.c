@@ -26,22 +26,68 @@ struct clipt_model {
     gl_blobs blobs;
 };
 
+/* ---- Apple's MobileCLIP v1 names (mobileclip/text_encoder.py, modules/common/transformer.py) ----
+ * The loader asks for OpenCLIP names; this maps them. pre_norm_mha = [LN, MHA, Dropout] and
+ * pre_norm_ffn = [LN, Linear, GELU, Dropout, Linear, Dropout], hence the indices 0, 1 and 0, 1, 4. */
+static void apple_rename(const wl *l, const char *in, char *out, size_t n) {
+    static const char *const rules[][2] = {
+        {"ln_1.", "pre_norm_mha.0."},           {"attn.in_proj_weight", "pre_norm_mha.1.qkv_proj.weight"},
+        {"attn.in_proj_bias", "pre_norm_mha.1.qkv_proj.bias"}, {"attn.out_proj.", "pre_norm_mha.1.out_proj."},
+        {"ln_2.", "pre_norm_ffn.0."},           {"mlp.c_fc.", "pre_norm_ffn.1."},
+        {"mlp.c_proj.", "pre_norm_ffn.4."},
+    };
+    int first = *(const int *)l->rename_ctx, i, off = 0;
+    if (sscanf(in, "transformer.resblocks.%d.%n", &i, &off) == 1 && off > 0) {
+        const char *r = in + off;
+        for (size_t k = 0; k < GL_ARRAY_LEN(rules); k++) {
+            size_t fl = strlen(rules[k][0]);
+            if (!strncmp(r, rules[k][0], fl)) {
+                snprintf(out, n, "transformer.%d.%s%s", first + i, rules[k][1], r + fl);
+                return;
+            }
+        }
+        snprintf(out, n, "transformer.%d.%s", first + i, r);
+    } else if (!strcmp(in, "token_embedding.weight")) {
+        snprintf(out, n, "embedding_layer.weight");
+    } else if (!strcmp(in, "positional_embedding")) {
+        snprintf(out, n, "positional_embedding.pos_embed.pos_embed");
+    } else if (!strncmp(in, "ln_final.", 9)) {
+        snprintf(out, n, "final_layer_norm.%s", in + 9);
+    } else if (!strcmp(in, "text_projection")) {
+        snprintf(out, n, "projection_layer");
+    } else {
+        snprintf(out, n, "%s", in);
+    }
+}
+
 int clipt_load(const gl_weights *w, const char *prefix, const char *file, int causal, int n_head, clipt_model **out,
                gl_err *err) {
+    return clipt_load_ex(w, prefix, file, CLIPT_NAMES_OPENCLIP, 0, causal, n_head, out, err);
+}
+
+int clipt_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int first, int causal,
+                  int n_head, clipt_model **out, gl_err *err) {
     clipt_model *m = gl_calloc(1, sizeof *m);
     if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
     wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
     snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
+    if (names == CLIPT_NAMES_APPLE) {
+        l.rename = apple_rename;
+        l.rename_ctx = &first;
+    }
     m->causal = causal;
     const gl_tensor *te = wl_need(&l, "token_embedding.weight"), *tp = wl_need(&l, "positional_embedding");
     if (!te || !tp) goto fail;
-    if (te->ndim != 2 || tp->ndim != 2 || te->shape[1] != tp->shape[1]) {
+    /* OpenCLIP stores [ctx, w]; Apple [1, 1, ctx, w] */
+    int pos_ok = tp->ndim >= 2 && te->ndim == 2 && tp->shape[tp->ndim - 1] == te->shape[1];
+    for (int d = 0; pos_ok && d + 2 < tp->ndim; d++) pos_ok = tp->shape[d] == 1;
+    if (!pos_ok) {
         gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: token/positional embedding shapes disagree", l.file);
         goto fail;
     }
     m->vocab = (int)te->shape[0];
     m->width = (int)te->shape[1];
-    m->ctx = (int)tp->shape[0];
+    m->ctx = (int)tp->shape[tp->ndim - 2];
     m->n_head = n_head > 0 ? n_head : m->width / DEFAULT_HEAD_DIM;
     if (m->n_head < 1 || m->width % m->n_head) {
         gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: text width %d does not split into %d heads", l.file, m->width, m->n_head);
@@ -105,6 +151,8 @@ void clipt_free(clipt_model *m) {
 }
 
 int clipt_embed_dim(const clipt_model *m) { return m->embed; }
+int clipt_width(const clipt_model *m) { return m->width; }
+int clipt_n_layer(const clipt_model *m) { return m->n_layer; }
 int clipt_context(const clipt_model *m) { return m->ctx; }
 int clipt_vocab(const clipt_model *m) { return m->vocab; }
 
@@ -123,15 +171,18 @@ static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x
     }
 }
 
-int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,
-                  gl_err *err) {
-    int W = m->width, T = n_seq * m->ctx;
+int clipt_embed(const clipt_model *m, const int32_t *ids, int n_seq, float *ws, gl_err *err) {
+    int T = n_seq * m->ctx;
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->vocab)
             return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "token id %d out of range [0, %d)", ids[t], m->vocab);
+    embed_rows(m, ids, T, ws);
+    return 0;
+}
+
+void clipt_blocks(const clipt_model *m, const kn_env *env, int n_seq, float *ws) {
+    int W = m->width, T = n_seq * m->ctx;
     float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
-    float *row = big + (size_t)T * GL_MAX(m->hidden, W);
-    embed_rows(m, ids, T, x);
     for (int i = 0; i < m->n_layer; i++) {
         const clipt_layer *L = &m->layers[i];
         op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
@@ -144,6 +195,12 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         op_linear(env, h, T, W, L->fc_w.data, L->fc_w.type, L->fc_b, m->hidden, big, KN_ACT_GELU, 0);
         op_linear(env, big, T, m->hidden, L->proj_w.data, L->proj_w.type, L->proj_b, W, x, KN_ACT_NONE, 1);
     }
+}
+
+void clipt_pool(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *ws, float *emb) {
+    int W = m->width, T = n_seq * m->ctx;
+    const float *x = ws;
+    float *row = ws + (size_t)T * (5 * W + GL_MAX(m->hidden, W));
     for (int s = 0; s < n_seq; s++) {
         /* EOT pooling: the first position holding the largest id (EOT is the largest). */
         const int32_t *id = ids + (size_t)s * m->ctx;
@@ -153,5 +210,12 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
         op_layernorm(env, x + ((size_t)s * m->ctx + eot) * W, 1, W, m->lnf_w, m->lnf_b, LN_EPS, row);
         op_matmul(env, row, 1, W, m->proj, m->embed, emb + (size_t)s * m->embed);
     }
+}
+
+int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,
+                  gl_err *err) {
+    if (clipt_embed(m, ids, n_seq, ws, err)) return err->code;
+    clipt_blocks(m, env, n_seq, ws);
+    clipt_pool(m, env, ids, n_seq, ws, emb);
     return 0;
 }

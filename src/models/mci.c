@@ -401,7 +401,9 @@ static void apple_rename(const wl *l, const char *in, char *out, size_t n) {
     static const char *const rules[][2] = {
         {".conv_kxk.", ".rbr_conv."},       {".conv_scale.", ".rbr_scale."}, {".identity.", ".rbr_skip."},
         {".large_conv.", ".lkb_origin."},   {".proj.0.reparam_conv.", ".proj.0.lkb_reparam."},
-        {".mlp.", ".convffn."},             {".se.fc1.", ".se.reduce."},     {".se.fc2.", ".se.expand."},
+        /* only conv_exp's SE is Apple's SEBlock (reduce/expand); the downsample SE is timm's (fc1/fc2) */
+        {".final_conv.se.fc1.", ".conv_exp.se.reduce."}, {".final_conv.se.fc2.", ".conv_exp.se.expand."},
+        {".mlp.", ".convffn."},
         {".layer_scale.gamma", ".layer_scale"}, {".layer_scale_1.gamma", ".layer_scale_1"},
         {".layer_scale_2.gamma", ".layer_scale_2"}, {".final_conv.", ".conv_exp."}, {".pos_enc.", ".pe."},
     };

@@ -77,6 +77,21 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
     run_gemm(env, &a);
 }
 
+/* ---- sequence conv (MCt's 1 x 11 depthwise convs: ~0.1% of the text tower's work, so plain C) ---- */
+void op_dwconv_seq(const kn_env *env, const float *x, int T, int C, const float *w, int k, const float *b, float *y) {
+    (void)env;
+    for (int t = 0; t < T; t++) {
+        float *yt = y + (size_t)t * C;
+        memcpy(yt, b, sizeof(float) * (size_t)C);
+        for (int j = 0; j < k; j++) {
+            int s = t + j - k / 2;
+            if (s < 0 || s >= T) continue;
+            const float *xs = x + (size_t)s * C, *wj = w + (size_t)j * C;
+            for (int c = 0; c < C; c++) yt[c] += wj[c] * xs[c];
+        }
+    }
+}
+
 /* ---- elementwise ---- */
 void op_gelu(const kn_env *env, float *x, size_t n) { kn_gelu(env, x, x, (int64_t)n); }
 void op_add(const kn_env *env, float *x, const float *y, size_t n) { kn_add(env, x, y, x, (int64_t)n); }

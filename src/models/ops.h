@@ -31,6 +31,10 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
 /* y[T, N] = x[T, K] · w[K, N] (w row-major, right-multiplied: CLIP's text_projection). */
 void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, int N, float *y);
 
+/* Depthwise convolution along the rows of a token sequence (a 1 x T image with C channels, as
+ * MCt's text RepMixer sees it): y[t, c] = b[c] + sum_j w[j, c] x[t + j - k/2, c], zero padding.
+ * w is [k, C] (tap-major, so the inner loop runs over contiguous channels). y must not alias x. */
+void op_dwconv_seq(const kn_env *env, const float *x, int T, int C, const float *w, int k, const float *b, float *y);
 void op_gelu(const kn_env *env, float *x, size_t n);
 /* Squeeze-excite: x[C, HW] *= sigmoid(W2 relu(W1 mean(x) + b1) + b2). tmp: C + R floats. */
 void op_se(const kn_env *env, float *x, int C, int HW, const float *w1, const float *b1, int R, const float *w2,

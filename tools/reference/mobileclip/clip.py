@@ -202,54 +202,80 @@ def build(name, tiny=False, seed=0):
     return randomize(CLIP(mcfg).eval(), seed), mcfg
 
 
-# ---------------------------------------------------------------- MobileCLIP v1 S0
+# ---------------------------------------------------------------- MobileCLIP v1 S0, S1, S2
 
 V1_TINY = dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
                text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
+# S1/S2 shape: the same tiny MCi with two attention blocks, and the base text tower
+V1_TINY_BASE = dict(widths=[4, 8, 16, 32], depths=[1, 1, 1, 2], image_size=80,
+                    text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
+# B: Apple's ViT-B/16 has a fixed 14x14 position table (interpolated along the
+# flattened sequence otherwise), so the tiny B keeps 224 px; width 32 with Apple's
+# stem rule max(32, width // 4) = 32. Not committed (no C tower yet).
+V1_TINY_B = dict(vit=dict(width=32, depth=2, heads=2), image_size=224,
+                 text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
+# name -> (Apple image model, timm twin, text variant, transformer layers)
+_V1 = {"MobileCLIP-S0": ("mci0", "fastvit_mci0", "mct", 4),
+       "MobileCLIP-S1": ("mci1", "fastvit_mci1", "base", 12),
+       "MobileCLIP-S2": ("mci2", "fastvit_mci2", "base", 12),
+       "MobileCLIP-B": ("vit_b16", "vit_base_mci_224", "base", 12)}
 
 
-def v1_config(tiny=False):
-    """Apple mobileclip/configs/mobileclip_s0.json (tiny: plus "glimpse_tiny")."""
-    cfg = {"embed_dim": 512, "image_cfg": {"image_size": 256, "model_name": "mci0"},
+def v1_config(tiny=False, name="MobileCLIP-S0"):
+    """Apple mobileclip/configs/mobileclip_s{0,1,2}.json (tiny: plus "glimpse_tiny")."""
+    img, _, variant, layers = _V1[name]
+    vit = img == "vit_b16"
+    cfg = {"embed_dim": 512, "image_cfg": {"image_size": 224 if vit else 256, "model_name": img},
            "text_cfg": {"context_length": 77, "vocab_size": 49408, "dim": 512,
                         "ffn_multiplier_per_layer": 4.0, "n_heads_per_layer": 8,
-                        "n_transformer_layers": 4, "norm_layer": "layer_norm_fp32",
-                        "causal_masking": False, "model_name": "mct"}}
+                        "n_transformer_layers": layers, "norm_layer": "layer_norm_fp32",
+                        "causal_masking": vit, "model_name": variant}}
     if tiny:
-        t = V1_TINY
+        t = V1_TINY_B if vit else V1_TINY if variant == "mct" else V1_TINY_BASE
         cfg["embed_dim"] = t["embed_dim"]
         cfg["image_cfg"]["image_size"] = t["image_size"]
         cfg["text_cfg"].update(vocab_size=t["text"]["vocab_size"], dim=t["text"]["dim"],
                                n_heads_per_layer=t["text"]["n_heads"],
                                n_transformer_layers=t["text"]["n_transformer_layers"])
-        cfg["glimpse_tiny"] = {"widths": t["widths"], "depths": t["depths"]}
+        cfg["glimpse_tiny"] = dict(t["vit"]) if vit else {"widths": t["widths"], "depths": t["depths"]}
     return cfg
 
 
-def build_v1(tiny=False, seed=0):
+def build_v1(tiny=False, seed=0, name="MobileCLIP-S0"):
     import v1
-    cfg = v1_config(tiny)
+    cfg = v1_config(tiny, name)
     g = cfg.get("glimpse_tiny", {})
     t = cfg["text_cfg"]
-    model = v1.CLIPv1(mci_cfg("fastvit_mci0", cfg["embed_dim"], g.get("widths"), g.get("depths")),
+    if _V1[name][0] == "vit_b16":
+        w = g.get("width", 768)
+        icfg = dict(kind="mci", width=w, depth=g.get("depth", 12), heads=g.get("heads", 12),
+                    image_size=cfg["image_cfg"]["image_size"], embed_dim=cfg["embed_dim"],
+                    eps=1e-5, stem=max(32, w // 4), stem_pad=1)
+    else:
+        icfg = mci_cfg(_V1[name][1], cfg["embed_dim"], g.get("widths"), g.get("depths"))
+    model = v1.CLIPv1(icfg,
                       dict(vocab_size=t["vocab_size"], context_length=t["context_length"], dim=t["dim"],
                            n_heads=t["n_heads_per_layer"], n_transformer_layers=t["n_transformer_layers"],
-                           embed_dim=cfg["embed_dim"])).eval()
+                           embed_dim=cfg["embed_dim"], variant=t["model_name"],
+                           causal=t["causal_masking"])).eval()
     randomize(model, seed)
-    with torch.no_grad():
-        model.image_encoder.model.head.fc.bias.zero_()   # Apple's head.proj has no bias
+    with torch.no_grad():   # Apple's head.proj / classifier.proj have no bias
+        head = model.image_encoder.model.head
+        (head.fc.bias if hasattr(head, "fc") else head.bias).zero_()
     model.image_size = cfg["image_cfg"]["image_size"]
     return model, cfg
 
 
 def write_apple_v1(model, cfg, outdir):
-    """apple/MobileCLIP-S0 layout: mobileclip_s0.pt = torch.save(Apple-named state dict)."""
+    """apple/MobileCLIP-S* layout: mobileclip_s<k>.pt = torch.save(Apple-named state dict)."""
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=4)
     from collections import OrderedDict
-    torch.save(OrderedDict(model.apple_state_dict()), os.path.join(outdir, "mobileclip_s0.pt"))
-    return "mobileclip_s0.pt"
+    img = cfg["image_cfg"]["model_name"]
+    fname = "mobileclip_b.pt" if img == "vit_b16" else "mobileclip_s%s.pt" % img[-1]
+    torch.save(OrderedDict(model.apple_state_dict()), os.path.join(outdir, fname))
+    return fname
 
 
 # ---------------------------------------------------------------- preprocessing

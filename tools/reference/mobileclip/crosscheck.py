@@ -77,7 +77,7 @@ def patch_vit_base_mci():
 
 
 def check_v1(a):
-    """MobileCLIP (v1) S0 against apple/ml-mobileclip's own CLIP class (unpack its
+    """MobileCLIP (v1) S0/S1/S2 against apple/ml-mobileclip's own CLIP class (unpack its
     mobileclip/ package into --src too)."""
     from functools import partial
     from timm.models import _registry
@@ -85,8 +85,17 @@ def check_v1(a):
     from mobileclip.models import mci as amci
     from mobileclip.modules.common.mobileone import reparameterize_model
 
-    ours, cfg = clip.build_v1(tiny=not a.full, seed=a.seed)
-    if "glimpse_tiny" in cfg:       # Apple's mci0 has fixed sizes: same FastViT, tiny dims
+    ours, cfg = clip.build_v1(tiny=not a.full, seed=a.seed, name=a.name)
+    if "glimpse_tiny" in cfg and cfg["image_cfg"]["model_name"] == "vit_b16":
+        from mobileclip.models import vit as avit
+        g = cfg["glimpse_tiny"]
+
+        def tiny_vit(pretrained=False, **kw):   # Apple's vit_b16 with tiny width/depth/heads
+            return avit.VisionTransformer({"norm_layer": "layer_norm_fp32", "act_layer": "gelu",
+                                           "embed_dim": g["width"], "n_transformer_layers": g["depth"],
+                                           "n_attn_heads": g["heads"]}, **kw)
+        _registry._model_entrypoints["vit_b16"] = tiny_vit
+    elif "glimpse_tiny" in cfg:     # Apple's mci0/1/2 have fixed sizes: same FastViT, tiny dims
         g = cfg["glimpse_tiny"]
 
         def tiny(pretrained=False, **kw):
@@ -94,7 +103,7 @@ def check_v1(a):
                                 embed_dims=g["widths"], mlp_ratios=[3] * 4, downsamples=[True] * 4,
                                 se_downsamples=[False, False, True, True],
                                 pos_embs=[None, None, None, partial(amci.RepCPE, spatial_shape=(7, 7))], **kw)
-        _registry._model_entrypoints["mci0"] = tiny
+        _registry._model_entrypoints[cfg["image_cfg"]["model_name"]] = tiny
     ref = aclip.CLIP(cfg).eval()
     print("strict load:", ref.load_state_dict(ours.apple_state_dict(), strict=True))
     g = torch.Generator().manual_seed(1)
@@ -117,7 +126,8 @@ def check_v1(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True, help="dir holding timm/ and src/open_clip/")
-    ap.add_argument("--name", default="MobileCLIP2-S0", help="MobileCLIP2-{S0,S2,S3,S4,B,L-14} or MobileCLIP-S0 (v1)")
+    ap.add_argument("--name", default="MobileCLIP2-S0",
+                    help="MobileCLIP2-{S0,S2,S3,S4,B,L-14} or MobileCLIP-{S0,S1,S2,B} (v1)")
     ap.add_argument("--full", action="store_true", help="full size (default: tiny config)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -125,7 +135,7 @@ def main():
     sys.path[:0] = [a.src, os.path.join(a.src, "src")]
     import open_clip
     from open_clip import factory
-    if a.name == "MobileCLIP-S0":
+    if a.name in ("MobileCLIP-S0", "MobileCLIP-S1", "MobileCLIP-S2", "MobileCLIP-B"):
         return check_v1(a)
 
     ours, mcfg = clip.build(a.name, tiny=not a.full, seed=a.seed)

@@ -66,9 +66,9 @@ def main():
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
 
-    v1 = a.name == "MobileCLIP-S0"
+    v1 = a.name.startswith("MobileCLIP-")     # v1 S0, S1, S2, B
     if v1:   # Apple v1 layout only (OpenCLIP cannot hold the MCt text tower)
-        model, mcfg = clip.build_v1(tiny=not a.full, seed=a.seed)
+        model, mcfg = clip.build_v1(tiny=not a.full, seed=a.seed, name=a.name)
         ptname = clip.write_apple_v1(model, mcfg, os.path.join(out, "apple"))
         pp = {"mean": [0.0] * 3, "std": [1.0] * 3, "interpolation": "bilinear", "resize_mode": "shortest"}
         vocab = mcfg["text_cfg"]["vocab_size"]

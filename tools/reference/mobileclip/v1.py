@@ -1,5 +1,5 @@
-"""MobileCLIP (v1) S0: MCi0 image tower + "MCt" text tower, in Apple's naming
-(apple/MobileCLIP-S0 mobileclip_s0.pt).
+"""MobileCLIP (v1) S0/S1/S2: MCi0/1/2 image tower + "MCt" (S0) or "base" (S1, S2)
+text tower, in Apple's naming (apple/MobileCLIP-S0 mobileclip_s0.pt, ...).
 
 Our own code, written from /work/shared/notes/mobileclip2.md sections 3.2 and
 7.4 and checked against apple/ml-mobileclip (mobileclip/text_encoder.py,
@@ -11,6 +11,8 @@ x @ head.proj with proj [2C, embed]; the state dict is renamed to Apple's module
 names by apple_image_names(). Text ("mct"): embedding, learned positional
 embedding [1,1,77,w], RepMixerBlock, 4 pre-LN transformer layers
 (bidirectional), RepMixerBlock, final LN, EOT argmax pooling, @ projection.
+Text ("base", text_encoder.py variant "base"): the same without the two
+RepMixerBlocks (12 layers; causal mask only when causal_masking, i.e. B).
 The text RepMixer treats the sequence as a 1 x L image with w channels: mixer =
 depthwise 1x11 conv+BN plus identity BN (no 1x1 scale branch: Apple's check
 looks at the first kernel dimension, 1), norm = identity BN.
@@ -87,9 +89,10 @@ class TextRepMixerBlock(nn.Module):
 
 
 class MHA(nn.Module):
-    def __init__(self, w, heads):
+    def __init__(self, w, heads, causal=False):
         super().__init__()
         self.heads = heads
+        self.causal = causal
         self.qkv_proj = nn.Linear(w, 3 * w)
         self.out_proj = nn.Linear(w, w)
 
@@ -97,16 +100,19 @@ class MHA(nn.Module):
         B, L, C = x.shape
         hd = C // self.heads
         q, k, v = self.qkv_proj(x).reshape(B, L, 3, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
-        a = torch.softmax((q * hd ** -0.5) @ k.transpose(-2, -1), dim=-1)
+        s = (q * hd ** -0.5) @ k.transpose(-2, -1)
+        if self.causal:
+            s = s + torch.full((L, L), float("-inf")).triu(1)
+        a = torch.softmax(s, dim=-1)
         return self.out_proj((a @ v).transpose(1, 2).reshape(B, L, C))
 
 
 class TransformerEncoder(nn.Module):
     """pre_norm_mha = [LN, MHA, Dropout]; pre_norm_ffn = [LN, Linear, GELU, Dropout, Linear, Dropout]."""
 
-    def __init__(self, w, heads, ffn):
+    def __init__(self, w, heads, ffn, causal=False):
         super().__init__()
-        self.pre_norm_mha = nn.Sequential(nn.LayerNorm(w), MHA(w, heads), nn.Identity())
+        self.pre_norm_mha = nn.Sequential(nn.LayerNorm(w), MHA(w, heads, causal), nn.Identity())
         self.pre_norm_ffn = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, ffn), nn.GELU(), nn.Identity(),
                                           nn.Linear(ffn, w), nn.Identity())
 
@@ -123,7 +129,8 @@ class PosEmbed(nn.Module):
 
 
 class MCt(nn.Module):
-    """cfg keys: vocab_size, context_length, dim, n_heads, n_transformer_layers, embed_dim."""
+    """cfg keys: vocab_size, context_length, dim, n_heads, n_transformer_layers, embed_dim,
+    variant ("mct", default, or "base": no RepMixerBlocks), causal (default False)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -131,10 +138,12 @@ class MCt(nn.Module):
         ffn = int(math.ceil(w * 4.0 / 16.0) * 16)
         self.embedding_layer = nn.Embedding(cfg["vocab_size"], w)
         self.positional_embedding = PosEmbed(cfg["context_length"], w)
+        mct = cfg.get("variant", "mct") == "mct"
         self.transformer = nn.ModuleList(
-            [TextRepMixerBlock(w)] +
-            [TransformerEncoder(w, cfg["n_heads"], ffn) for _ in range(cfg["n_transformer_layers"])] +
-            [TextRepMixerBlock(w)])
+            ([TextRepMixerBlock(w)] if mct else []) +
+            [TransformerEncoder(w, cfg["n_heads"], ffn, cfg.get("causal", False))
+             for _ in range(cfg["n_transformer_layers"])] +
+            ([TextRepMixerBlock(w)] if mct else []))
         self.final_layer_norm = nn.LayerNorm(w)
         self.projection_layer = nn.Parameter(torch.zeros(w, cfg["embed_dim"]))
 
@@ -154,13 +163,18 @@ class MCt(nn.Module):
 
 
 class CLIPv1(nn.Module):
-    """Our MCi0 (timm names) with a bias-free head + MCt. state_dict() is timm-
-    named for the image; apple_state_dict() gives the released naming."""
+    """Our MCi (timm names) or ViT-B/16 with a bias-free head + MCt or base text.
+    state_dict() is timm-named for the image; apple_state_dict() gives the
+    released naming."""
 
     def __init__(self, image_cfg, text_cfg):
         super().__init__()
         self.image_encoder = nn.Module()
-        self.image_encoder.model = MCi(image_cfg)
+        if image_cfg.get("kind") == "mci":        # vit.py config (MobileCLIP-B)
+            from vit import ViT
+            self.image_encoder.model = ViT(image_cfg)
+        else:
+            self.image_encoder.model = MCi(image_cfg)
         self.text_encoder = MCt(text_cfg)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.image_size = 256
@@ -175,7 +189,8 @@ class CLIPv1(nn.Module):
         out = {}
         for k, v in self.state_dict().items():
             if k.startswith("image_encoder.model."):
-                k, v = apple_image_name(k[len("image_encoder.model."):], v, self.image_encoder.model)
+                rename = apple_image_name if isinstance(self.image_encoder.model, MCi) else apple_vit_name
+                k, v = rename(k[len("image_encoder.model."):], v, self.image_encoder.model)
                 if k is None:
                     continue
                 k = "image_encoder.model." + k
@@ -220,3 +235,27 @@ def apple_image_name(k, v, model):
         k = k.replace("se.fc1", "se.reduce").replace("se.fc2", "se.expand")
     k = re.sub(r"(layer_scale(_\d)?)\.gamma$", r"\1", k)
     return k, v
+
+
+def apple_vit_name(k, v, model):
+    """timm vit_base_mci_224 names -> Apple's mobileclip/models/vit.py (v1 B, B-LT)."""
+    if k == "head.bias":
+        return None, None                     # SimpleImageProjectionHead: x @ proj, no bias
+    if k == "head.weight":
+        return "classifier.proj", v.t().contiguous()
+    if k == "pos_embed":                      # [1, N, W] -> LearnablePositionalEmbedding [1, 1, N, W]
+        return "pos_embed.pos_embed.pos_embed", v.unsqueeze(0).contiguous()
+    m = re.match(r"patch_embed\.backbone\.(\d)\.(conv|bn)\.(.*)", k)
+    if m:
+        return f"patch_emb.{m.group(1)}.block.{'conv' if m.group(2) == 'conv' else 'norm'}.{m.group(3)}", v
+    m = re.match(r"blocks\.(\d+)\.(.*)", k)
+    if m:
+        i, rest = m.group(1), m.group(2)
+        for a, b in (("norm1.", "pre_norm_mha.0."), ("attn.qkv.", "pre_norm_mha.1.qkv_proj."),
+                     ("attn.proj.", "pre_norm_mha.1.out_proj."), ("norm2.", "pre_norm_ffn.0."),
+                     ("mlp.fc1.", "pre_norm_ffn.1."), ("mlp.fc2.", "pre_norm_ffn.4.")):
+            if rest.startswith(a):
+                return f"transformer.{i}.{b}{rest[len(a):]}", v
+    if k.startswith("norm."):
+        return "post_transformer_norm." + k[5:], v
+    return k, v                               # cls_token

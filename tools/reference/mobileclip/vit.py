@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 
 class ConvBN(nn.Module):
-    def __init__(self, cin, cout, k):
+    def __init__(self, cin, cout, k, pad=0):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, k, 0, bias=False)
+        self.conv = nn.Conv2d(cin, cout, k, k, pad, bias=False)
         self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x):
@@ -39,10 +39,10 @@ class LastConv(nn.Module):
 class ConvStemEmbed(nn.Module):
     """patch_embed.backbone.{0,1,2}: stride 4, 2, 2 (total 16)."""
 
-    def __init__(self, width):
+    def __init__(self, width, stem=None, pad0=0):
         super().__init__()
-        c = width // 4
-        self.backbone = nn.Sequential(ConvBN(3, c, 4), ConvBN(c, c, 2), LastConv(c, width, 2))
+        c = stem or width // 4
+        self.backbone = nn.Sequential(ConvBN(3, c, 4, pad0), ConvBN(c, c, 2), LastConv(c, width, 2))
 
     def forward(self, x):
         return self.backbone(x).flatten(2).transpose(1, 2)
@@ -97,15 +97,18 @@ class Block(nn.Module):
 
 class ViT(nn.Module):
     """cfg keys: kind ('mci' conv stem | 'clip' patch conv), width, depth, heads,
-    patch (clip only), image_size, embed_dim."""
+    patch (clip only), image_size, embed_dim; optional eps (LayerNorm) and stem
+    (conv-stem width), stem_pad (padding of the 4x4 stride-4 stem conv). MobileCLIP
+    v1 B (Apple's vit.py ConvNormAct: padding (k-1)//2) uses stem max(32, width // 4),
+    stem_pad 1 and eps 1e-5; timm's vit_base_mci_224 (MobileCLIP2-B) pads 0."""
 
     def __init__(self, cfg):
         super().__init__()
         w, self.kind = cfg["width"], cfg["kind"]
         n = (cfg["image_size"] // (16 if self.kind == "mci" else cfg["patch"])) ** 2
-        eps = 1e-6 if self.kind == "mci" else 1e-5
+        eps = cfg.get("eps", 1e-6 if self.kind == "mci" else 1e-5)
         if self.kind == "mci":
-            self.patch_embed = ConvStemEmbed(w)
+            self.patch_embed = ConvStemEmbed(w, cfg.get("stem"), cfg.get("stem_pad", 0))
         else:
             self.patch_embed = PatchEmbed(w, cfg["patch"])
         self.cls_token = nn.Parameter(torch.zeros(1, 1, w))
