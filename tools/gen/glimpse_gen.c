@@ -360,7 +360,7 @@ int main(int argc, char **argv) {
         mci_spec s = {4, {64, 128, 256, 512}, {2, 6, 10, 2}, 3, 3, {0, 0, 0, 1}, {0, 0, 1, 1}, 0, 512};
         int64_t tw = 512, layers = 12, vocab_n = 49408, image = 256;
         const char *mean = "0.0, 0.0, 0.0", *std = "1.0, 1.0, 1.0", *timm = "fastvit_mci0", *interp = "bilinear";
-        const vit_spec *vit = NULL;
+        int vit = 0;
         int64_t vit_heads = 0;
         int causal = 0;
         if (!strcmp(model, "mobileclip2-s2")) {
@@ -385,7 +385,7 @@ int main(int argc, char **argv) {
             vit_spec v = l14 ? (vit_spec){0, 1024, 24, 14, 224, 768} : (vit_spec){1, 768, 12, 16, 224, 512};
             if (tiny) v.width = 64, v.depth = 2, v.image = l14 ? 42 : 64, v.embed = 32, tw = 64, layers = 2;
             else tw = l14 ? 768 : 512;
-            vit = &v;
+            vit = 1;
             timm = l14 ? "vit_large_patch14_clip_224" : "vit_base_mci_224";
             image = v.image, s.embed = (int)v.embed, vit_heads = v.width / 64;
             causal = !l14;
@@ -393,7 +393,7 @@ int main(int argc, char **argv) {
                 mean = "0.48145466, 0.4578275, 0.40821073", std = "0.26862954, 0.26130258, 0.27577711";
                 interp = "bicubic";
             }
-            gen_vit(&g, vit);
+            gen_vit(&g, &v);
         } else if (strcmp(model, "mobileclip2-s0")) {
             return usage(stderr);
         }
