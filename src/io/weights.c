@@ -1,4 +1,5 @@
 /* weights.c — the gl_weights container, format detection and the name index. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,6 +138,34 @@ static int open_file(gl_weights *w, const char *path, gl_err *err) {
     return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: not a safetensors, PyTorch zip or GGUF file", path);
 }
 
+/* A folder without safetensors (Apple's .pt folders, a converted .gguf) holding exactly one
+ * checkpoint file: its path in out. 0 = found, 1 = none, -1 = several (err says which). */
+static int single_checkpoint(const char *dir, char *out, size_t n, gl_err *err) {
+    static const char *const exts[] = {".pt", ".pth", ".bin", ".gguf"};
+    DIR *d = opendir(dir);
+    if (!d) return 1;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        bool ok = false;
+        for (size_t i = 0; i < GL_ARRAY_LEN(exts); i++) ok = ok || has_suffix(e->d_name, exts[i]);
+        if (!ok || e->d_name[0] == '.' || !strncmp(e->d_name, "mmproj", 6)) continue;
+        char p[4096];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (found++) {
+            gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "%s: several checkpoints (%s, %s): name the file", dir,
+                       out + strlen(dir) + 1, e->d_name);
+            closedir(d);
+            return -1;
+        }
+        snprintf(out, n, "%s", p);
+    }
+    closedir(d);
+    return found ? 0 : 1;
+}
+
 int gl_weights_open(const char *path, gl_weights **out, gl_err *err) {
     if (!path || !out) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "gl_weights_open: NULL argument");
     gl_weights *w = gl_calloc(1, sizeof *w);
@@ -148,8 +177,13 @@ int gl_weights_open(const char *path, gl_weights **out, gl_err *err) {
     int rc;
     if (stat(path, &st) != 0)
         rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: %s", path, strerror(errno));
-    else if (S_ISDIR(st.st_mode))
+    else if (S_ISDIR(st.st_mode)) {
         rc = io_safetensors_load_dir(w, path, err);
+        char one[4096];
+        int sc;
+        if (rc == GLIMPSE_ERR_MISSING && (sc = single_checkpoint(path, one, sizeof one, err)) != 1)
+            rc = sc ? GLIMPSE_ERR_INVALID_ARG : open_file(w, one, err);
+    }
     else if (!S_ISREG(st.st_mode)) /* a FIFO or device would block or never end */
         rc = gl_err_set(err, GLIMPSE_ERR_IO, "%s: not a regular file or folder", path);
     else

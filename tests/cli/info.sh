@@ -14,6 +14,12 @@ done
 e=$("$G" info "$D/expected.json" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || err "bad file exit $rc"
 [ "$(echo "$e" | wc -l)" -eq 1 ] && echo "$e" | grep -q "expected.json" || err "bad file message: $e"
+# a folder with one .pt and no safetensors (Apple's layout) opens that file; two are ambiguous
+"$G" info tests/data/mobileclip/s0_tiny/apple | grep -qx 'format: pytorch-zip' || err "apple folder"
+T=$(mktemp -d); cp "$D/model.pt" "$T/a.pt"; cp "$D/nested.pt" "$T/b.bin"
+e=$("$G" info "$T" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && echo "$e" | grep -q "several checkpoints" || err "two checkpoints: $rc $e"
+rm -rf "$T"
 "$G" info /nonexistent 2>/dev/null; [ $? -eq 1 ] || err "missing file exit"
 "$G" info 2>/dev/null; [ $? -eq 2 ] || err "usage exit"
 "$G" info --help | grep -q usage || err "help"
