@@ -57,12 +57,24 @@ size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a) {
         if (!gl_mul_ok(t, sizeof(float), &t)) return SIZE_MAX;
         return t;
     }
+    /* GEMM paths: the im2col columns, then kn_gemm's packing scratch (64-byte aligned) */
+    int64_t K = a->C_in / a->groups * a->kh * a->kw;
+    int64_t chunk = is_1x1(a) ? Ho * Wo : GL_MIN(GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K), Ho * Wo);
+    t = 0;
+    if (!is_1x1(a) && (!gl_mul_ok((size_t)K, (size_t)chunk, &f) || !gl_mul_ok(f, sizeof(float), &t)))
+        return SIZE_MAX;
+    size_t g = kn_gemm_ws_size(env, a->C_out / a->groups, chunk, K);
+    if (!g) return t;
+    if (!gl_add_ok((t + 63) & ~(size_t)63, g, &t)) return SIZE_MAX;
+    return t;
+}
+
+/* Bytes of im2col columns at the start of a GEMM-path workspace (the rest is kn_gemm's). */
+static size_t cols_bytes(const kn_conv2d_args *a, int64_t Ho, int64_t Wo) {
     if (is_1x1(a)) return 0;
     int64_t K = a->C_in / a->groups * a->kh * a->kw;
-    int64_t chunk = GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K);
-    chunk = GL_MIN(chunk, Ho * Wo);
-    if (!gl_mul_ok((size_t)K, (size_t)chunk, &f) || !gl_mul_ok(f, sizeof(float), &t)) return SIZE_MAX;
-    return t;
+    int64_t chunk = GL_MIN(GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K), Ho * Wo);
+    return ((size_t)K * (size_t)chunk * sizeof(float) + 63) & ~(size_t)63;
 }
 
 /* ---- depthwise / channel-multiplier path ------------------------------------------------ */
@@ -188,7 +200,10 @@ static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, in
     const int64_t cin_g = a->C_in / a->groups, cout_g = a->C_out / a->groups, P = Ho * Wo;
     const int64_t K = cin_g * a->kh * a->kw;
     const bool direct = is_1x1(a);
-    int64_t chunk = direct ? P : GL_MIN(P, (int64_t)(ws_bytes / sizeof(float)) / K);
+    int64_t chunk = direct ? P : GL_MIN(P, GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K));
+    size_t cb = cols_bytes(a, Ho, Wo);
+    char *gws = ws ? (char *)ws + cb : NULL; /* kn_gemm's scratch: keeps malloc out of the forward pass */
+    size_t gws_bytes = ws_bytes - cb;
     /* y += conv when the residual is y itself and there is no activation: let the GEMM add */
     bool acc = a->residual && a->act == KN_ACT_NONE;
     for (int64_t n = 0; n < a->N; n++)
@@ -221,6 +236,8 @@ static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, in
                 ga.bias_m = a->bias ? a->bias + g * cout_g : NULL;
                 ga.act = acc ? KN_ACT_NONE : a->act;
                 ga.accumulate = acc;
+                ga.ws = gws_bytes ? gws : NULL;
+                ga.ws_size = gws_bytes;
                 kn_gemm(env, &ga);
             }
             if (a->residual && !acc)

@@ -36,9 +36,12 @@ typedef enum kn_act {
     KN_ACT_GELU_TANH = 4,
 } kn_act;
 
+typedef struct kn_packed_a kn_packed_a;
+
 typedef struct kn_gemm_args {
     int64_t M, N, K;
     const float *A; int64_t lda;
+    const kn_packed_a *Ap; /* or A pre-packed by kn_gemm_pack_a (then A and lda are unused) */
     const void *B; int64_t ldb; gl_dtype b_type; int trans_b;
     float *C; int64_t ldc;
     const float *bias_n; /* [N] or NULL */
@@ -54,6 +57,21 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a);
 /* Scratch bytes kn_gemm needs for an M x N x K product on env's pool (0 for the GEMV path).
  * Monotonic in M, N, K: the size for the largest shape serves all smaller ones. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);
+
+/* A constant A (1x1 conv weights) packed once, at load, the way env's microkernel reads it, so
+ * that kn_gemm does not repack it on every call: for each K block of kc, panels of mr rows
+ * (kc x mr each, k-major, the last zero-padded). kn_gemm takes it through args.Ap; if the
+ * running ISA's tile differs (a scalar env on a model packed for AVX2) it unpacks a copy for
+ * the call (slow: for tests). kn_gemm_packed_a_floats: the floats dst must hold. */
+struct kn_packed_a {
+    const float *p;
+    int64_t M, K;
+    int mr, kc;
+};
+size_t kn_gemm_packed_a_floats(const kn_env *env, int64_t M, int64_t K);
+void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, int64_t K, float *dst, kn_packed_a *out);
+/* A[m, k] of a packed A. */
+float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k);
 
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);

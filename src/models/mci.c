@@ -25,8 +25,9 @@ typedef struct mci_se { float *w1, *b1, *w2, *b2; int c, r; } mci_se;
 
 typedef struct mci_ffn {
     op_conv dw;          /* 7x7 depthwise, BN folded */
-    float *w1, *b1;      /* [h, c], [h] */
-    float *w2, *b2;      /* [c, h], [c], scaled by layer_scale */
+    kn_packed_a w1;      /* [h, c], packed for kn_gemm */
+    kn_packed_a w2;      /* [c, h], scaled by layer_scale, packed */
+    float *b1, *b2;      /* [h], [c] (b2 scaled by layer_scale) */
     int c, h;
 } mci_ffn;
 
@@ -199,17 +200,23 @@ static int load_ffn(wl *l, const char *p, const char *gamma, int c, mci_ffn *f) 
     const gl_tensor *t1 = wl_need(l, "%s.fc1.weight", p);
     if (!t1) return l->err->code;
     f->h = (int)t1->shape[0];
-    f->w1 = wl_f32(l, t1, (int64_t)f->h * c);
+    float *w1 = wl_f32_tmp(l, t1, (int64_t)f->h * c);
+    float *w2 = w1 ? wl_f32_tmp(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c) : NULL;
     f->b1 = wl_f32(l, wl_need(l, "%s.fc1.bias", p), f->h);
-    f->w2 = wl_f32(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c);
     f->b2 = wl_f32(l, wl_need(l, "%s.fc2.bias", p), c);
     float *g = wl_f32(l, wl_need(l, "%s", gamma), c);
-    if (!f->w1 || !f->b1 || !f->w2 || !f->b2 || !g) return l->err->code;
-    for (int o = 0; o < c; o++) {
-        for (int i = 0; i < f->h; i++) f->w2[(size_t)o * f->h + i] *= g[o];
-        f->b2[o] *= g[o];
+    rc = (!w1 || !w2 || !f->b1 || !f->b2 || !g) ? l->err->code : 0;
+    if (!rc) {
+        for (int o = 0; o < c; o++) {
+            for (int i = 0; i < f->h; i++) w2[(size_t)o * f->h + i] *= g[o];
+            f->b2[o] *= g[o];
+        }
+        rc = wl_pack_a(l, w1, f->h, c, &f->w1);
+        if (!rc) rc = wl_pack_a(l, w2, c, f->h, &f->w2);
     }
-    return 0;
+    gl_free(w1);
+    gl_free(w2);
+    return rc;
 }
 
 /* RepMixer token mixer at prefix p (…token_mixer). */
@@ -558,8 +565,8 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
 static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
-    op_pointwise(env, f->w1, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
-    op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    op_pointwise(env, &f->w1, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
+    op_pointwise(env, &f->w2, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
 }
 
 /* Runs the tower up to the final conv (+SE+GELU); returns the map [feat, *ho, *wo] inside ws. */

@@ -55,11 +55,11 @@ void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, 
     run_gemm(env, &a);
 }
 
-void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int K, const float *x, int N,
-                  float *y, kn_act act, int accumulate) {
+void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
+                  kn_act act, int accumulate) {
     kn_gemm_args a = {0};
-    a.M = M; a.N = N; a.K = K;
-    a.A = w; a.lda = K;
+    a.M = w->M; a.N = N; a.K = w->K;
+    a.Ap = w;
     a.B = x; a.ldb = N; a.b_type = GL_F32; a.trans_b = 0;
     a.C = y; a.ldc = N;
     a.bias_m = b; a.act = act; a.accumulate = accumulate;

@@ -60,7 +60,7 @@ const gl_tensor *wl_need(wl *l, const char *fmt, ...) {
     return t;
 }
 
-float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) {
+static float *load_f32(wl *l, const gl_tensor *t, int64_t expect, int tmp) {
     if (!t) return NULL;
     int64_t n = gl_tensor_numel(t);
     if (expect >= 0 && n != expect) {
@@ -70,13 +70,27 @@ float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) {
                    (long long)expect);
         return NULL;
     }
-    float *d = gl_blobs_alloc(l->blobs, (size_t)n * sizeof(float));
+    float *d = tmp ? gl_malloc((size_t)GL_MAX(n, 1) * sizeof(float)) : gl_blobs_alloc(l->blobs, (size_t)n * sizeof(float));
     if (!d) {
         gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory loading '%s'", t->name);
         return NULL;
     }
-    if (gl_tensor_to_f32(t, d, l->err)) return NULL;
+    if (gl_tensor_to_f32(t, d, l->err)) {
+        if (tmp) gl_free(d);
+        return NULL;
+    }
     return d;
+}
+
+float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) { return load_f32(l, t, expect, 0); }
+float *wl_f32_tmp(wl *l, const gl_tensor *t, int64_t expect) { return load_f32(l, t, expect, 1); }
+
+int wl_pack_a(wl *l, const float *w, int64_t M, int64_t K, kn_packed_a *out) {
+    kn_env env = kn_env_native(NULL);
+    float *d = gl_blobs_alloc(l->blobs, kn_gemm_packed_a_floats(&env, M, K) * sizeof(float));
+    if (!d) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    kn_gemm_pack_a(&env, w, K, M, K, d, out);
+    return 0;
 }
 
 int wl_load_bn(wl *l, const char *name, int c, double eps, wl_bn *bn) {

@@ -4,6 +4,7 @@
 #define GL_WLOAD_H
 
 #include "io/weights.h"
+#include "kernels/gemm.h"
 
 /* Owned buffers of one model, freed together. */
 typedef struct gl_blobs {
@@ -34,6 +35,11 @@ const gl_tensor *wl_find(wl *l, const char *fmt, ...) __attribute__((format(prin
 const gl_tensor *wl_need(wl *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* f32 copy of t owned by the model; checks numel == expect (if expect >= 0). */
 float *wl_f32(wl *l, const gl_tensor *t, int64_t expect);
+/* The same as a temporary the caller frees with gl_free (weights that are repacked at load). */
+float *wl_f32_tmp(wl *l, const gl_tensor *t, int64_t expect);
+/* W [M, K] (row-major) packed into the model's blobs as kn_gemm's pre-packed A for the native
+ * ISA (1x1 conv weights: op_pointwise). 0 or an error code. */
+int wl_pack_a(wl *l, const float *w, int64_t M, int64_t K, kn_packed_a *out);
 
 /* BatchNorm in eval mode: y = x * scale + shift. Reads <name>.weight/.bias/.running_mean/
  * .running_var (weight/bias optional: affine=False). */

@@ -27,7 +27,8 @@ void kn_gemm_ref(const kn_gemm_args *a) {
     for (int64_t m = 0; m < a->M; m++)
         for (int64_t n = 0; n < a->N; n++) {
             float s = 0;
-            for (int64_t k = 0; k < a->K; k++) s += a->A[m * a->lda + k] * load_b(a, k, n);
+            for (int64_t k = 0; k < a->K; k++)
+                s += (a->Ap ? kn_packed_a_at(a->Ap, m, k) : a->A[m * a->lda + k]) * load_b(a, k, n);
             if (a->bias_n) s += a->bias_n[n];
             if (a->bias_m) s += a->bias_m[m];
             float *c = &a->C[m * a->ldc + n];
