@@ -194,6 +194,15 @@ static void macro_kernel(const job *j, const float *wa, const float *wb, int64_t
     }
 }
 
+/* op(B)[pc:pc+kc, jc:jc+nc] as panels: the pre-packed ones where they are, else packed into wb
+ * (jc is a multiple of nr: chunks and NC blocks are). */
+static const float *b_panels(const job *j, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float *wb) {
+    const kn_packed_b *bp = j->a->Bp;
+    if (bp) return bp->p + pc * round_up(bp->N, bp->nr) + jc * kc;
+    j->isa->pack_b(j->a, pc, kc, jc, nc, wb);
+    return wb;
+}
+
 /* Rows split: C[m0:m1, 0:N], packing A blocks into wa and B blocks into wb (m0 a multiple
  * of mr). */
 static void gemm_rows(const job *j, float *wa, float *wb, int64_t m0, int64_t m1) {
@@ -206,11 +215,11 @@ static void gemm_rows(const job *j, float *wa, float *wb, int64_t m0, int64_t m1
         for (int64_t pc = 0; pc < a->K; pc += b->kc) {
             int64_t kc = GL_MIN(b->kc, a->K - pc);
             int load_c = pc > 0 || a->accumulate, last = pc + kc >= a->K;
-            j->isa->pack_b(a, pc, kc, jc, nc, wb);
+            const float *pb = b_panels(j, pc, kc, jc, nc, wb);
             for (int64_t ic = m0; ic < m1; ic += b->mc) {
                 int64_t mc = GL_MIN(b->mc, m1 - ic);
                 pack_a(a, j->isa->mr, ic, mc, pc, kc, wa);
-                macro_kernel(j, wa, wb, ic, mc, jc, nc, kc, load_c, last, tile);
+                macro_kernel(j, wa, pb, ic, mc, jc, nc, kc, load_c, last, tile);
             }
         }
     }
@@ -258,10 +267,10 @@ static void run_chunks(void *v, int ith, int nth) {
         for (int64_t pc = 0; pc < a->K; pc += b->kc) {
             int64_t kc = GL_MIN(b->kc, a->K - pc);
             int load_c = pc > 0 || a->accumulate, last = pc + kc >= a->K;
-            j->isa->pack_b(a, pc, kc, jc, nc, wb);
+            const float *pb = b_panels(j, pc, kc, jc, nc, wb);
             for (int64_t ic = r0; ic < r1; ic += b->mc) {
                 int64_t mc = GL_MIN(b->mc, r1 - ic);
-                macro_kernel(j, j->ap + pc * ms_r + ic * kc, wb, j->m0 + ic, mc, jc, nc, kc, load_c, last, tile);
+                macro_kernel(j, j->ap + pc * ms_r + ic * kc, pb, j->m0 + ic, mc, jc, nc, kc, load_c, last, tile);
             }
         }
     }
@@ -343,19 +352,49 @@ float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k) {
     return ap->p[pc * round_up(ap->M, ap->mr) + m / ap->mr * ap->mr * kc + (k - pc) * ap->mr + m % ap->mr];
 }
 
-/* A packed for another tile size (or for the GEMV path): unpack it for this call. */
-static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a) {
-    float *A = gl_malloc(sizeof(float) * (size_t)(a->M * a->K));
-    if (!A) {
+size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N) {
+    return (size_t)(round_up(N, pick_isa(env)->nr) * K);
+}
+
+void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out) {
+    const kn_gemm_isa *isa = pick_isa(env);
+    int64_t N_r = round_up(a->N, isa->nr);
+    for (int64_t pc = 0; pc < a->K; pc += KN_GEMM_KC) {
+        int64_t kc = GL_MIN((int64_t)KN_GEMM_KC, a->K - pc);
+        isa->pack_b(a, pc, kc, 0, a->N, dst + pc * N_r);
+    }
+    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = KN_GEMM_KC};
+}
+
+float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n) {
+    int64_t pc = k / bp->kc * bp->kc, kc = GL_MIN((int64_t)bp->kc, bp->K - pc);
+    return bp->p[pc * round_up(bp->N, bp->nr) + n / bp->nr * bp->nr * kc + (k - pc) * bp->nr + n % bp->nr];
+}
+
+/* A or B packed for another tile size (or A for the GEMV path): unpack for this call. */
+static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a, int un_a, int un_b) {
+    float *A = un_a ? gl_malloc(sizeof(float) * (size_t)(a->M * a->K)) : NULL;
+    float *B = un_b ? gl_malloc(sizeof(float) * (size_t)(a->K * a->N)) : NULL;
+    if ((un_a && !A) || (un_b && !B)) {
+        gl_free(A);
+        gl_free(B);
         kn_gemm_ref(a); /* out of memory: still correct, just slow */
         return;
     }
-    for (int64_t m = 0; m < a->M; m++)
-        for (int64_t k = 0; k < a->K; k++) A[m * a->K + k] = kn_packed_a_at(a->Ap, m, k);
     kn_gemm_args u = *a;
-    u.Ap = NULL, u.A = A, u.lda = a->K;
+    if (un_a) {
+        for (int64_t m = 0; m < a->M; m++)
+            for (int64_t k = 0; k < a->K; k++) A[m * a->K + k] = kn_packed_a_at(a->Ap, m, k);
+        u.Ap = NULL, u.A = A, u.lda = a->K;
+    }
+    if (un_b) {
+        for (int64_t k = 0; k < a->K; k++)
+            for (int64_t n = 0; n < a->N; n++) B[k * a->N + n] = kn_packed_b_at(a->Bp, k, n);
+        u.Bp = NULL, u.B = B, u.ldb = a->N, u.b_type = GL_F32, u.trans_b = 0;
+    }
     kn_gemm(env, &u);
     gl_free(A);
+    gl_free(B);
 }
 
 void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
@@ -370,8 +409,9 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     j.a = a;
     j.isa = pick_isa(env);
     const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
-    if (a->Ap && !prepacked) {
-        gemm_unpacked(env, a);
+    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == KN_GEMM_KC);
+    if ((a->Ap && !prepacked) || !b_ok) {
+        gemm_unpacked(env, a, a->Ap && !prepacked, !b_ok);
         return;
     }
     if (a->M <= KN_GEMV_MAX_M) {

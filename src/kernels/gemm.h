@@ -37,12 +37,14 @@ typedef enum kn_act {
 } kn_act;
 
 typedef struct kn_packed_a kn_packed_a;
+typedef struct kn_packed_b kn_packed_b;
 
 typedef struct kn_gemm_args {
     int64_t M, N, K;
     const float *A; int64_t lda;
     const kn_packed_a *Ap; /* or A pre-packed by kn_gemm_pack_a (then A and lda are unused) */
     const void *B; int64_t ldb; gl_dtype b_type; int trans_b;
+    const kn_packed_b *Bp; /* or op(B) pre-packed by kn_gemm_pack_b (then B, ldb, b_type, trans_b are unused) */
     float *C; int64_t ldc;
     const float *bias_n; /* [N] or NULL */
     const float *bias_m; /* [M] or NULL */
@@ -62,7 +64,8 @@ size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);
  * that kn_gemm does not repack it on every call: for each K block of kc, panels of mr rows
  * (kc x mr each, k-major, the last zero-padded). kn_gemm takes it through args.Ap; if the
  * running ISA's tile differs (a scalar env on a model packed for AVX2) it unpacks a copy for
- * the call (slow: for tests). kn_gemm_packed_a_floats: the floats dst must hold. */
+ * the call (slow: for tests). kn_gemm_packed_a_floats: the floats dst must hold (64-byte
+ * aligned, as for kn_gemm_pack_b). */
 struct kn_packed_a {
     const float *p;
     int64_t M, K;
@@ -72,6 +75,18 @@ size_t kn_gemm_packed_a_floats(const kn_env *env, int64_t M, int64_t K);
 void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, int64_t K, float *dst, kn_packed_a *out);
 /* A[m, k] of a packed A. */
 float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k);
+
+/* The same for a constant op(B) (Linear weights, f32/f16/bf16 in, f32 out): for each K block of
+ * kc, panels of nr columns (kc x nr each, k-major, the last zero-padded). The args' B fields say
+ * what to pack (B, ldb, b_type, trans_b, K, N). */
+struct kn_packed_b {
+    const float *p;
+    int64_t K, N;
+    int nr, kc;
+};
+size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N);
+void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out);
+float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n);
 
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);

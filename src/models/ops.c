@@ -77,6 +77,21 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
     run_gemm(env, &a);
 }
 
+void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const wl_mat *m, const float *b,
+                 float *y, kn_act act, int accumulate) {
+    if (!w->p) {
+        op_linear(env, x, T, (int)m->cols, m->data, m->type, b, (int)m->rows, y, act, accumulate);
+        return;
+    }
+    kn_gemm_args a = {0};
+    a.M = T; a.N = w->N; a.K = w->K;
+    a.A = x; a.lda = w->K;
+    a.Bp = w;
+    a.C = y; a.ldc = w->N;
+    a.bias_n = b; a.act = act; a.accumulate = accumulate;
+    run_gemm(env, &a);
+}
+
 /* ---- elementwise ---- */
 void op_gelu(const kn_env *env, float *x, size_t n) { kn_gelu(env, x, x, (int64_t)n); }
 void op_add(const kn_env *env, float *x, const float *y, size_t n) { kn_add(env, x, y, x, (int64_t)n); }

@@ -146,3 +146,16 @@ int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out
     out->type = GL_F32;
     return 0;
 }
+
+int wl_pack_linear(wl *l, const wl_mat *w, kn_packed_b *out) {
+    memset(out, 0, sizeof *out);
+    if (w->type != GL_F32) return 0;
+    kn_env env = kn_env_native(NULL);
+    kn_gemm_args a;
+    memset(&a, 0, sizeof a);
+    a.K = w->cols, a.N = w->rows, a.B = w->data, a.ldb = w->cols, a.b_type = GL_F32, a.trans_b = 1;
+    float *d = gl_blobs_alloc(l->blobs, kn_gemm_packed_b_floats(&env, a.K, a.N) * sizeof(float));
+    if (!d) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    kn_gemm_pack_b(&env, &a, d, out);
+    return 0;
+}

@@ -53,4 +53,8 @@ void wl_bn_free(wl_bn *bn);
  * else copied once into model memory. Checks the shape [rows, cols]. */
 typedef struct wl_mat { const void *data; gl_dtype type; int64_t rows, cols; } wl_mat;
 int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out);
+/* A Linear weight [out, in] (wl_matrix) packed into the model's blobs as kn_gemm's pre-packed
+ * B for x·W^T on the native ISA. f32 weights only (f16/bf16 would double in size): for others
+ * out->p stays NULL and the caller uses the matrix as it is. 0 or an error code. */
+int wl_pack_linear(wl *l, const wl_mat *w, kn_packed_b *out);
 #endif

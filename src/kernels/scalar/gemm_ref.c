@@ -5,6 +5,7 @@
 #include "kernels/gemm.h"
 
 static float load_b(const kn_gemm_args *a, int64_t k, int64_t n) {
+    if (a->Bp) return kn_packed_b_at(a->Bp, k, n);
     int64_t idx = a->trans_b ? n * a->ldb + k : k * a->ldb + n;
     switch (a->b_type) {
     case GL_F16: return gl_f16_to_f32(((const uint16_t *)a->B)[idx]);
