@@ -83,6 +83,7 @@ int main(int argc, char **argv) {
     char path[4096];
     snprintf(path, sizeof path, "%s/open_clip_model.safetensors", argv[1]);
     gl_err err = {0};
+    double t_load = now();
     gl_weights *w = NULL;
     mci_model *vis = NULL;
     clipt_model *txt = NULL;
@@ -93,7 +94,7 @@ int main(int argc, char **argv) {
     }
     char desc[256];
     mci_describe(vis, desc, sizeof desc);
-    printf("model %s: %s; %d threads, %d reps\n", argv[1], desc, nt, reps);
+    printf("model %s: %s; loaded in %.0f ms; %d threads, %d reps\n", argv[1], desc, (now() - t_load) * 1e3, nt, reps);
     gl_pool *pool = gl_pool_new(nt);
     kn_scratch scratch = {0};
     kn_env env = kn_env_native(pool);

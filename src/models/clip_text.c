@@ -13,7 +13,6 @@
 typedef struct clipt_layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     wl_mat in_w, out_w, fc_w, proj_w;   /* [3w,w], [w,w], [4w,w], [w,4w] */
-    kn_packed_b in_p, out_p, fc_p, proj_p; /* the same pre-packed (f32 checkpoints) */
     float *in_b, *out_b, *fc_b, *proj_b;
 } clipt_layer;
 
@@ -79,9 +78,6 @@ int clipt_load(const gl_weights *w, const char *prefix, const char *file, int ca
             wl_matrix(&l, wl_need(&l, "%s.%d.mlp.c_fc.weight", r, i), Hd, W, &L->fc_w) ||
             wl_matrix(&l, wl_need(&l, "%s.%d.mlp.c_proj.weight", r, i), W, Hd, &L->proj_w))
             goto fail;
-        if (wl_pack_linear(&l, &L->in_w, &L->in_p) || wl_pack_linear(&l, &L->out_w, &L->out_p) ||
-            wl_pack_linear(&l, &L->fc_w, &L->fc_p) || wl_pack_linear(&l, &L->proj_w, &L->proj_p))
-            goto fail;
     }
     m->lnf_w = wl_f32(&l, wl_need(&l, "ln_final.weight"), W);
     m->lnf_b = wl_f32(&l, wl_need(&l, "ln_final.bias"), W);
@@ -139,14 +135,14 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
     for (int i = 0; i < m->n_layer; i++) {
         const clipt_layer *L = &m->layers[i];
         op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
-        op_linear_p(env, h, T, &L->in_p, &L->in_w, L->in_b, qkv, KN_ACT_NONE, 0);
+        op_linear(env, h, T, W, L->in_w.data, L->in_w.type, L->in_b, 3 * W, qkv, KN_ACT_NONE, 0);
         for (int s = 0; s < n_seq; s++)
             op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, m->head_dim, m->causal,
                          h + (size_t)s * m->ctx * W);
-        op_linear_p(env, h, T, &L->out_p, &L->out_w, L->out_b, x, KN_ACT_NONE, 1);
+        op_linear(env, h, T, W, L->out_w.data, L->out_w.type, L->out_b, W, x, KN_ACT_NONE, 1);
         op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);
-        op_linear_p(env, h, T, &L->fc_p, &L->fc_w, L->fc_b, big, KN_ACT_GELU, 0);
-        op_linear_p(env, big, T, &L->proj_p, &L->proj_w, L->proj_b, x, KN_ACT_NONE, 1);
+        op_linear(env, h, T, W, L->fc_w.data, L->fc_w.type, L->fc_b, m->hidden, big, KN_ACT_GELU, 0);
+        op_linear(env, big, T, m->hidden, L->proj_w.data, L->proj_w.type, L->proj_b, W, x, KN_ACT_NONE, 1);
     }
     for (int s = 0; s < n_seq; s++) {
         /* EOT pooling: the first position holding the largest id (EOT is the largest). */

@@ -35,8 +35,9 @@ typedef struct mci_block {
     int is_attn;
     op_conv mixer;       /* RepMixer, folded */
     float *ln_w, *ln_b;  /* channel LayerNorm (MCi3/4); NULL when BN was folded into qkv */
-    float *wqkv, *bqkv;  /* [3c, c], [3c] */
-    float *wproj, *bproj;/* [c, c], [c], scaled by layer_scale_1 */
+    kn_packed_b wqkv;    /* [3c, c] packed, BN folded (MCi0-2) */
+    kn_packed_b wproj;   /* [c, c] packed, scaled by layer_scale_1 */
+    float *bqkv, *bproj; /* [3c], [c] (bproj scaled by layer_scale_1) */
     int n_head;
     mci_ffn ffn;
 } mci_block;
@@ -246,15 +247,10 @@ static int load_repmixer(wl *l, const char *p, int c, op_conv *out) {
     return 0;
 }
 
-static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
-    b->is_attn = 1;
-    b->n_head = c / MCI_HEAD_DIM;
-    if (b->n_head < 1 || c % MCI_HEAD_DIM)
-        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
-                          MCI_HEAD_DIM);
-    float *wqkv = wl_f32(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c);
+/* qkv (BatchNorm folded in, or LayerNorm kept) and proj (γ1 folded in) of an attention block
+ * at p, into the temporaries wqkv (loaded by the caller) and *wproj. */
+static int attn_weights(wl *l, const char *p, int c, mci_block *b, float *wqkv, float **wproj) {
     if (!wqkv) return l->err->code;
-    b->wqkv = wqkv;
     b->bqkv = gl_blobs_alloc(l->blobs, sizeof(float) * 3 * (size_t)c);
     if (!b->bqkv) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
     const gl_tensor *tqb = wl_find(l, "%s.token_mixer.qkv.bias", p);
@@ -283,14 +279,30 @@ static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
         b->ln_b = wl_f32(l, wl_need(l, "%s.norm.bias", p), c);
         if (!b->ln_w || !b->ln_b) return l->err->code;
     }
-    b->wproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
+    float *wp = *wproj = wl_f32_tmp(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
     b->bproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.bias", p), c);
     float *g1 = wl_f32(l, wl_need(l, "%s.layer_scale_1.gamma", p), c);
-    if (!b->wproj || !b->bproj || !g1) return l->err->code;
+    if (!wp || !b->bproj || !g1) return l->err->code;
     for (int o = 0; o < c; o++) {
-        for (int i = 0; i < c; i++) b->wproj[(size_t)o * c + i] *= g1[o];
+        for (int i = 0; i < c; i++) wp[(size_t)o * c + i] *= g1[o];
         b->bproj[o] *= g1[o];
     }
+    return 0;
+}
+
+static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
+    b->is_attn = 1;
+    b->n_head = c / MCI_HEAD_DIM;
+    if (b->n_head < 1 || c % MCI_HEAD_DIM)
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
+                          MCI_HEAD_DIM);
+    float *wqkv = wl_f32_tmp(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c), *wproj = NULL;
+    int rc = attn_weights(l, p, c, b, wqkv, &wproj);
+    if (!rc) rc = wl_pack_b(l, wqkv, 3 * c, c, &b->wqkv);
+    if (!rc) rc = wl_pack_b(l, wproj, c, c, &b->wproj);
+    gl_free(wqkv);
+    gl_free(wproj);
+    if (rc) return rc;
     char mp[320], gp[320];
     snprintf(mp, sizeof mp, "%s.mlp", p);
     snprintf(gp, sizeof gp, "%s.layer_scale_2.gamma", p);
@@ -606,9 +618,9 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
-                op_linear(env, oth, hw, C, bl->wqkv, GL_F32, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
+                op_linear_p(env, oth, hw, &bl->wqkv, bl->bqkv, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
-                op_linear(env, d, hw, C, bl->wproj, GL_F32, bl->bproj, C, oth, KN_ACT_NONE, 0);
+                op_linear_p(env, d, hw, &bl->wproj, bl->bproj, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }

@@ -77,12 +77,8 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
     run_gemm(env, &a);
 }
 
-void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const wl_mat *m, const float *b,
-                 float *y, kn_act act, int accumulate) {
-    if (!w->p) {
-        op_linear(env, x, T, (int)m->cols, m->data, m->type, b, (int)m->rows, y, act, accumulate);
-        return;
-    }
+void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
+                 int accumulate) {
     kn_gemm_args a = {0};
     a.M = T; a.N = w->N; a.K = w->K;
     a.A = x; a.lda = w->K;

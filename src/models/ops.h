@@ -5,7 +5,6 @@
 #define GL_OPS_H
 
 #include "kernels/gemm.h"
-#include "models/wload.h"
 
 /* A convolution as used at inference: weights folded to f32 [cout, cin/groups, k, k]. */
 typedef struct op_conv {
@@ -30,9 +29,9 @@ void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate);
 
-/* op_linear with W pre-packed (wl_pack_linear); falls back to the matrix m when w->p is NULL. */
-void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const wl_mat *m, const float *b,
-                 float *y, kn_act act, int accumulate);
+/* op_linear with W pre-packed (wl_pack_b). */
+void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
+                 int accumulate);
 
 /* y[T, N] = x[T, K] · w[K, N] (w row-major, right-multiplied: CLIP's text_projection). */
 void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, int N, float *y);

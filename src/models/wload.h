@@ -14,6 +14,7 @@ typedef struct gl_blobs {
 } gl_blobs;
 
 void *gl_blobs_alloc(gl_blobs *b, size_t bytes); /* zeroed; NULL on OOM */
+void *gl_blobs_alloc_raw(gl_blobs *b, size_t bytes); /* the same, not zeroed: for blobs written whole */
 void gl_blobs_free(gl_blobs *b);
 
 typedef struct wl wl;
@@ -53,8 +54,8 @@ void wl_bn_free(wl_bn *bn);
  * else copied once into model memory. Checks the shape [rows, cols]. */
 typedef struct wl_mat { const void *data; gl_dtype type; int64_t rows, cols; } wl_mat;
 int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out);
-/* A Linear weight [out, in] (wl_matrix) packed into the model's blobs as kn_gemm's pre-packed
- * B for x·W^T on the native ISA. f32 weights only (f16/bf16 would double in size): for others
- * out->p stays NULL and the caller uses the matrix as it is. 0 or an error code. */
-int wl_pack_linear(wl *l, const wl_mat *w, kn_packed_b *out);
+/* A Linear weight W [N, K] packed into the model's blobs as kn_gemm's pre-packed B for x·W^T on
+ * the native ISA (op_linear_p). For weights the model holds a folded f32 copy of anyway: packing
+ * mmapped checkpoint weights would cost fresh memory and load time. 0 or an error code. */
+int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out);
 #endif
