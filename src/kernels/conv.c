@@ -86,71 +86,73 @@ typedef struct dw_job {
     size_t ws_per_thread;
     kn_dwrows_fn rows;
     int64_t col_off[64]; /* per kx: phase (kx % s)·L + kx / s; kw <= 64 on this path */
+    atomic_llong next;   /* tasks are taken from this counter (gl_grab) */
 } dw_job;
 
 static void dw_task(void *v, int ith, int nth) {
-    const dw_job *j = v;
+    dw_job *j = v;
     const kn_conv2d_args *a = j->a;
     const int s = a->stride, kh = a->kh, taps = kh * a->kw;
     const int64_t m = a->C_out / a->C_in, L = j->L, rowlen = (int64_t)s * L, P = j->Ho * j->Wo;
     float *stage = (float *)(j->ws + (size_t)ith * j->ws_per_thread);
 
-    int64_t lo, hi;
-    gl_split(a->N * a->C_in * j->n_strips, ith, nth, &lo, &hi);
-    for (int64_t task = lo; task < hi; task++) {
-        int64_t plane = task / j->n_strips, strip = task % j->n_strips;
-        int64_t n = plane / a->C_in, c = plane % a->C_in;
-        int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
-        int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
-        const float *xp = a->x + plane * a->H * a->W;
-        /* stage the padded, phase-split input rows */
-        for (int64_t r = 0; r < n_in; r++) {
-            float *dst = stage + r * rowlen;
-            int64_t iy = iy0 + r;
-            memset(dst, 0, (size_t)rowlen * sizeof(float));
-            if (iy < 0 || iy >= a->H) continue;
-            const float *xr = xp + iy * a->W;
-            if (s == 1) {
-                memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
-            } else {
-                /* phase ph holds input columns ix with (ix + pad) % s == ph */
-                for (int ph = 0; ph < s; ph++) {
-                    int64_t ix = ((ph - a->pad_w) % s + s) % s;
-                    float *dd = dst + ph * L + (ix + a->pad_w) / s;
-                    for (; ix < a->W; ix += s) *dd++ = xr[ix];
+    int64_t lo, hi, n_tasks = a->N * a->C_in * j->n_strips;
+    while (gl_grab(&j->next, n_tasks, gl_grain(n_tasks, nth, 1), &lo, &hi))
+        for (int64_t task = lo; task < hi; task++) {
+            int64_t plane = task / j->n_strips, strip = task % j->n_strips;
+            int64_t n = plane / a->C_in, c = plane % a->C_in;
+            int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
+            int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
+            const float *xp = a->x + plane * a->H * a->W;
+            /* stage the padded, phase-split input rows */
+            for (int64_t r = 0; r < n_in; r++) {
+                float *dst = stage + r * rowlen;
+                int64_t iy = iy0 + r;
+                memset(dst, 0, (size_t)rowlen * sizeof(float));
+                if (iy < 0 || iy >= a->H) continue;
+                const float *xr = xp + iy * a->W;
+                if (s == 1) {
+                    memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
+                } else {
+                    /* phase ph holds input columns ix with (ix + pad) % s == ph */
+                    for (int ph = 0; ph < s; ph++) {
+                        int64_t ix = ((ph - a->pad_w) % s + s) % s;
+                        float *dd = dst + ph * L + (ix + a->pad_w) / s;
+                        for (; ix < a->W; ix += s) *dd++ = xr[ix];
+                    }
+                }
+            }
+            kn_dw_rows d;
+            d.n = j->Wo;
+            d.rowlen = rowlen;
+            d.col_off = j->col_off;
+            d.kh = kh;
+            d.kw = a->kw;
+            d.s = s;
+            d.act = a->act;
+            for (int64_t mo = 0; mo < m; mo++) {
+                int64_t o = c * m + mo;
+                float *yp = a->y + (n * a->C_out + o) * P;
+                const float *rp = a->residual ? a->residual + (n * a->C_out + o) * P : NULL;
+                d.w = a->w + o * taps;
+                d.bias = a->bias ? a->bias[o] : 0.0f;
+                for (int64_t oy = oy0; oy < oy1; oy += KN_DW_R) {
+                    d.nr = (int)GL_MIN((int64_t)KN_DW_R, oy1 - oy);
+                    d.base = stage + (oy - oy0) * rowlen * s;
+                    for (int r = 0; r < d.nr; r++) {
+                        d.y[r] = yp + (oy + r) * j->Wo;
+                        d.res[r] = rp ? rp + (oy + r) * j->Wo : NULL;
+                    }
+                    j->rows(&d);
                 }
             }
         }
-        kn_dw_rows d;
-        d.n = j->Wo;
-        d.rowlen = rowlen;
-        d.col_off = j->col_off;
-        d.kh = kh;
-        d.kw = a->kw;
-        d.s = s;
-        d.act = a->act;
-        for (int64_t mo = 0; mo < m; mo++) {
-            int64_t o = c * m + mo;
-            float *yp = a->y + (n * a->C_out + o) * P;
-            const float *rp = a->residual ? a->residual + (n * a->C_out + o) * P : NULL;
-            d.w = a->w + o * taps;
-            d.bias = a->bias ? a->bias[o] : 0.0f;
-            for (int64_t oy = oy0; oy < oy1; oy += KN_DW_R) {
-                d.nr = (int)GL_MIN((int64_t)KN_DW_R, oy1 - oy);
-                d.base = stage + (oy - oy0) * rowlen * s;
-                for (int r = 0; r < d.nr; r++) {
-                    d.y[r] = yp + (oy + r) * j->Wo;
-                    d.res[r] = rp ? rp + (oy + r) * j->Wo : NULL;
-                }
-                j->rows(&d);
-            }
-        }
-    }
 }
 
 static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int64_t Wo, void *ws,
                     size_t ws_bytes) {
     dw_job j;
+    atomic_init(&j.next, 0);
     j.a = a;
     j.Ho = Ho;
     j.Wo = Wo;

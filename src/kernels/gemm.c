@@ -145,6 +145,7 @@ typedef struct job {
     const float *ap;
     float *bws;       /* per-thread B chunk buffers */
     atomic_long next_chunk;
+    atomic_llong next_pack;
 } job;
 
 /* C[ic:ic+mc, jc:jc+nc] (+)= packed A block (panels of mr rows, kc each) · packed B block
@@ -189,9 +190,11 @@ static void macro_kernel(const job *j, const float *wa, const float *wb, int64_t
                 isa->kernel(kc, pa, pb, tile, nr, load_c, bm, bn);
                 for (int64_t r = 0; r < mv; r++) memcpy(c + r * a->ldc, tile + r * nr, nv * sizeof(float));
             }
-            if (last && a->act != KN_ACT_NONE && !a->accumulate) isa->act_tile(a->act, c, a->ldc, mv, nv);
         }
     }
+    /* the activation over the whole block (still in L2) in one call: per tile, setting up the
+     * activation's constants cost as much as the arithmetic */
+    if (last && a->act != KN_ACT_NONE && !a->accumulate) isa->act_tile(a->act, a->C + ic * a->ldc + jc, a->ldc, mc, nc);
 }
 
 /* op(B)[pc:pc+kc, jc:jc+nc] as panels: the pre-packed ones where they are, else packed into wb
@@ -237,14 +240,15 @@ static void pack_a_blocks(const kn_gemm_args *a, int mr, int64_t kcb, int64_t m0
     }
 }
 
-/* Columns split, step 1: rows [m0, m0+ms) of A packed once for all threads. Static split over
- * panels. */
+/* Columns split, step 1: rows [m0, m0+ms) of A packed once for all threads, a few panels at a
+ * time from a shared counter. */
 static void run_pack_a(void *v, int ith, int nth) {
-    const job *j = v;
+    job *j = v;
     const int mr = j->isa->mr;
-    int64_t lo, hi;
-    gl_split(round_up(j->ms, mr) / mr, ith, nth, &lo, &hi);
-    if (lo < hi) pack_a_blocks(j->a, mr, j->b.kc, j->m0, j->ms, lo, hi, (float *)j->ap);
+    int64_t lo, hi, panels = round_up(j->ms, mr) / mr;
+    while (gl_grab(&j->next_pack, panels, gl_grain(panels, nth, 2), &lo, &hi))
+        pack_a_blocks(j->a, mr, j->b.kc, j->m0, j->ms, lo, hi, (float *)j->ap);
+    (void)ith;
 }
 
 /* Columns split, step 2: threads take tasks from a shared counter (so a thread slowed by other
@@ -406,6 +410,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     job j;
     memset(&j, 0, sizeof j);
     atomic_init(&j.next_chunk, 0);
+    atomic_init(&j.next_pack, 0);
     j.a = a;
     j.isa = pick_isa(env);
     const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
@@ -454,6 +459,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
             j.m0 = m0;
             j.ms = GL_MIN(p.ms, a->M - m0);
             split_rows(&j, nth);
+            atomic_store(&j.next_pack, 0);
             gl_pool_run(env->pool, run_pack_a, &j); /* the end of a pool job is a barrier */
             atomic_store(&j.next_chunk, 0);
             gl_pool_run(env->pool, run_chunks, &j);

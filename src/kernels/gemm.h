@@ -12,9 +12,9 @@
  * y = x·W^T at memory bandwidth), threads split over N. Larger M runs a packed, cache-blocked
  * GEMM (GotoBLAS/BLIS loops): B panels are packed to f32 (converting f16/bf16 on the way), A
  * panels are packed, an ISA microkernel (AVX2 6x16, NEON 8x12, plain C 4x8) computes register
- * tiles; bias and activation are applied to each tile while it is in cache. Threads take
- * column chunks from a shared counter (or static row ranges when N is narrow), never parts of
- * K, and K is always blocked the same way, so every output is summed in the same order
+ * tiles; bias is added to each tile and the activation applied to each block while they are in
+ * cache. Threads take column chunks (split into row ranges when there are too few) from a shared
+ * counter (or static row ranges when N is narrow and A is not pre-packed), never parts of K, and K is always blocked the same way, so every output is summed in the same order
  * whatever the thread count.
  *
  * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (packed A, up to 8 MB,
