@@ -7,8 +7,8 @@
  *
  * Prints one line per case: median and best milliseconds per call, images (or texts) per second,
  * and GFLOP/s (FLOPs: S0 image 4.75 G, text 5.8 G per 77-token sequence; see BENCHMARKS.md).
- * A call at batch B is B image forwards (the tower runs one image at a time) or one text
- * forward over B sequences. */
+ * A call at batch B is mci_forward_batch over B images (each thread takes whole images) or one
+ * text forward over B sequences. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,14 +104,13 @@ int main(int argc, char **argv) {
     if (do_img) {
         int d = mci_embed_dim(vis);
         float *px = rnd((size_t)batch * 3 * S * S, 7), *emb = malloc(sizeof(float) * (size_t)batch * d);
-        float *ws = malloc(sizeof(float) * mci_ws_floats(vis, S, S, nt));
+        float *ws = malloc(sizeof(float) * mci_batch_ws_floats(vis, S, S, nt));
         int bs[2] = {1, batch};
         for (int k = 0; k < (batch > 1 ? 2 : 1) && !rc; k++) {
             rc |= mci_forward(vis, &env, px, S, S, emb, ws, &err); /* warm-up */
             for (int r = 0; r < reps && !rc; r++) {
                 double t0 = now(), c0 = cpu_now();
-                for (int i = 0; i < bs[k] && !rc; i++)
-                    rc = mci_forward(vis, &env, px + (size_t)i * 3 * S * S, S, S, emb + (size_t)i * d, ws, &err);
+                rc = mci_forward_batch(vis, &env, px, bs[k], S, S, emb, ws, &err);
                 t[r] = now() - t0, c[r] = cpu_now() - c0;
             }
             if (!rc) report("image", bs[k], t, c, reps, 4.75);

@@ -28,8 +28,8 @@ for r in $(seq "$rounds"); do
   echo "# round $r"
   build/bench_clip "$dir/openclip" -t "$threads" -r 7 -b 8 | tee -a "$log"
   node bench/clip_ort.mjs "$dir" 7 8 "$threads" | tee -a "$log"
-  "$py" bench/clip_peers.py torch "$dir" --form reparam --reps 5 --batch 8 --threads "$threads" | tee -a "$log"
-  "$py" bench/clip_peers.py torch "$dir" --form train --reps 3 --batch 1 --threads "$threads" | tee -a "$log"
+  "$py" bench/clip_peers.py torch "$dir" --form reparam --reps 3 --batch 8 --threads "$threads" | tee -a "$log"
+  "$py" bench/clip_peers.py torch "$dir" --form train --reps 2 --batch 1 --threads "$threads" | tee -a "$log"
 done
 "$py" - "$log" <<'PY'
 import collections, statistics, sys

@@ -244,14 +244,15 @@ glimpse_status glimpse_embed_image_files(glimpse_ctx *c, const char *const *path
         memset(errs, 0, sizeof *errs * FILE_BATCH);
         prep_job j = {c->m, paths + b0, nb, pix, errs};
         gl_pool_run(c->pool, prep_task, &j);
-        for (int i = 0; i < nb && !rc; i++) {
+        for (int i = 0; i < nb && !rc; i++)
             if (errs[i].code) {
                 c->err = errs[i];
                 rc = errs[i].code;
-                break;
             }
-            rc = embed_pixels(c, pix + (size_t)i * per, out + (size_t)(b0 + i) * c->m->embed_dim);
-        }
+        int S = c->m->image_size;
+        if (!rc) rc = api_ws(c, mci_batch_ws_floats(c->m->vis, S, S, gl_pool_size(c->pool)));
+        if (!rc)
+            rc = mci_forward_batch(c->m->vis, &c->env, pix, nb, S, S, out + (size_t)b0 * c->m->embed_dim, c->ws, &c->err);
     }
     gl_free(pix);
     gl_free(errs);

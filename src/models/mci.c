@@ -654,6 +654,66 @@ int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, in
     return 0;
 }
 
+/* One thread's part of a batch workspace (whole cache lines). */
+static size_t batch_ws_per(const mci_model *m, int H, int W) { return (mci_ws_floats(m, H, W, 1) + 15) & ~(size_t)15; }
+
+size_t mci_batch_ws_floats(const mci_model *m, int H, int W, int n_threads) {
+    return GL_MAX(batch_ws_per(m, H, W) * (size_t)GL_MAX(n_threads, 1), mci_ws_floats(m, H, W, n_threads));
+}
+
+typedef struct batch_job {
+    const mci_model *m;
+    const kn_env *env;
+    const float *x;
+    float *emb, *ws;
+    int n, H, W;
+    size_t ws_per;
+    atomic_llong next;
+    atomic_int failed;
+    gl_err err; /* the first failure */
+} batch_job;
+
+static void batch_task(void *v, int ith, int nth) {
+    batch_job *j = v;
+    kn_scratch scratch = {0};
+    kn_env env = *j->env;
+    env.pool = NULL; /* this thread alone */
+    env.scratch = &scratch;
+    float *ws = j->ws + (size_t)ith * j->ws_per;
+    size_t px = 3 * (size_t)j->H * j->W;
+    int64_t lo, hi;
+    (void)nth;
+    while (!atomic_load(&j->failed) && gl_grab(&j->next, j->n, 1, &lo, &hi)) {
+        gl_err err = {0};
+        if (mci_forward(j->m, &env, j->x + (size_t)lo * px, j->H, j->W, j->emb + (size_t)lo * j->m->embed, ws, &err) &&
+            atomic_exchange(&j->failed, 1) == 0)
+            j->err = err;
+    }
+    kn_scratch_free(&scratch);
+}
+
+int mci_forward_batch(const mci_model *m, const kn_env *env, const float *x, int n, int H, int W, float *emb, float *ws,
+                      gl_err *err) {
+    if (check_input(m, H, W, err)) return err->code;
+    if (!m->head_w) return gl_err_set(err, GLIMPSE_ERR_MODEL_KIND, "MCi: this tower has no projection head");
+    int nth = gl_pool_size(env->pool);
+    if (n < 2 || nth < 2) {
+        for (int i = 0; i < n; i++)
+            if (mci_forward(m, env, x + (size_t)i * 3 * H * W, H, W, emb + (size_t)i * m->embed, ws, err)) return err->code;
+        return 0;
+    }
+    batch_job j = {.m = m, .env = env, .x = x, .emb = emb, .ws = ws, .n = n, .H = H, .W = W,
+                   .ws_per = batch_ws_per(m, H, W)};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    gl_pool_run(env->pool, batch_task, &j);
+    if (atomic_load(&j.failed)) {
+        *err = j.err;
+        return err->code;
+    }
+    return 0;
+}
+
 int mci_forward_features(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *tokens,
                          float *ws, gl_err *err) {
     if (check_input(m, H, W, err)) return err->code;
