@@ -13,13 +13,13 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before a worker sleeps: ~tens of microseconds, enough to bridge the gap
- * between consecutive ops of a forward pass without burning a core when idle. */
+/* Waiting, a thread spins WAIT_SPIN_ITERS pauses (tens of microseconds), then yields its core
+ * between checks: on a machine with more runnable threads than cores, the thread it waits for
+ * may be descheduled and need that core (2-thread forwards ran 4x slower than 1-thread ones
+ * under a load of 10 when the caller spun; spinning instead of yielding is still 2-3x slower
+ * there). An idle worker sleeps after SPIN_ITERS checks (~1-2 ms on an idle machine), long
+ * enough to bridge the gap between consecutive ops without burning a core when idle. */
 #define SPIN_ITERS 4000
-/* Spin iterations before the caller, waiting for workers to finish a job, starts yielding its
- * core: on a machine with more runnable threads than cores, a worker that was descheduled
- * mid-job needs the core the caller would otherwise burn spinning (2-thread forwards ran 4x
- * slower than 1-thread ones under a load of 10 without this). */
 #define WAIT_SPIN_ITERS 2000
 
 typedef struct worker {
