@@ -3,7 +3,7 @@
 # same run (the machine is shared and noisy: the rounds interleave the engines so each sees the
 # same load, and the table reports medians over rounds and ratios).
 #
-#   bench/clip_peers.sh [ROUNDS=3] [THREADS=2]
+#   bench/clip_peers.sh [ROUNDS=3] [THREADS=2]       (CLIP_PEERS_TORCH=0: skip PyTorch, the slow one)
 #
 # Needs: build/bench_clip (cmake --build build), /usr/bin/python3 with torch (Debian), node with
 # onnxruntime-node on NODE_PATH (default /tmp/ortnode/node_modules; install with
@@ -28,6 +28,7 @@ for r in $(seq "$rounds"); do
   echo "# round $r"
   build/bench_clip "$dir/openclip" -t "$threads" -r 7 -b 8 | tee -a "$log"
   node bench/clip_ort.mjs "$dir" 7 8 "$threads" | tee -a "$log"
+  [ "${CLIP_PEERS_TORCH:-1}" = 0 ] && continue
   "$py" bench/clip_peers.py torch "$dir" --form reparam --reps 3 --batch 8 --threads "$threads" | tee -a "$log"
   "$py" bench/clip_peers.py torch "$dir" --form train --reps 2 --batch 1 --threads "$threads" | tee -a "$log"
 done
