@@ -143,6 +143,8 @@ int main(int argc, char **argv) {
     if (argc > 1) reps = atoi(argv[1]) > 0 ? atoi(argv[1]) : reps;
     printf("bench_conv: isa %s, best of %d\n", glimpse_isa(), reps);
     bench_conv("dw 7x7 s1 384ch 64x64 (RepCPE-like)", 384, 64, 64, 384, 7, 1, 384, KN_ACT_NONE, 0);
+    bench_conv("dw 7x7 s1 256ch 16x16 (S0 stage 3 ConvMlp)", 256, 16, 16, 256, 7, 1, 256, KN_ACT_NONE, 0);
+    bench_conv("dw 7x7 s1 512ch 8x8 (S0 stage 4 ConvMlp)", 512, 8, 8, 512, 7, 1, 512, KN_ACT_NONE, 0);
     bench_conv("dw 7x7 s1 384ch 64x64 +res", 384, 64, 64, 384, 7, 1, 384, KN_ACT_NONE, 1);
     bench_conv("dw 3x3 s1 64ch 256x256", 64, 256, 256, 64, 3, 1, 64, KN_ACT_NONE, 0);
     bench_conv("dw 3x3 s2 96ch 512x512 +GELU (stem.1)", 96, 512, 512, 96, 3, 2, 96, KN_ACT_GELU, 0);

@@ -153,6 +153,12 @@ static void image_tower(const char *name, gl_weights *w, const char *file, const
                   "%s", err.msg);
     compare("image (raw)", out, ie->data, n, d, 0);
     compare("image (normalised)", out, ie->data, n, d, 1);
+    /* the batch form (each thread takes whole images) gives the same bits */
+    float *wsb = malloc(sizeof(float) * mci_batch_ws_floats(vis, H, W, 2)), *outb = malloc(sizeof(float) * n * d);
+    CHECK_MSG(mci_forward_batch(vis, env, px->data, n, H, W, outb, wsb, &err) == 0, "%s", err.msg);
+    CHECK_MSG(memcmp(out, outb, sizeof(float) * n * d) == 0, "%s: mci_forward_batch differs from mci_forward", name);
+    free(wsb);
+    free(outb);
     free(ws);
     free(out);
     mci_free(vis);

@@ -202,13 +202,13 @@ static int embed_pixels(glimpse_ctx *c, const float *pix, int n, float *out) {
         if (api_ws(c, vit_ws_floats(m->vit, n))) return c->err.code;
         return vit_forward(m->vit, &c->env, pix, n, out, c->ws, NULL, &c->err);
     }
-    if (api_ws(c, mci_ws_floats(m->vis, S, S, gl_pool_size(c->pool)))) return c->err.code;
-    for (int i = 0; i < n; i++) {
-        int rc = mci_forward(m->vis, &c->env, pix + (size_t)i * 3 * S * S, S, S, out + (size_t)i * m->embed_dim, c->ws,
-                             &c->err);
-        if (rc) return rc;
+    /* several images: each thread takes whole images (same bits as one at a time) */
+    if (n > 1) {
+        if (api_ws(c, mci_batch_ws_floats(m->vis, S, S, gl_pool_size(c->pool)))) return c->err.code;
+        return mci_forward_batch(m->vis, &c->env, pix, n, S, S, out, c->ws, &c->err);
     }
-    return 0;
+    if (api_ws(c, mci_ws_floats(m->vis, S, S, gl_pool_size(c->pool)))) return c->err.code;
+    return mci_forward(m->vis, &c->env, pix, S, S, out, c->ws, &c->err);
 }
 
 glimpse_status glimpse_embed_images(glimpse_ctx *c, const glimpse_image *imgs, int32_t n, float *out, int normalize) {

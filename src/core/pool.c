@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,9 +13,14 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before a worker sleeps: ~tens of microseconds, enough to bridge the gap
- * between consecutive ops of a forward pass without burning a core when idle. */
-#define SPIN_ITERS 20000
+/* Waiting, a thread spins WAIT_SPIN_ITERS pauses (tens of microseconds), then yields its core
+ * between checks: on a machine with more runnable threads than cores, the thread it waits for
+ * may be descheduled and need that core (2-thread forwards ran 4x slower than 1-thread ones
+ * under a load of 10 when the caller spun; spinning instead of yielding is still 2-3x slower
+ * there). An idle worker sleeps after SPIN_ITERS checks (~1-2 ms on an idle machine), long
+ * enough to bridge the gap between consecutive ops without burning a core when idle. */
+#define SPIN_ITERS 4000
+#define WAIT_SPIN_ITERS 2000
 
 typedef struct worker {
     gl_pool *pool;
@@ -44,7 +50,8 @@ static void *worker_main(void *v) {
         int spins = 0;
         while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) {
             if (++spins < SPIN_ITERS) {
-                cpu_relax();
+                if (spins < WAIT_SPIN_ITERS) cpu_relax();
+                else sched_yield(); /* the caller may be the one waiting for this core */
                 continue;
             }
             atomic_fetch_add(&p->sleeping, 1);
@@ -116,5 +123,8 @@ void gl_pool_run(gl_pool *p, gl_task_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < WAIT_SPIN_ITERS) cpu_relax();
+        else sched_yield();
+    }
 }

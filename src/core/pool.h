@@ -6,6 +6,8 @@
 
 #include "common.h"
 
+#include <stdatomic.h>
+
 typedef struct gl_pool gl_pool;
 typedef void (*gl_task_fn)(void *arg, int ith, int nth);
 
@@ -17,6 +19,24 @@ int gl_pool_size(const gl_pool *p);
  * p may be NULL: fn runs once on the caller with nth = 1. Not reentrant: a task must not call
  * gl_pool_run on the same pool. */
 void gl_pool_run(gl_pool *p, gl_task_fn fn, void *arg);
+
+/* Dynamic alternative to gl_split: each call takes the next part of [0, n), `grain` items long,
+ * from the job's shared counter (starting at 0); false when none is left. Use it as
+ *     while (gl_grab(&j->next, n, grain, &lo, &hi)) for (i = lo; i < hi; i++) ...
+ * On a machine with other load a descheduled thread then holds up at most one part of a job:
+ * with a static split the other threads wait, at the end of the job, for its whole share. */
+static inline bool gl_grab(atomic_llong *next, int64_t n, int64_t grain, int64_t *lo, int64_t *hi) {
+    int64_t s = (int64_t)atomic_fetch_add_explicit(next, (long long)grain, memory_order_relaxed);
+    if (s >= n) return false;
+    *lo = s;
+    *hi = GL_MIN(s + grain, n);
+    return true;
+}
+/* A grain giving ~8 parts per thread, at least `min` items. */
+static inline int64_t gl_grain(int64_t n, int nth, int64_t min) {
+    int64_t g = n / (8 * (int64_t)nth);
+    return g > min ? g : min;
+}
 
 /* [*lo, *hi) = the ith of nth near-equal parts of [0, n). */
 static inline void gl_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {

@@ -57,12 +57,24 @@ size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a) {
         if (!gl_mul_ok(t, sizeof(float), &t)) return SIZE_MAX;
         return t;
     }
+    /* GEMM paths: the im2col columns, then kn_gemm's packing scratch (64-byte aligned) */
+    int64_t K = a->C_in / a->groups * a->kh * a->kw;
+    int64_t chunk = is_1x1(a) ? Ho * Wo : GL_MIN(GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K), Ho * Wo);
+    t = 0;
+    if (!is_1x1(a) && (!gl_mul_ok((size_t)K, (size_t)chunk, &f) || !gl_mul_ok(f, sizeof(float), &t)))
+        return SIZE_MAX;
+    size_t g = kn_gemm_ws_size(env, a->C_out / a->groups, chunk, K);
+    if (!g) return t;
+    if (!gl_add_ok((t + 63) & ~(size_t)63, g, &t)) return SIZE_MAX;
+    return t;
+}
+
+/* Bytes of im2col columns at the start of a GEMM-path workspace (the rest is kn_gemm's). */
+static size_t cols_bytes(const kn_conv2d_args *a, int64_t Ho, int64_t Wo) {
     if (is_1x1(a)) return 0;
     int64_t K = a->C_in / a->groups * a->kh * a->kw;
-    int64_t chunk = GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K);
-    chunk = GL_MIN(chunk, Ho * Wo);
-    if (!gl_mul_ok((size_t)K, (size_t)chunk, &f) || !gl_mul_ok(f, sizeof(float), &t)) return SIZE_MAX;
-    return t;
+    int64_t chunk = GL_MIN(GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K), Ho * Wo);
+    return ((size_t)K * (size_t)chunk * sizeof(float) + 63) & ~(size_t)63;
 }
 
 /* ---- depthwise / channel-multiplier path ------------------------------------------------ */
@@ -74,71 +86,73 @@ typedef struct dw_job {
     size_t ws_per_thread;
     kn_dwrows_fn rows;
     int64_t col_off[64]; /* per kx: phase (kx % s)·L + kx / s; kw <= 64 on this path */
+    atomic_llong next;   /* tasks are taken from this counter (gl_grab) */
 } dw_job;
 
 static void dw_task(void *v, int ith, int nth) {
-    const dw_job *j = v;
+    dw_job *j = v;
     const kn_conv2d_args *a = j->a;
     const int s = a->stride, kh = a->kh, taps = kh * a->kw;
     const int64_t m = a->C_out / a->C_in, L = j->L, rowlen = (int64_t)s * L, P = j->Ho * j->Wo;
     float *stage = (float *)(j->ws + (size_t)ith * j->ws_per_thread);
 
-    int64_t lo, hi;
-    gl_split(a->N * a->C_in * j->n_strips, ith, nth, &lo, &hi);
-    for (int64_t task = lo; task < hi; task++) {
-        int64_t plane = task / j->n_strips, strip = task % j->n_strips;
-        int64_t n = plane / a->C_in, c = plane % a->C_in;
-        int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
-        int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
-        const float *xp = a->x + plane * a->H * a->W;
-        /* stage the padded, phase-split input rows */
-        for (int64_t r = 0; r < n_in; r++) {
-            float *dst = stage + r * rowlen;
-            int64_t iy = iy0 + r;
-            memset(dst, 0, (size_t)rowlen * sizeof(float));
-            if (iy < 0 || iy >= a->H) continue;
-            const float *xr = xp + iy * a->W;
-            if (s == 1) {
-                memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
-            } else {
-                /* phase ph holds input columns ix with (ix + pad) % s == ph */
-                for (int ph = 0; ph < s; ph++) {
-                    int64_t ix = ((ph - a->pad_w) % s + s) % s;
-                    float *dd = dst + ph * L + (ix + a->pad_w) / s;
-                    for (; ix < a->W; ix += s) *dd++ = xr[ix];
+    int64_t lo, hi, n_tasks = a->N * a->C_in * j->n_strips;
+    while (gl_grab(&j->next, n_tasks, gl_grain(n_tasks, nth, 1), &lo, &hi))
+        for (int64_t task = lo; task < hi; task++) {
+            int64_t plane = task / j->n_strips, strip = task % j->n_strips;
+            int64_t n = plane / a->C_in, c = plane % a->C_in;
+            int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
+            int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
+            const float *xp = a->x + plane * a->H * a->W;
+            /* stage the padded, phase-split input rows */
+            for (int64_t r = 0; r < n_in; r++) {
+                float *dst = stage + r * rowlen;
+                int64_t iy = iy0 + r;
+                memset(dst, 0, (size_t)rowlen * sizeof(float));
+                if (iy < 0 || iy >= a->H) continue;
+                const float *xr = xp + iy * a->W;
+                if (s == 1) {
+                    memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
+                } else {
+                    /* phase ph holds input columns ix with (ix + pad) % s == ph */
+                    for (int ph = 0; ph < s; ph++) {
+                        int64_t ix = ((ph - a->pad_w) % s + s) % s;
+                        float *dd = dst + ph * L + (ix + a->pad_w) / s;
+                        for (; ix < a->W; ix += s) *dd++ = xr[ix];
+                    }
+                }
+            }
+            kn_dw_rows d;
+            d.n = j->Wo;
+            d.rowlen = rowlen;
+            d.col_off = j->col_off;
+            d.kh = kh;
+            d.kw = a->kw;
+            d.s = s;
+            d.act = a->act;
+            for (int64_t mo = 0; mo < m; mo++) {
+                int64_t o = c * m + mo;
+                float *yp = a->y + (n * a->C_out + o) * P;
+                const float *rp = a->residual ? a->residual + (n * a->C_out + o) * P : NULL;
+                d.w = a->w + o * taps;
+                d.bias = a->bias ? a->bias[o] : 0.0f;
+                for (int64_t oy = oy0; oy < oy1; oy += KN_DW_R) {
+                    d.nr = (int)GL_MIN((int64_t)KN_DW_R, oy1 - oy);
+                    d.base = stage + (oy - oy0) * rowlen * s;
+                    for (int r = 0; r < d.nr; r++) {
+                        d.y[r] = yp + (oy + r) * j->Wo;
+                        d.res[r] = rp ? rp + (oy + r) * j->Wo : NULL;
+                    }
+                    j->rows(&d);
                 }
             }
         }
-        kn_dw_rows d;
-        d.n = j->Wo;
-        d.rowlen = rowlen;
-        d.col_off = j->col_off;
-        d.kh = kh;
-        d.kw = a->kw;
-        d.s = s;
-        d.act = a->act;
-        for (int64_t mo = 0; mo < m; mo++) {
-            int64_t o = c * m + mo;
-            float *yp = a->y + (n * a->C_out + o) * P;
-            const float *rp = a->residual ? a->residual + (n * a->C_out + o) * P : NULL;
-            d.w = a->w + o * taps;
-            d.bias = a->bias ? a->bias[o] : 0.0f;
-            for (int64_t oy = oy0; oy < oy1; oy += KN_DW_R) {
-                d.nr = (int)GL_MIN((int64_t)KN_DW_R, oy1 - oy);
-                d.base = stage + (oy - oy0) * rowlen * s;
-                for (int r = 0; r < d.nr; r++) {
-                    d.y[r] = yp + (oy + r) * j->Wo;
-                    d.res[r] = rp ? rp + (oy + r) * j->Wo : NULL;
-                }
-                j->rows(&d);
-            }
-        }
-    }
 }
 
 static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int64_t Wo, void *ws,
                     size_t ws_bytes) {
     dw_job j;
+    atomic_init(&j.next, 0);
     j.a = a;
     j.Ho = Ho;
     j.Wo = Wo;
@@ -188,7 +202,10 @@ static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, in
     const int64_t cin_g = a->C_in / a->groups, cout_g = a->C_out / a->groups, P = Ho * Wo;
     const int64_t K = cin_g * a->kh * a->kw;
     const bool direct = is_1x1(a);
-    int64_t chunk = direct ? P : GL_MIN(P, (int64_t)(ws_bytes / sizeof(float)) / K);
+    int64_t chunk = direct ? P : GL_MIN(P, GL_MAX((int64_t)64, IM2COL_MAX_FLOATS / K));
+    size_t cb = cols_bytes(a, Ho, Wo);
+    char *gws = ws ? (char *)ws + cb : NULL; /* kn_gemm's scratch: keeps malloc out of the forward pass */
+    size_t gws_bytes = ws_bytes - cb;
     /* y += conv when the residual is y itself and there is no activation: let the GEMM add */
     bool acc = a->residual && a->act == KN_ACT_NONE;
     for (int64_t n = 0; n < a->N; n++)
@@ -221,6 +238,8 @@ static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, in
                 ga.bias_m = a->bias ? a->bias + g * cout_g : NULL;
                 ga.act = acc ? KN_ACT_NONE : a->act;
                 ga.accumulate = acc;
+                ga.ws = gws_bytes ? gws : NULL;
+                ga.ws_size = gws_bytes;
                 kn_gemm(env, &ga);
             }
             if (a->residual && !acc)

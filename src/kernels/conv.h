@@ -39,7 +39,8 @@ typedef struct kn_conv2d_args {
  * groups, kernel larger than the padded input, stride < 1, pad < 0 or pad >= k). */
 bool kn_conv2d_shape(const kn_conv2d_args *a, int64_t *Ho, int64_t *Wo);
 
-/* Workspace bytes kn_conv2d needs for these args with env's thread count (0 = none). Returns
+/* Workspace bytes kn_conv2d needs for these args with env's thread count (0 = none): staged
+ * rows (depthwise), or im2col columns plus kn_gemm's packing scratch (GEMM paths). Returns
  * SIZE_MAX for invalid args or on overflow. */
 size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a);
 

@@ -141,8 +141,11 @@ typedef struct job {
     int split_n;      /* 1: columns in chunks taken dynamically, A packed once; 0: rows split */
     /* split_n: rows [m0, m0 + ms) of A packed in ap, N in chunks of w columns */
     int64_t m0, ms, w, n_chunks;
-    float *ap;
+    int64_t rows_per_task, n_row_tasks; /* each column chunk is split into row ranges (narrow N) */
+    const float *ap;
+    float *bws;       /* per-thread B chunk buffers */
     atomic_long next_chunk;
+    atomic_llong next_pack;
 } job;
 
 /* C[ic:ic+mc, jc:jc+nc] (+)= packed A block (panels of mr rows, kc each) · packed B block
@@ -187,9 +190,20 @@ static void macro_kernel(const job *j, const float *wa, const float *wb, int64_t
                 isa->kernel(kc, pa, pb, tile, nr, load_c, bm, bn);
                 for (int64_t r = 0; r < mv; r++) memcpy(c + r * a->ldc, tile + r * nr, nv * sizeof(float));
             }
-            if (last && a->act != KN_ACT_NONE && !a->accumulate) isa->act_tile(a->act, c, a->ldc, mv, nv);
         }
     }
+    /* the activation over the whole block (still in L2) in one call: per tile, setting up the
+     * activation's constants cost as much as the arithmetic */
+    if (last && a->act != KN_ACT_NONE && !a->accumulate) isa->act_tile(a->act, a->C + ic * a->ldc + jc, a->ldc, mc, nc);
+}
+
+/* op(B)[pc:pc+kc, jc:jc+nc] as panels: the pre-packed ones where they are, else packed into wb
+ * (jc is a multiple of nr: chunks and NC blocks are). */
+static const float *b_panels(const job *j, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float *wb) {
+    const kn_packed_b *bp = j->a->Bp;
+    if (bp) return bp->p + pc * round_up(bp->N, bp->nr) + jc * kc;
+    j->isa->pack_b(j->a, pc, kc, jc, nc, wb);
+    return wb;
 }
 
 /* Rows split: C[m0:m1, 0:N], packing A blocks into wa and B blocks into wb (m0 a multiple
@@ -204,56 +218,77 @@ static void gemm_rows(const job *j, float *wa, float *wb, int64_t m0, int64_t m1
         for (int64_t pc = 0; pc < a->K; pc += b->kc) {
             int64_t kc = GL_MIN(b->kc, a->K - pc);
             int load_c = pc > 0 || a->accumulate, last = pc + kc >= a->K;
-            j->isa->pack_b(a, pc, kc, jc, nc, wb);
+            const float *pb = b_panels(j, pc, kc, jc, nc, wb);
             for (int64_t ic = m0; ic < m1; ic += b->mc) {
                 int64_t mc = GL_MIN(b->mc, m1 - ic);
                 pack_a(a, j->isa->mr, ic, mc, pc, kc, wa);
-                macro_kernel(j, wa, wb, ic, mc, jc, nc, kc, load_c, last, tile);
+                macro_kernel(j, wa, pb, ic, mc, jc, nc, kc, load_c, last, tile);
             }
         }
     }
 }
 
-/* Columns split, step 1: rows [m0, m0+ms) of A packed once for all threads, as panels of mr
- * rows per K block (K block pc at ap + pc * round_up(ms, mr)). Static split over panels. */
-static void run_pack_a(void *v, int ith, int nth) {
-    const job *j = v;
-    const int mr = j->isa->mr;
-    int64_t ms_r = round_up(j->ms, mr), lo, hi;
-    gl_split(ms_r / mr, ith, nth, &lo, &hi);
-    if (lo >= hi) return;
-    for (int64_t pc = 0; pc < j->a->K; pc += j->b.kc) {
-        int64_t kc = GL_MIN(j->b.kc, j->a->K - pc);
-        int64_t r0 = lo * mr, r1 = GL_MIN(hi * mr, j->ms);
-        pack_a(j->a, mr, j->m0 + r0, r1 - r0, pc, kc, j->ap + pc * ms_r + r0 * kc);
+/* Rows [m0, m0+mc) of A as panels of mr rows per K block (K block pc at dst + pc * round_up(mc, mr)),
+ * panels [lo, hi) only: the layout run_chunks reads and kn_gemm_pack_a stores. */
+static void pack_a_blocks(const kn_gemm_args *a, int mr, int64_t kcb, int64_t m0, int64_t mc, int64_t lo, int64_t hi,
+                          float *dst) {
+    int64_t mc_r = round_up(mc, mr);
+    for (int64_t pc = 0; pc < a->K; pc += kcb) {
+        int64_t kc = GL_MIN(kcb, a->K - pc);
+        int64_t r0 = lo * mr, r1 = GL_MIN(hi * mr, mc);
+        pack_a(a, mr, m0 + r0, r1 - r0, pc, kc, dst + pc * mc_r + r0 * kc);
     }
 }
 
-/* Columns split, step 2: threads take chunks of w columns from a shared counter (so a thread
- * slowed by other load takes fewer), pack that chunk of B and run it against the packed A. */
+/* Columns split, step 1: rows [m0, m0+ms) of A packed once for all threads, a few panels at a
+ * time from a shared counter. */
+static void run_pack_a(void *v, int ith, int nth) {
+    job *j = v;
+    const int mr = j->isa->mr;
+    int64_t lo, hi, panels = round_up(j->ms, mr) / mr;
+    while (gl_grab(&j->next_pack, panels, gl_grain(panels, nth, 2), &lo, &hi))
+        pack_a_blocks(j->a, mr, j->b.kc, j->m0, j->ms, lo, hi, (float *)j->ap);
+    (void)ith;
+}
+
+/* Columns split, step 2: threads take tasks from a shared counter (so a thread slowed by other
+ * load takes fewer): a chunk of w columns and a range of rows of it; each packs its chunk of B
+ * and runs it against the packed A. */
 static void run_chunks(void *v, int ith, int nth) {
     job *j = v;
     const kn_gemm_args *a = j->a;
     const blocking *b = &j->b;
-    float *wb = j->ap + round_up(round_up(j->ms, j->isa->mr) * a->K, 16) + (size_t)ith * round_up(b->kc * j->w, 16);
+    float *wb = j->bws + (size_t)ith * round_up(b->kc * j->w, 16);
     int64_t ms_r = round_up(j->ms, j->isa->mr);
     float tile[16 * 16] __attribute__((aligned(64)));
     memset(tile, 0, sizeof tile);
     for (;;) {
-        int64_t ch = atomic_fetch_add(&j->next_chunk, 1);
-        if (ch >= j->n_chunks) break;
+        int64_t t = atomic_fetch_add(&j->next_chunk, 1);
+        if (t >= j->n_chunks * j->n_row_tasks) break;
+        int64_t ch = t / j->n_row_tasks, r0 = t % j->n_row_tasks * j->rows_per_task;
+        int64_t r1 = GL_MIN(r0 + j->rows_per_task, j->ms);
         int64_t jc = ch * j->w, nc = GL_MIN(j->w, a->N - jc);
         for (int64_t pc = 0; pc < a->K; pc += b->kc) {
             int64_t kc = GL_MIN(b->kc, a->K - pc);
             int load_c = pc > 0 || a->accumulate, last = pc + kc >= a->K;
-            j->isa->pack_b(a, pc, kc, jc, nc, wb);
-            for (int64_t ic = 0; ic < j->ms; ic += b->mc) {
-                int64_t mc = GL_MIN(b->mc, j->ms - ic);
-                macro_kernel(j, j->ap + pc * ms_r + ic * kc, wb, j->m0 + ic, mc, jc, nc, kc, load_c, last, tile);
+            const float *pb = b_panels(j, pc, kc, jc, nc, wb);
+            for (int64_t ic = r0; ic < r1; ic += b->mc) {
+                int64_t mc = GL_MIN(b->mc, r1 - ic);
+                macro_kernel(j, j->ap + pc * ms_r + ic * kc, pb, j->m0 + ic, mc, jc, nc, kc, load_c, last, tile);
             }
         }
     }
     (void)nth;
+}
+
+/* Splits each column chunk into row ranges (multiples of mr, so tiles stay where they are) when
+ * there are too few chunks to keep every thread busy. */
+static void split_rows(job *j, int nth) {
+    int64_t mr = j->isa->mr, panels = round_up(j->ms, mr) / mr;
+    int64_t want = (2 * nth + j->n_chunks - 1) / j->n_chunks;
+    want = GL_MAX((int64_t)1, GL_MIN(want, panels / 4)); /* >= 4 panels of rows per task */
+    j->rows_per_task = (panels + want - 1) / want * mr;
+    j->n_row_tasks = (round_up(j->ms, mr) + j->rows_per_task - 1) / j->rows_per_task;
 }
 
 static void run_rows(void *v, int ith, int nth) {
@@ -288,6 +323,10 @@ typedef struct ref_job { const kn_gemm_args *a; } ref_job;
 
 static void run_ref_rows(void *v, int ith, int nth) {
     const kn_gemm_args *a = ((ref_job *)v)->a;
+    if (a->Ap) { /* rows of a packed A are not addressable by pointer: one thread does all */
+        if (ith == 0) kn_gemm_ref(a);
+        return;
+    }
     int64_t lo, hi;
     gl_split(a->M, ith, nth, &lo, &hi);
     if (lo >= hi) return;
@@ -299,6 +338,69 @@ static void run_ref_rows(void *v, int ith, int nth) {
     kn_gemm_ref(&s);
 }
 
+size_t kn_gemm_packed_a_floats(const kn_env *env, int64_t M, int64_t K) {
+    return (size_t)(round_up(M, pick_isa(env)->mr) * K);
+}
+
+void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, int64_t K, float *dst, kn_packed_a *out) {
+    const kn_gemm_isa *isa = pick_isa(env);
+    kn_gemm_args a;
+    memset(&a, 0, sizeof a);
+    a.M = M, a.K = K, a.A = A, a.lda = lda;
+    pack_a_blocks(&a, isa->mr, KN_GEMM_KC, 0, M, 0, round_up(M, isa->mr) / isa->mr, dst);
+    *out = (kn_packed_a){.p = dst, .M = M, .K = K, .mr = isa->mr, .kc = KN_GEMM_KC};
+}
+
+float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k) {
+    int64_t pc = k / ap->kc * ap->kc, kc = GL_MIN((int64_t)ap->kc, ap->K - pc);
+    return ap->p[pc * round_up(ap->M, ap->mr) + m / ap->mr * ap->mr * kc + (k - pc) * ap->mr + m % ap->mr];
+}
+
+size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N) {
+    return (size_t)(round_up(N, pick_isa(env)->nr) * K);
+}
+
+void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out) {
+    const kn_gemm_isa *isa = pick_isa(env);
+    int64_t N_r = round_up(a->N, isa->nr);
+    for (int64_t pc = 0; pc < a->K; pc += KN_GEMM_KC) {
+        int64_t kc = GL_MIN((int64_t)KN_GEMM_KC, a->K - pc);
+        isa->pack_b(a, pc, kc, 0, a->N, dst + pc * N_r);
+    }
+    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = KN_GEMM_KC};
+}
+
+float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n) {
+    int64_t pc = k / bp->kc * bp->kc, kc = GL_MIN((int64_t)bp->kc, bp->K - pc);
+    return bp->p[pc * round_up(bp->N, bp->nr) + n / bp->nr * bp->nr * kc + (k - pc) * bp->nr + n % bp->nr];
+}
+
+/* A or B packed for another tile size (or A for the GEMV path): unpack for this call. */
+static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a, int un_a, int un_b) {
+    float *A = un_a ? gl_malloc(sizeof(float) * (size_t)(a->M * a->K)) : NULL;
+    float *B = un_b ? gl_malloc(sizeof(float) * (size_t)(a->K * a->N)) : NULL;
+    if ((un_a && !A) || (un_b && !B)) {
+        gl_free(A);
+        gl_free(B);
+        kn_gemm_ref(a); /* out of memory: still correct, just slow */
+        return;
+    }
+    kn_gemm_args u = *a;
+    if (un_a) {
+        for (int64_t m = 0; m < a->M; m++)
+            for (int64_t k = 0; k < a->K; k++) A[m * a->K + k] = kn_packed_a_at(a->Ap, m, k);
+        u.Ap = NULL, u.A = A, u.lda = a->K;
+    }
+    if (un_b) {
+        for (int64_t k = 0; k < a->K; k++)
+            for (int64_t n = 0; n < a->N; n++) B[k * a->N + n] = kn_packed_b_at(a->Bp, k, n);
+        u.Bp = NULL, u.B = B, u.ldb = a->N, u.b_type = GL_F32, u.trans_b = 0;
+    }
+    kn_gemm(env, &u);
+    gl_free(A);
+    gl_free(B);
+}
+
 void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     if (a->M <= 0 || a->N <= 0) return;
     if (a->K <= 0) {
@@ -308,8 +410,15 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     job j;
     memset(&j, 0, sizeof j);
     atomic_init(&j.next_chunk, 0);
+    atomic_init(&j.next_pack, 0);
     j.a = a;
     j.isa = pick_isa(env);
+    const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
+    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == KN_GEMM_KC);
+    if ((a->Ap && !prepacked) || !b_ok) {
+        gemm_unpacked(env, a, a->Ap && !prepacked, !b_ok);
+        return;
+    }
     if (a->M <= KN_GEMV_MAX_M) {
         gl_pool_run(env->pool, run_gemv, &j);
         return;
@@ -328,15 +437,29 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     j.ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     j.b = p.b;
     j.split_n = p.split_n;
-    if (!j.split_n) {
+    if (prepacked) {
+        /* A is ready: one round of column chunks (split into row ranges when N is narrow);
+         * the B buffers take the workspace's start */
+        p.w = round_up(GL_MAX((a->N + 4 * nth - 1) / (4 * nth), 64), j.isa->nr);
+        j.w = GL_MIN(p.w, p.b.nc);
+        j.ap = a->Ap->p;
+        j.bws = j.ws;
+        j.ms = a->M;
+        j.n_chunks = (a->N + j.w - 1) / j.w;
+        split_rows(&j, nth);
+        gl_pool_run(env->pool, run_chunks, &j);
+    } else if (!j.split_n) {
         gl_pool_run(env->pool, run_rows, &j);
     } else {
         j.ap = j.ws;
+        j.bws = j.ws + round_up(round_up(p.ms, j.isa->mr) * a->K, 16);
         j.w = p.w;
         j.n_chunks = (a->N + p.w - 1) / p.w;
         for (int64_t m0 = 0; m0 < a->M; m0 += p.ms) {
             j.m0 = m0;
             j.ms = GL_MIN(p.ms, a->M - m0);
+            split_rows(&j, nth);
+            atomic_store(&j.next_pack, 0);
             gl_pool_run(env->pool, run_pack_a, &j); /* the end of a pool job is a barrier */
             atomic_store(&j.next_chunk, 0);
             gl_pool_run(env->pool, run_chunks, &j);

@@ -12,9 +12,9 @@
  * y = x·W^T at memory bandwidth), threads split over N. Larger M runs a packed, cache-blocked
  * GEMM (GotoBLAS/BLIS loops): B panels are packed to f32 (converting f16/bf16 on the way), A
  * panels are packed, an ISA microkernel (AVX2 6x16, NEON 8x12, plain C 4x8) computes register
- * tiles; bias and activation are applied to each tile while it is in cache. Threads take
- * column chunks from a shared counter (or static row ranges when N is narrow), never parts of
- * K, and K is always blocked the same way, so every output is summed in the same order
+ * tiles; bias is added to each tile and the activation applied to each block while they are in
+ * cache. Threads take column chunks (split into row ranges when there are too few) from a shared
+ * counter (or static row ranges when N is narrow and A is not pre-packed), never parts of K, and K is always blocked the same way, so every output is summed in the same order
  * whatever the thread count.
  *
  * Workspace: the packed path needs kn_gemm_ws_size() bytes of scratch (packed A, up to 8 MB,
@@ -36,10 +36,15 @@ typedef enum kn_act {
     KN_ACT_GELU_TANH = 4,
 } kn_act;
 
+typedef struct kn_packed_a kn_packed_a;
+typedef struct kn_packed_b kn_packed_b;
+
 typedef struct kn_gemm_args {
     int64_t M, N, K;
     const float *A; int64_t lda;
+    const kn_packed_a *Ap; /* or A pre-packed by kn_gemm_pack_a (then A and lda are unused) */
     const void *B; int64_t ldb; gl_dtype b_type; int trans_b;
+    const kn_packed_b *Bp; /* or op(B) pre-packed by kn_gemm_pack_b (then B, ldb, b_type, trans_b are unused) */
     float *C; int64_t ldc;
     const float *bias_n; /* [N] or NULL */
     const float *bias_m; /* [M] or NULL */
@@ -54,6 +59,34 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a);
 /* Scratch bytes kn_gemm needs for an M x N x K product on env's pool (0 for the GEMV path).
  * Monotonic in M, N, K: the size for the largest shape serves all smaller ones. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);
+
+/* A constant A (1x1 conv weights) packed once, at load, the way env's microkernel reads it, so
+ * that kn_gemm does not repack it on every call: for each K block of kc, panels of mr rows
+ * (kc x mr each, k-major, the last zero-padded). kn_gemm takes it through args.Ap; if the
+ * running ISA's tile differs (a scalar env on a model packed for AVX2) it unpacks a copy for
+ * the call (slow: for tests). kn_gemm_packed_a_floats: the floats dst must hold (64-byte
+ * aligned, as for kn_gemm_pack_b). */
+struct kn_packed_a {
+    const float *p;
+    int64_t M, K;
+    int mr, kc;
+};
+size_t kn_gemm_packed_a_floats(const kn_env *env, int64_t M, int64_t K);
+void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, int64_t K, float *dst, kn_packed_a *out);
+/* A[m, k] of a packed A. */
+float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k);
+
+/* The same for a constant op(B) (Linear weights, f32/f16/bf16 in, f32 out): for each K block of
+ * kc, panels of nr columns (kc x nr each, k-major, the last zero-padded). The args' B fields say
+ * what to pack (B, ldb, b_type, trans_b, K, N). */
+struct kn_packed_b {
+    const float *p;
+    int64_t K, N;
+    int nr, kc;
+};
+size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N);
+void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out);
+float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n);
 
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);

@@ -34,11 +34,14 @@ static isa pick(const kn_env *env) {
     return f;
 }
 
-/* Range split in 16-element units so threads never share a cache line of y. */
-static void split16(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
-    gl_split((n + 15) / 16, ith, nth, lo, hi);
+/* The next part of a range (gl_grab), in 16-element units so threads never share a cache line
+ * of y. */
+static bool grab16(atomic_llong *next, int64_t n, int nth, int64_t *lo, int64_t *hi) {
+    int64_t u = (n + 15) / 16;
+    if (!gl_grab(next, u, gl_grain(u, nth, 64), lo, hi)) return false;
     *lo = GL_MIN(*lo * 16, n);
     *hi = GL_MIN(*hi * 16, n);
+    return true;
 }
 
 /* ---- elementwise ------------------------------------------------------------------------- */
@@ -53,15 +56,16 @@ typedef struct ew_job {
     float s;
     int64_t n;
     isa f;
+    atomic_llong next;
 } ew_job;
 
 static void ew_task(void *v, int ith, int nth) {
-    const ew_job *j = v;
+    ew_job *j = v;
     int64_t lo, hi;
-    split16(j->n, ith, nth, &lo, &hi);
     const float *a = j->a, *b = j->b;
     float *y = j->y;
-    switch (j->op) {
+    (void)ith;
+    while (grab16(&j->next, j->n, nth, &lo, &hi)) switch (j->op) {
     case EW_ACT: j->f.act(j->act, a + lo, y + lo, hi - lo); break;
     case EW_ADD: for (int64_t i = lo; i < hi; i++) y[i] = a[i] + b[i]; break;
     case EW_MUL: for (int64_t i = lo; i < hi; i++) y[i] = a[i] * b[i]; break;
@@ -81,7 +85,7 @@ static void ew_task(void *v, int ith, int nth) {
 static void ew_run(const kn_env *env, int op, kn_act act, const float *a, const float *b, float *y,
                    float s, int64_t n) {
     if (n <= 0) return;
-    ew_job j = {op, act, a, b, y, s, n, pick(env)};
+    ew_job j = {op, act, a, b, y, s, n, pick(env), 0};
     if (n < 4096) ew_task(&j, 0, 1); /* not worth waking threads */
     else gl_pool_run(env->pool, ew_task, &j);
 }
@@ -109,35 +113,37 @@ typedef struct ch_job {
     float *y;
     int64_t N, C, HW;
     int mul;
+    atomic_llong next;
 } ch_job;
 
 static void ch_task(void *v, int ith, int nth) {
-    const ch_job *j = v;
+    ch_job *j = v;
     int64_t lo, hi;
-    gl_split(j->N * j->C, ith, nth, &lo, &hi);
-    for (int64_t r = lo; r < hi; r++) {
-        const float *x = j->x + r * j->HW;
-        float *y = j->y + r * j->HW;
-        if (j->mul) {
-            float s = j->g[r];
-            for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] * s;
-        } else {
-            const float *f = j->f + r * j->HW;
-            float s = j->g ? j->g[r % j->C] : 1.0f;
-            for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] + s * f[i];
+    (void)ith;
+    while (gl_grab(&j->next, j->N * j->C, gl_grain(j->N * j->C, nth, 1), &lo, &hi))
+        for (int64_t r = lo; r < hi; r++) {
+            const float *x = j->x + r * j->HW;
+            float *y = j->y + r * j->HW;
+            if (j->mul) {
+                float s = j->g[r];
+                for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] * s;
+            } else {
+                const float *f = j->f + r * j->HW;
+                float s = j->g ? j->g[r % j->C] : 1.0f;
+                for (int64_t i = 0; i < j->HW; i++) y[i] = x[i] + s * f[i];
+            }
         }
-    }
 }
 
 void kn_add_scaled_ch(const kn_env *env, const float *x, const float *f, const float *gamma,
                       float *y, int64_t N, int64_t C, int64_t HW) {
-    ch_job j = {x, f, gamma, y, N, C, HW, 0};
+    ch_job j = {x, f, gamma, y, N, C, HW, 0, 0};
     gl_pool_run(env->pool, ch_task, &j);
 }
 
 void kn_mul_ch(const kn_env *env, const float *x, const float *s, float *y, int64_t N, int64_t C,
                int64_t HW) {
-    ch_job j = {x, NULL, s, y, N, C, HW, 1};
+    ch_job j = {x, NULL, s, y, N, C, HW, 1, 0};
     gl_pool_run(env->pool, ch_task, &j);
 }
 
@@ -152,33 +158,35 @@ typedef struct row_job {
     int64_t rows, n;
     float eps;
     isa f;
+    atomic_llong next;
 } row_job;
 
 static void row_task(void *v, int ith, int nth) {
-    const row_job *j = v;
+    row_job *j = v;
     int64_t lo, hi;
-    gl_split(j->rows, ith, nth, &lo, &hi);
-    for (int64_t r = lo; r < hi; r++) {
-        const float *x = j->x + r * j->n;
-        float *y = j->y + r * j->n;
-        switch (j->op) {
-        case ROW_LN: j->f.ln(x, y, j->w, j->b, j->n, j->eps); break;
-        case ROW_RMS: j->f.rms(x, y, j->w, j->n, j->eps); break;
-        case ROW_SOFTMAX: j->f.softmax(x, y, j->n); break;
-        case ROW_L2: {
-            float nrm = sqrtf(j->f.dot(x, x, j->n));
-            float inv = 1.0f / (nrm > j->eps ? nrm : j->eps);
-            for (int64_t i = 0; i < j->n; i++) y[i] = x[i] * inv;
-            break;
+    (void)ith;
+    while (gl_grab(&j->next, j->rows, gl_grain(j->rows, nth, 1), &lo, &hi))
+        for (int64_t r = lo; r < hi; r++) {
+            const float *x = j->x + r * j->n;
+            float *y = j->y + r * j->n;
+            switch (j->op) {
+            case ROW_LN: j->f.ln(x, y, j->w, j->b, j->n, j->eps); break;
+            case ROW_RMS: j->f.rms(x, y, j->w, j->n, j->eps); break;
+            case ROW_SOFTMAX: j->f.softmax(x, y, j->n); break;
+            case ROW_L2: {
+                float nrm = sqrtf(j->f.dot(x, x, j->n));
+                float inv = 1.0f / (nrm > j->eps ? nrm : j->eps);
+                for (int64_t i = 0; i < j->n; i++) y[i] = x[i] * inv;
+                break;
+            }
+            }
         }
-        }
-    }
 }
 
 static void row_run(const kn_env *env, int op, const float *x, float *y, const float *w,
                     const float *b, int64_t rows, int64_t n, float eps) {
     if (rows <= 0 || n <= 0) return;
-    row_job j = {op, x, w, b, y, rows, n, eps, pick(env)};
+    row_job j = {op, x, w, b, y, rows, n, eps, pick(env), 0};
     if (rows * n < 4096) row_task(&j, 0, 1);
     else gl_pool_run(env->pool, row_task, &j);
 }

@@ -25,8 +25,9 @@ typedef struct mci_se { float *w1, *b1, *w2, *b2; int c, r; } mci_se;
 
 typedef struct mci_ffn {
     op_conv dw;          /* 7x7 depthwise, BN folded */
-    float *w1, *b1;      /* [h, c], [h] */
-    float *w2, *b2;      /* [c, h], [c], scaled by layer_scale */
+    kn_packed_a w1;      /* [h, c], packed for kn_gemm */
+    kn_packed_a w2;      /* [c, h], scaled by layer_scale, packed */
+    float *b1, *b2;      /* [h], [c] (b2 scaled by layer_scale) */
     int c, h;
 } mci_ffn;
 
@@ -34,8 +35,9 @@ typedef struct mci_block {
     int is_attn;
     op_conv mixer;       /* RepMixer, folded */
     float *ln_w, *ln_b;  /* channel LayerNorm (MCi3/4); NULL when BN was folded into qkv */
-    float *wqkv, *bqkv;  /* [3c, c], [3c] */
-    float *wproj, *bproj;/* [c, c], [c], scaled by layer_scale_1 */
+    kn_packed_b wqkv;    /* [3c, c] packed, BN folded (MCi0-2) */
+    kn_packed_b wproj;   /* [c, c] packed, scaled by layer_scale_1 */
+    float *bqkv, *bproj; /* [3c], [c] (bproj scaled by layer_scale_1) */
     int n_head;
     mci_ffn ffn;
 } mci_block;
@@ -199,17 +201,23 @@ static int load_ffn(wl *l, const char *p, const char *gamma, int c, mci_ffn *f) 
     const gl_tensor *t1 = wl_need(l, "%s.fc1.weight", p);
     if (!t1) return l->err->code;
     f->h = (int)t1->shape[0];
-    f->w1 = wl_f32(l, t1, (int64_t)f->h * c);
+    float *w1 = wl_f32_tmp(l, t1, (int64_t)f->h * c);
+    float *w2 = w1 ? wl_f32_tmp(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c) : NULL;
     f->b1 = wl_f32(l, wl_need(l, "%s.fc1.bias", p), f->h);
-    f->w2 = wl_f32(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c);
     f->b2 = wl_f32(l, wl_need(l, "%s.fc2.bias", p), c);
     float *g = wl_f32(l, wl_need(l, "%s", gamma), c);
-    if (!f->w1 || !f->b1 || !f->w2 || !f->b2 || !g) return l->err->code;
-    for (int o = 0; o < c; o++) {
-        for (int i = 0; i < f->h; i++) f->w2[(size_t)o * f->h + i] *= g[o];
-        f->b2[o] *= g[o];
+    rc = (!w1 || !w2 || !f->b1 || !f->b2 || !g) ? l->err->code : 0;
+    if (!rc) {
+        for (int o = 0; o < c; o++) {
+            for (int i = 0; i < f->h; i++) w2[(size_t)o * f->h + i] *= g[o];
+            f->b2[o] *= g[o];
+        }
+        rc = wl_pack_a(l, w1, f->h, c, &f->w1);
+        if (!rc) rc = wl_pack_a(l, w2, c, f->h, &f->w2);
     }
-    return 0;
+    gl_free(w1);
+    gl_free(w2);
+    return rc;
 }
 
 /* RepMixer token mixer at prefix p (…token_mixer). */
@@ -239,15 +247,10 @@ static int load_repmixer(wl *l, const char *p, int c, op_conv *out) {
     return 0;
 }
 
-static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
-    b->is_attn = 1;
-    b->n_head = c / MCI_HEAD_DIM;
-    if (b->n_head < 1 || c % MCI_HEAD_DIM)
-        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
-                          MCI_HEAD_DIM);
-    float *wqkv = wl_f32(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c);
+/* qkv (BatchNorm folded in, or LayerNorm kept) and proj (γ1 folded in) of an attention block
+ * at p, into the temporaries wqkv (loaded by the caller) and *wproj. */
+static int attn_weights(wl *l, const char *p, int c, mci_block *b, float *wqkv, float **wproj) {
     if (!wqkv) return l->err->code;
-    b->wqkv = wqkv;
     b->bqkv = gl_blobs_alloc(l->blobs, sizeof(float) * 3 * (size_t)c);
     if (!b->bqkv) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
     const gl_tensor *tqb = wl_find(l, "%s.token_mixer.qkv.bias", p);
@@ -276,14 +279,30 @@ static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
         b->ln_b = wl_f32(l, wl_need(l, "%s.norm.bias", p), c);
         if (!b->ln_w || !b->ln_b) return l->err->code;
     }
-    b->wproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
+    float *wp = *wproj = wl_f32_tmp(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
     b->bproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.bias", p), c);
     float *g1 = wl_f32(l, wl_need(l, "%s.layer_scale_1.gamma", p), c);
-    if (!b->wproj || !b->bproj || !g1) return l->err->code;
+    if (!wp || !b->bproj || !g1) return l->err->code;
     for (int o = 0; o < c; o++) {
-        for (int i = 0; i < c; i++) b->wproj[(size_t)o * c + i] *= g1[o];
+        for (int i = 0; i < c; i++) wp[(size_t)o * c + i] *= g1[o];
         b->bproj[o] *= g1[o];
     }
+    return 0;
+}
+
+static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
+    b->is_attn = 1;
+    b->n_head = c / MCI_HEAD_DIM;
+    if (b->n_head < 1 || c % MCI_HEAD_DIM)
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
+                          MCI_HEAD_DIM);
+    float *wqkv = wl_f32_tmp(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c), *wproj = NULL;
+    int rc = attn_weights(l, p, c, b, wqkv, &wproj);
+    if (!rc) rc = wl_pack_b(l, wqkv, 3 * c, c, &b->wqkv);
+    if (!rc) rc = wl_pack_b(l, wproj, c, c, &b->wproj);
+    gl_free(wqkv);
+    gl_free(wproj);
+    if (rc) return rc;
     char mp[320], gp[320];
     snprintf(mp, sizeof mp, "%s.mlp", p);
     snprintf(gp, sizeof gp, "%s.layer_scale_2.gamma", p);
@@ -560,8 +579,8 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
 static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
-    op_pointwise(env, f->w1, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
-    op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    op_pointwise(env, &f->w1, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
+    op_pointwise(env, &f->w2, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
 }
 
 /* Runs the tower up to the final conv (+SE+GELU); returns the map [feat, *ho, *wo] inside ws. */
@@ -601,9 +620,9 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
-                op_linear(env, oth, hw, C, bl->wqkv, GL_F32, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
+                op_linear_p(env, oth, hw, &bl->wqkv, bl->bqkv, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
-                op_linear(env, d, hw, C, bl->wproj, GL_F32, bl->bproj, C, oth, KN_ACT_NONE, 0);
+                op_linear_p(env, d, hw, &bl->wproj, bl->bproj, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }
@@ -634,6 +653,66 @@ int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, in
     float *pooled = scr;
     op_mean_hw(env, map, m->feat, h * w, pooled);
     op_linear(env, pooled, 1, m->feat, m->head_w, GL_F32, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
+    return 0;
+}
+
+/* One thread's part of a batch workspace (whole cache lines). */
+static size_t batch_ws_per(const mci_model *m, int H, int W) { return (mci_ws_floats(m, H, W, 1) + 15) & ~(size_t)15; }
+
+size_t mci_batch_ws_floats(const mci_model *m, int H, int W, int n_threads) {
+    return GL_MAX(batch_ws_per(m, H, W) * (size_t)GL_MAX(n_threads, 1), mci_ws_floats(m, H, W, n_threads));
+}
+
+typedef struct batch_job {
+    const mci_model *m;
+    const kn_env *env;
+    const float *x;
+    float *emb, *ws;
+    int n, H, W;
+    size_t ws_per;
+    atomic_llong next;
+    atomic_int failed;
+    gl_err err; /* the first failure */
+} batch_job;
+
+static void batch_task(void *v, int ith, int nth) {
+    batch_job *j = v;
+    kn_scratch scratch = {0};
+    kn_env env = *j->env;
+    env.pool = NULL; /* this thread alone */
+    env.scratch = &scratch;
+    float *ws = j->ws + (size_t)ith * j->ws_per;
+    size_t px = 3 * (size_t)j->H * j->W;
+    int64_t lo, hi;
+    (void)nth;
+    while (!atomic_load(&j->failed) && gl_grab(&j->next, j->n, 1, &lo, &hi)) {
+        gl_err err = {0};
+        if (mci_forward(j->m, &env, j->x + (size_t)lo * px, j->H, j->W, j->emb + (size_t)lo * j->m->embed, ws, &err) &&
+            atomic_exchange(&j->failed, 1) == 0)
+            j->err = err;
+    }
+    kn_scratch_free(&scratch);
+}
+
+int mci_forward_batch(const mci_model *m, const kn_env *env, const float *x, int n, int H, int W, float *emb, float *ws,
+                      gl_err *err) {
+    if (check_input(m, H, W, err)) return err->code;
+    if (!m->head_w) return gl_err_set(err, GLIMPSE_ERR_MODEL_KIND, "MCi: this tower has no projection head");
+    int nth = gl_pool_size(env->pool);
+    if (n < 2 || nth < 2) {
+        for (int i = 0; i < n; i++)
+            if (mci_forward(m, env, x + (size_t)i * 3 * H * W, H, W, emb + (size_t)i * m->embed, ws, err)) return err->code;
+        return 0;
+    }
+    batch_job j = {.m = m, .env = env, .x = x, .emb = emb, .ws = ws, .n = n, .H = H, .W = W,
+                   .ws_per = batch_ws_per(m, H, W)};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    gl_pool_run(env->pool, batch_task, &j);
+    if (atomic_load(&j.failed)) {
+        *err = j.err;
+        return err->code;
+    }
     return 0;
 }
 

@@ -31,6 +31,13 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads);
 /* x: [3, H, W] normalised pixels -> emb[embed_dim] (not L2-normalised). */
 int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, int W, float *emb, float *ws,
                 gl_err *err);
+/* n images x [n, 3, H, W] -> emb [n, embed_dim]. With n >= 2 and a pool of threads, each thread
+ * takes whole images and runs the tower on its own (no barrier between ops: what costs most
+ * when other programs share the cores); otherwise image by image on the pool. Same results as
+ * mci_forward. ws: mci_batch_ws_floats(m, H, W, n_threads) floats. */
+int mci_forward_batch(const mci_model *m, const kn_env *env, const float *x, int n, int H, int W, float *emb, float *ws,
+                      gl_err *err);
+size_t mci_batch_ws_floats(const mci_model *m, int H, int W, int n_threads);
 /* A human-readable one-line summary ("MCi0: 4 stages, widths 64/128/256/512, ..."). */
 void mci_describe(const mci_model *m, char *buf, size_t n);
 

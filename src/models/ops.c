@@ -55,11 +55,11 @@ void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, 
     run_gemm(env, &a);
 }
 
-void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int K, const float *x, int N,
-                  float *y, kn_act act, int accumulate) {
+void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
+                  kn_act act, int accumulate) {
     kn_gemm_args a = {0};
-    a.M = M; a.N = N; a.K = K;
-    a.A = w; a.lda = K;
+    a.M = w->M; a.N = N; a.K = w->K;
+    a.Ap = w;
     a.B = x; a.ldb = N; a.b_type = GL_F32; a.trans_b = 0;
     a.C = y; a.ldc = N;
     a.bias_m = b; a.act = act; a.accumulate = accumulate;
@@ -90,6 +90,17 @@ void op_dwconv_seq(const kn_env *env, const float *x, int T, int C, const float 
             for (int c = 0; c < C; c++) yt[c] += wj[c] * xs[c];
         }
     }
+}
+
+void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
+                 int accumulate) {
+    kn_gemm_args a = {0};
+    a.M = T; a.N = w->N; a.K = w->K;
+    a.A = x; a.lda = w->K;
+    a.Bp = w;
+    a.C = y; a.ldc = w->N;
+    a.bias_n = b; a.act = act; a.accumulate = accumulate;
+    run_gemm(env, &a);
 }
 
 /* ---- elementwise ---- */

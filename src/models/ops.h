@@ -21,12 +21,17 @@ static inline int op_conv_out(int n, int k, int stride) { return (n + 2 * (k / 2
 /* y[cout, Ho, Wo] = act(conv(x[cin, H, W]) + b), padding k/2. */
 int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y);
 
-/* y[M, N] (+)= act(Wt[M, K] · x[K, N] + b[M]): 1x1 conv over a [K, N=H*W] map. */
-void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int K, const float *x, int N,
-                  float *y, kn_act act, int accumulate);
+/* y[M, N] (+)= act(W[M, K] · x[K, N] + b[M]): 1x1 conv over a [K, N=H*W] map; W pre-packed
+ * (wl_pack_a). */
+void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
+                  kn_act act, int accumulate);
 /* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16. */
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate);
+
+/* op_linear with W pre-packed (wl_pack_b). */
+void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
+                 int accumulate);
 
 /* y[T, N] = x[T, K] · w[K, N] (w row-major, right-multiplied: CLIP's text_projection). */
 void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, int N, float *y);

@@ -4,8 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
-void *gl_blobs_alloc(gl_blobs *b, size_t bytes) {
+#define HUGE_BLOB ((size_t)2 << 20)
+
+void *gl_blobs_alloc_raw(gl_blobs *b, size_t bytes) {
     if (b->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 64;
         void **np = gl_realloc(b->p, nc * sizeof *np);
@@ -13,11 +18,21 @@ void *gl_blobs_alloc(gl_blobs *b, size_t bytes) {
         b->p = np;
         b->cap = nc;
     }
-    void *m = gl_aligned_alloc(64, bytes ? bytes : 1);
+    /* big blobs (repacked weights: hundreds of MB for a model) on 2 MB pages where the kernel
+     * allows it: loading is otherwise dominated by one page fault per 4 KB */
+    void *m = gl_aligned_alloc(bytes >= HUGE_BLOB ? HUGE_BLOB : 64, bytes ? bytes : 1);
     if (!m) return NULL;
-    memset(m, 0, bytes);
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_BLOB) madvise(m, bytes / HUGE_BLOB * HUGE_BLOB, MADV_HUGEPAGE);
+#endif
     b->p[b->n++] = m;
     b->bytes += bytes;
+    return m;
+}
+
+void *gl_blobs_alloc(gl_blobs *b, size_t bytes) {
+    void *m = gl_blobs_alloc_raw(b, bytes);
+    if (m) memset(m, 0, bytes);
     return m;
 }
 
@@ -60,7 +75,7 @@ const gl_tensor *wl_need(wl *l, const char *fmt, ...) {
     return t;
 }
 
-float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) {
+static float *load_f32(wl *l, const gl_tensor *t, int64_t expect, int tmp) {
     if (!t) return NULL;
     int64_t n = gl_tensor_numel(t);
     if (expect >= 0 && n != expect) {
@@ -70,13 +85,27 @@ float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) {
                    (long long)expect);
         return NULL;
     }
-    float *d = gl_blobs_alloc(l->blobs, (size_t)n * sizeof(float));
+    float *d = tmp ? gl_malloc((size_t)GL_MAX(n, 1) * sizeof(float)) : gl_blobs_alloc_raw(l->blobs, (size_t)n * sizeof(float));
     if (!d) {
         gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory loading '%s'", t->name);
         return NULL;
     }
-    if (gl_tensor_to_f32(t, d, l->err)) return NULL;
+    if (gl_tensor_to_f32(t, d, l->err)) {
+        if (tmp) gl_free(d);
+        return NULL;
+    }
     return d;
+}
+
+float *wl_f32(wl *l, const gl_tensor *t, int64_t expect) { return load_f32(l, t, expect, 0); }
+float *wl_f32_tmp(wl *l, const gl_tensor *t, int64_t expect) { return load_f32(l, t, expect, 1); }
+
+int wl_pack_a(wl *l, const float *w, int64_t M, int64_t K, kn_packed_a *out) {
+    kn_env env = kn_env_native(NULL);
+    float *d = gl_blobs_alloc_raw(l->blobs, kn_gemm_packed_a_floats(&env, M, K) * sizeof(float)); /* all written */
+    if (!d) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    kn_gemm_pack_a(&env, w, K, M, K, d, out);
+    return 0;
 }
 
 int wl_load_bn(wl *l, const char *name, int c, double eps, wl_bn *bn) {
@@ -130,5 +159,16 @@ int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out
     if (!d) return l->err->code;
     out->data = d;
     out->type = GL_F32;
+    return 0;
+}
+
+int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out) {
+    kn_env env = kn_env_native(NULL);
+    kn_gemm_args a;
+    memset(&a, 0, sizeof a);
+    a.K = K, a.N = N, a.B = w, a.ldb = K, a.b_type = GL_F32, a.trans_b = 1;
+    float *d = gl_blobs_alloc_raw(l->blobs, kn_gemm_packed_b_floats(&env, K, N) * sizeof(float)); /* all written */
+    if (!d) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    kn_gemm_pack_b(&env, &a, d, out);
     return 0;
 }

@@ -4,6 +4,7 @@
 #define GL_WLOAD_H
 
 #include "io/weights.h"
+#include "kernels/gemm.h"
 
 /* Owned buffers of one model, freed together. */
 typedef struct gl_blobs {
@@ -13,6 +14,7 @@ typedef struct gl_blobs {
 } gl_blobs;
 
 void *gl_blobs_alloc(gl_blobs *b, size_t bytes); /* zeroed; NULL on OOM */
+void *gl_blobs_alloc_raw(gl_blobs *b, size_t bytes); /* the same, not zeroed: for blobs written whole */
 void gl_blobs_free(gl_blobs *b);
 
 typedef struct wl wl;
@@ -34,6 +36,11 @@ const gl_tensor *wl_find(wl *l, const char *fmt, ...) __attribute__((format(prin
 const gl_tensor *wl_need(wl *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* f32 copy of t owned by the model; checks numel == expect (if expect >= 0). */
 float *wl_f32(wl *l, const gl_tensor *t, int64_t expect);
+/* The same as a temporary the caller frees with gl_free (weights that are repacked at load). */
+float *wl_f32_tmp(wl *l, const gl_tensor *t, int64_t expect);
+/* W [M, K] (row-major) packed into the model's blobs as kn_gemm's pre-packed A for the native
+ * ISA (1x1 conv weights: op_pointwise). 0 or an error code. */
+int wl_pack_a(wl *l, const float *w, int64_t M, int64_t K, kn_packed_a *out);
 
 /* BatchNorm in eval mode: y = x * scale + shift. Reads <name>.weight/.bias/.running_mean/
  * .running_var (weight/bias optional: affine=False). */
@@ -47,4 +54,8 @@ void wl_bn_free(wl_bn *bn);
  * else copied once into model memory. Checks the shape [rows, cols]. */
 typedef struct wl_mat { const void *data; gl_dtype type; int64_t rows, cols; } wl_mat;
 int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out);
+/* A Linear weight W [N, K] packed into the model's blobs as kn_gemm's pre-packed B for x·W^T on
+ * the native ISA (op_linear_p). For weights the model holds a folded f32 copy of anyway: packing
+ * mmapped checkpoint weights would cost fresh memory and load time. 0 or an error code. */
+int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out);
 #endif

@@ -209,6 +209,67 @@ static void random_case(uint64_t *seed, int64_t M, int64_t N, int64_t K) {
     prob_free(&p);
 }
 
+/* A and/or op(B) pre-packed by kn_gemm_pack_a/_b (native ISA): the same result, bit for bit, as
+ * the unpacked call on the same env, for every thread count (row-split tasks included: narrow
+ * N); a scalar env unpacks them (another tile size); kn_gemm_ref reads them element by element. */
+static void prepacked_case(uint64_t *seed, int64_t M, int64_t N, int64_t K) {
+    prob p;
+    memset(&p, 0, sizeof p);
+    p.trans_b = (int)(t_rand_u64(seed) & 1);
+    p.M = M, p.N = N, p.K = K, p.lda = K + (int64_t)(t_rand_u64(seed) % 3), p.ldc = N;
+    p.ldb = (p.trans_b ? K : N) + (int64_t)(t_rand_u64(seed) % 3);
+    p.bt = t_rand_u64(seed) % 3 ? GL_F32 : GL_F16;
+    p.bias_kind = 2;
+    p.accumulate = t_rand_u64(seed) % 3 == 0;
+    p.act = p.accumulate ? KN_ACT_NONE : KN_ACT_GELU;
+    prob_init(&p, seed);
+    kn_env native = kn_env_native(NULL);
+    float *pk = gl_aligned_alloc(64, sizeof(float) * kn_gemm_packed_a_floats(&native, M, K));
+    kn_packed_a ap;
+    kn_gemm_pack_a(&native, p.A, p.lda, M, K, pk, &ap);
+    int same = 1;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) same &= kn_packed_a_at(&ap, m, k) == p.A[m * p.lda + k];
+    CHECK_MSG(same, "kn_packed_a_at does not give A back (M=%lld K=%lld)", (long long)M, (long long)K);
+    float *pkb = gl_aligned_alloc(64, sizeof(float) * kn_gemm_packed_b_floats(&native, K, N));
+    kn_packed_b bp;
+    kn_gemm_args ab = prob_args(&p, NULL);
+    kn_gemm_pack_b(&native, &ab, pkb, &bp);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++) same &= kn_packed_b_at(&bp, k, j) == b_at(&p, k, j);
+    CHECK_MSG(same, "kn_packed_b_at does not give B back (K=%lld N=%lld)", (long long)K, (long long)N);
+    size_t n = (size_t)(M * N);
+    float *C = malloc(sizeof(float) * n), *C0 = malloc(sizeof(float) * n);
+    for (int isa = 0; isa < 2; isa++)
+        for (int t = 1; t <= 3; t++)
+            for (int mode = 1; mode <= 3; mode++) { /* 1: A packed, 2: B packed, 3: both */
+                kn_env env = isa ? kn_env_native(pools[t]) : kn_env_scalar(pools[t]);
+                memcpy(C0, p.Cinit, n * sizeof(float));
+                kn_gemm_args a = prob_args(&p, C0);
+                kn_gemm(&env, &a);
+                memcpy(C, p.Cinit, n * sizeof(float));
+                a = prob_args(&p, C);
+                if (mode & 1) a.A = NULL, a.lda = 0, a.Ap = &ap;
+                if (mode & 2) a.B = NULL, a.ldb = 0, a.Bp = &bp;
+                kn_gemm(&env, &a);
+                char what[64];
+                snprintf(what, sizeof what, "prepacked(%d) %s/%dt", mode, isa ? gl_cpu_isa_name(&env.cpu) : "scalar", t);
+                check_c(&p, C, what);
+                /* (M <= 8 runs the GEMV path on an unpacked f32 [K, N] B: another summation order) */
+                CHECK_MSG(M <= KN_GEMV_MAX_M || memcmp(C, C0, n * sizeof(float)) == 0,
+                          "%s: differs from the unpacked call (M=%lld N=%lld K=%lld)", what, (long long)M, (long long)N,
+                          (long long)K);
+            }
+    memcpy(C, p.Cinit, n * sizeof(float));
+    kn_gemm_args a = prob_args(&p, C);
+    a.A = NULL, a.Ap = &ap, a.B = NULL, a.Bp = &bp;
+    kn_gemm_ref(&a);
+    check_c(&p, C, "prepacked ref");
+    free(C), free(C0);
+    gl_aligned_free(pk), gl_aligned_free(pkb);
+    prob_free(&p);
+}
+
 /* Activation accuracy through the public op: K = 1, A = x, B = 1, so C = act(x); M = 4 takes
  * the GEMV path, M = 64 the packed one. */
 static void t_act_accuracy(void) {
@@ -305,6 +366,9 @@ int main(void) {
     random_case(&seed, 0, 5, 5);
     random_case(&seed, 5, 7, 0);
     random_case(&seed, 17, 19, 0);
+    /* pre-packed A: GEMV-sized M (unpacked), tile edges, several K blocks, narrow N (row tasks) */
+    static const int64_t pk[][3] = {{5, 40, 30}, {13, 33, 17}, {64, 70, 300}, {100, 16, 64}, {192, 300, 64}, {67, 9, 520}};
+    for (size_t i = 0; i < GL_ARRAY_LEN(pk); i++) prepacked_case(&seed, pk[i][0], pk[i][1], pk[i][2]);
 
     for (int t = 1; t <= 3; t++) gl_pool_free(pools[t]);
     TEST_DONE();

@@ -5,6 +5,7 @@
 #include "kernels/gemm.h"
 
 static float load_b(const kn_gemm_args *a, int64_t k, int64_t n) {
+    if (a->Bp) return kn_packed_b_at(a->Bp, k, n);
     int64_t idx = a->trans_b ? n * a->ldb + k : k * a->ldb + n;
     switch (a->b_type) {
     case GL_F16: return gl_f16_to_f32(((const uint16_t *)a->B)[idx]);
@@ -27,7 +28,8 @@ void kn_gemm_ref(const kn_gemm_args *a) {
     for (int64_t m = 0; m < a->M; m++)
         for (int64_t n = 0; n < a->N; n++) {
             float s = 0;
-            for (int64_t k = 0; k < a->K; k++) s += a->A[m * a->lda + k] * load_b(a, k, n);
+            for (int64_t k = 0; k < a->K; k++)
+                s += (a->Ap ? kn_packed_a_at(a->Ap, m, k) : a->A[m * a->lda + k]) * load_b(a, k, n);
             if (a->bias_n) s += a->bias_n[n];
             if (a->bias_m) s += a->bias_m[m];
             float *c = &a->C[m * a->ldc + n];

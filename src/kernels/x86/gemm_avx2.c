@@ -120,8 +120,13 @@ static inline __attribute__((always_inline)) void pack_b_typed(const kn_gemm_arg
                 _mm256_store_ps(dst + k * NR + 8, load8p(p + 8 * esz, T));
             }
         } else if (cols == NR) {
-            /* B[n, k]: 8 k at a time from 16 rows, two 8x8 transposes */
+            /* B[n, k]: 8 k at a time from 16 rows, two 8x8 transposes. 16 strided streams are
+             * more than the hardware prefetcher follows well (weights come from DRAM): ask for
+             * each row's line 256 bytes ahead (an address, not an access: past the end is fine) */
             for (; k + 8 <= kc; k += 8) {
+                if ((k & 15) == 0)
+                    for (int r = 0; r < NR; r++)
+                        _mm_prefetch(B + (size_t)((n + r) * a->ldb + k0 + k) * esz + 256, _MM_HINT_T0);
                 for (int h = 0; h < 2; h++) {
                     __m256 r[8];
                     for (int j = 0; j < 8; j++) r[j] = load8p(B + (size_t)((n + h * 8 + j) * a->ldb + k0 + k) * esz, T);
