@@ -331,6 +331,32 @@ static void model_level_v1(const char *dir) {
     gl_weights_close(w);
 }
 
+/* Apple's v1 B at other sizes: no size = the table's own 14x14 grid (224 px); the patch grid
+ * follows image_size (the table is resampled); sizes the 16-pixel patches do not tile are
+ * refused with a message naming the size. */
+static void v1_b_sizes(void) {
+    gl_err err = {0};
+    gl_weights *w = NULL;
+    const char *p = DATA "v1_b_tiny/apple/mobileclip_b.pt";
+    CHECK_MSG(gl_weights_open(p, &w, &err) == 0, "%s", err.msg);
+    if (!w) return;
+    static const int sizes[] = {0, 224, 128, 72};
+    static const int want[] = {224, 224, 128, -1};
+    for (int i = 0; i < 4; i++) {
+        vit_model *v = NULL;
+        gl_err e = {0};
+        int rc = vit_load_ex(w, "image_encoder.model.", p, VIT_NAMES_APPLE, 2, sizes[i], &v, &e);
+        if (want[i] < 0) {
+            CHECK(rc == GLIMPSE_ERR_FORMAT && !v && strstr(e.msg, "image size 72"));
+        } else {
+            CHECK_MSG(rc == 0 && v, "%s", e.msg);
+            if (v) CHECK(vit_image_size(v) == want[i] && vit_n_patch(v) == (want[i] / 16) * (want[i] / 16));
+        }
+        vit_free(v);
+    }
+    gl_weights_close(w);
+}
+
 /* Through glimpse.h: decode + Pillow-exact preprocessing of the PNGs + tower. */
 static void public_api_at(const char *name, const char *p) {
     char err[512];
@@ -470,6 +496,7 @@ int main(int argc, char **argv) {
     public_api("v1_s2_tiny", "apple");
     model_level_v1(DATA "v1_b_tiny");
     public_api("v1_b_tiny", "apple");
+    v1_b_sizes();
     /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0
      * or -S1, -S2, -B) */
     const char *full = getenv("GLIMPSE_V1_FULL");

@@ -99,8 +99,9 @@ static void apple_rename(const wl *l, const char *in, char *out, size_t n) {
     };
     int i, off = 0;
     if (sscanf(in, "patch_embed.backbone.%d.%n", &i, &off) == 1 && off > 0) {
-        const char *r = in + off;
-        snprintf(out, n, "patch_emb.%d.block.%s%s", i, strncmp(r, "bn.", 3) ? "" : "norm.", strncmp(r, "bn.", 3) ? r : r + 3);
+        const char *r = in + off; /* conv.* keeps its name, bn.* becomes norm.* */
+        if (!strncmp(r, "bn.", 3)) snprintf(out, n, "patch_emb.%d.block.norm.%s", i, r + 3);
+        else snprintf(out, n, "patch_emb.%d.block.%s", i, r);
         return;
     }
     if (sscanf(in, "blocks.%d.%n", &i, &off) == 1 && off > 0) {
@@ -233,23 +234,25 @@ int vit_load_ex(const gl_weights *w, const char *prefix, const char *file, int n
     int64_t L = tp->ndim == 3 && tp->shape[0] == 1 && tp->shape[2] == W ? tp->shape[1] : -1;
     if (apple) /* [1, 1, R, W], patches only */
         L = tp->ndim == 4 && tp->shape[0] == 1 && tp->shape[1] == 1 && tp->shape[3] == W ? tp->shape[2] : -1;
-    if (apple && L > 0) {
-        m->grid = image_size > 0 ? image_size / m->stride : isqrt_exact(L);
-        if (m->grid < 1 || (image_size > 0 && image_size % m->stride)) {
+    if (apple && L > 0 && image_size <= 0 && isqrt_exact(L) > 0) {
+        m->grid = isqrt_exact(L); /* the table's own grid (14x14 released) */
+    } else if (apple && L > 0 && image_size > 0) {
+        m->grid = image_size / m->stride;
+        if (m->grid < 1 || image_size % m->stride) {
             gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: image size %d is not a multiple of the ViT stride %d", l.file,
                        image_size, m->stride);
             goto fail;
         }
-    } else if (L > 0 && isqrt_exact(L) > 0) {
+    } else if (!apple && L > 0 && isqrt_exact(L) > 0) {
         /* pos_embed rows: grid² (patches only: B) or grid² + 1 (class token included: L-14) */
         m->grid = isqrt_exact(L);
-    } else if (L > 1 && isqrt_exact(L - 1) > 0) {
+    } else if (!apple && L > 1 && isqrt_exact(L - 1) > 0) {
         m->grid = isqrt_exact(L - 1);
         m->pos_cls = 1;
     } else {
         char s[96];
-        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: pos_embed has shape %s; expected [1, grid² (+1), %d]", l.file,
-                   gl_tensor_shape_str(tp, s, sizeof s), W);
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: '%s' has shape %s; expected %s%d]", l.file, tp->name,
+                   gl_tensor_shape_str(tp, s, sizeof s), apple ? "[1, 1, rows, " : "[1, grid² (+1), ", W);
         goto fail;
     }
     m->n_patch = m->grid * m->grid;
