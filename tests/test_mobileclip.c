@@ -89,10 +89,11 @@ static int load_pixels_dir(const char *dir, npy_arr *px, gl_err *err) {
     return 0;
 }
 
-/* Compares an intermediate tensor of the ViT (raw values, relative to its largest magnitude). */
-static void compare_tap(const char *name, const char *what, const float *got, size_t n) {
+/* Compares an intermediate tensor of the ViT (raw values, relative to its largest magnitude)
+ * with dir/what.npy. */
+static void compare_tap(const char *dir, const char *what, const float *got, size_t n) {
     char p[512];
-    snprintf(p, sizeof p, "%s%s/%s.npy", g_data, name, what);
+    snprintf(p, sizeof p, "%s/%s.npy", dir, what);
     npy_arr r;
     CHECK(npy_load(p, &r) == 0);
     if (!r.data) return;
@@ -107,6 +108,34 @@ static void compare_tap(const char *name, const char *what, const float *got, si
     npy_free(&r);
 }
 
+/* A ViT tower on the reference pixels (n images [3, H, W]): the stem / block0 / final_norm taps
+ * of dir, the embeddings batched (all images' tokens together) and one image at a time. */
+static void vit_tower(const char *dir, const vit_model *vit, kn_env *env, const npy_arr *px, const npy_arr *ie) {
+    gl_err err = {0};
+    if (!vit) return;
+    int n = (int)px->shape[0], H = (int)px->shape[2], W = (int)px->shape[3];
+    char desc[256];
+    vit_describe(vit, desc, sizeof desc);
+    fprintf(stderr, "  %s\n", desc);
+    CHECK(vit_image_size(vit) == H && H == W);
+    int d = vit_embed_dim(vit);
+    size_t tok = (size_t)n * vit_n_patch(vit), wd = (size_t)vit_width(vit);
+    vit_taps taps = {malloc(sizeof(float) * tok * wd), malloc(sizeof(float) * (tok + n) * wd),
+                     malloc(sizeof(float) * (tok + n) * wd)};
+    float *ws = malloc(sizeof(float) * vit_ws_floats(vit, n)), *out = malloc(sizeof(float) * n * d);
+    CHECK_MSG(vit_forward(vit, env, px->data, n, out, ws, &taps, &err) == 0, "%s", err.msg);
+    compare_tap(dir, "stem", taps.stem, tok * wd);
+    compare_tap(dir, "block0", taps.block0, (tok + n) * wd);
+    compare_tap(dir, "final_norm", taps.final_norm, (tok + n) * wd);
+    compare("image (raw)", out, ie->data, n, d, 0);
+    compare("image (normalised)", out, ie->data, n, d, 1);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(vit_forward(vit, env, (float *)px->data + (size_t)i * 3 * H * W, 1, out + (size_t)i * d, ws, NULL,
+                              &err) == 0, "%s", err.msg);
+    compare("image (one by one, normalised)", out, ie->data, n, d, 1);
+    free(ws); free(out); free(taps.stem); free(taps.block0); free(taps.final_norm);
+}
+
 /* The image tower of a checkpoint: MCi (S*) or ViT (B, L-14), over n images [3, H, W]. */
 static void image_tower(const char *name, gl_weights *w, const char *file, const cJSON *mc, kn_env *env,
                         const npy_arr *px, const npy_arr *ie) {
@@ -118,28 +147,9 @@ static void image_tower(const char *name, gl_weights *w, const char *file, const
         vit_model *vit = NULL;
         CHECK_MSG(vit_load(w, "visual.trunk.", file, heads, &vit, &err) == 0, "%s", err.msg);
         if (!vit) return;
-        char desc[256];
-        vit_describe(vit, desc, sizeof desc);
-        fprintf(stderr, "  %s\n", desc);
-        CHECK(vit_image_size(vit) == H && H == W);
-        int d = vit_embed_dim(vit);
-        size_t tok = (size_t)n * vit_n_patch(vit), wd = (size_t)vit_width(vit);
-        vit_taps taps = {malloc(sizeof(float) * tok * wd), malloc(sizeof(float) * (tok + n) * wd),
-                         malloc(sizeof(float) * (tok + n) * wd)};
-        float *ws = malloc(sizeof(float) * vit_ws_floats(vit, n)), *out = malloc(sizeof(float) * n * d);
-        /* batched (all images' tokens together) */
-        CHECK_MSG(vit_forward(vit, env, px->data, n, out, ws, &taps, &err) == 0, "%s", err.msg);
-        compare_tap(name, "stem", taps.stem, tok * wd);
-        compare_tap(name, "block0", taps.block0, (tok + n) * wd);
-        compare_tap(name, "final_norm", taps.final_norm, (tok + n) * wd);
-        compare("image (raw)", out, ie->data, n, d, 0);
-        compare("image (normalised)", out, ie->data, n, d, 1);
-        /* one image at a time gives the same */
-        for (int i = 0; i < n; i++)
-            CHECK_MSG(vit_forward(vit, env, (float *)px->data + (size_t)i * 3 * H * W, 1, out + (size_t)i * d, ws, NULL,
-                                  &err) == 0, "%s", err.msg);
-        compare("image (one by one, normalised)", out, ie->data, n, d, 1);
-        free(ws); free(out); free(taps.stem); free(taps.block0); free(taps.final_norm);
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s%s", g_data, name);
+        vit_tower(dir, vit, env, px, ie);
         vit_free(vit);
         return;
     }
@@ -225,8 +235,9 @@ static void model_level(const char *name, const char *weights, const char *cfg_p
     gl_weights_close(w);
 }
 
-/* MobileCLIP v1 in Apple's naming (mobileclip_*.pt) from a golden directory: the MCi tower with
- * Apple names and the MCt (S0) or base (S1/S2) text tower; text_block0 checks the first block. */
+/* MobileCLIP v1 in Apple's naming (mobileclip_*.pt) from a golden directory: the MCi tower (S*)
+ * or ViT-B/16 (B, with its stem / block0 / final_norm taps) with Apple names and the MCt (S0) or
+ * base (S1/S2/B) text tower; text_block0 checks the first MCt block. */
 static void model_level_v1(const char *dir) {
     char p[512];
     gl_err err = {0};
@@ -246,9 +257,17 @@ static void model_level_v1(const char *dir) {
     int heads = (int)io_json_int(io_json_path(cfg, "text_cfg"), "n_heads_per_layer", 0);
     int causal = io_json_bool(io_json_path(cfg, "text_cfg"), "causal_masking", 0);
     mci_model *vis = NULL;
+    vit_model *vit = NULL;
     mct_model *mct = NULL;
     clipt_model *txt = NULL;
-    CHECK_MSG(mci_load_ex(w, "image_encoder.model.", p, MCI_NAMES_APPLE, 1, &vis, &err) == 0, "%s", err.msg);
+    if (gl_weights_find(w, "image_encoder.model.patch_emb.0.block.conv.weight")) {
+        int vheads = (int)io_json_int(io_json_path(cfg, "glimpse_tiny"), "heads", 0);
+        int size = (int)io_json_int(io_json_path(cfg, "image_cfg"), "image_size", 224);
+        CHECK_MSG(vit_load_ex(w, "image_encoder.model.", p, VIT_NAMES_APPLE, vheads, size, &vit, &err) == 0, "%s",
+                  err.msg);
+    } else {
+        CHECK_MSG(mci_load_ex(w, "image_encoder.model.", p, MCI_NAMES_APPLE, 1, &vis, &err) == 0, "%s", err.msg);
+    }
     if (mct_detect(w, "text_encoder.")) {
         CHECK_MSG(mct_load(w, "text_encoder.", p, causal, heads, &mct, &err) == 0, "%s", err.msg);
         if (mct) txt = mct_core(mct);
@@ -270,15 +289,22 @@ static void model_level_v1(const char *dir) {
     CHECK(npy_load(p, &te) == 0);
     snprintf(p, sizeof p, "%s/text_block0.npy", dir);
     if (mct) CHECK(npy_load(p, &tb) == 0);
-    if (vis && txt && px.data && tok.data && ie.data && te.data) {
-        int n = (int)px.shape[0], H = (int)px.shape[2], W = (int)px.shape[3], d = mci_embed_dim(vis);
-        float *ws = malloc(sizeof(float) * mci_ws_floats(vis, H, W, 2)), *out = malloc(sizeof(float) * n * d);
-        for (int i = 0; i < n; i++)
-            CHECK_MSG(mci_forward(vis, &env, (float *)px.data + (size_t)i * 3 * H * W, H, W, out + (size_t)i * d, ws, &err) == 0,
-                      "%s", err.msg);
-        compare("image (normalised)", out, ie.data, n, d, 1);
-        free(ws);
-        free(out);
+    if ((vis || vit) && txt && px.data && tok.data && ie.data && te.data) {
+        int n = (int)px.shape[0], H = (int)px.shape[2], W = (int)px.shape[3];
+        int d = vit ? vit_embed_dim(vit) : mci_embed_dim(vis);
+        float *ws = NULL, *out = NULL;
+        if (vit) {
+            vit_tower(dir, vit, &env, &px, &ie);
+        } else {
+            ws = malloc(sizeof(float) * mci_ws_floats(vis, H, W, 2));
+            out = malloc(sizeof(float) * n * d);
+            for (int i = 0; i < n; i++)
+                CHECK_MSG(mci_forward(vis, &env, (float *)px.data + (size_t)i * 3 * H * W, H, W, out + (size_t)i * d, ws,
+                                      &err) == 0, "%s", err.msg);
+            compare("image (normalised)", out, ie.data, n, d, 1);
+            free(ws);
+            free(out);
+        }
         int ns = (int)tok.shape[0], ctx = (int)tok.shape[1], tw = clipt_width(txt);
         int32_t *ids = malloc(sizeof(int32_t) * ns * ctx);
         for (int i = 0; i < ns * ctx; i++) ids[i] = (int32_t)((int64_t *)tok.data)[i];
@@ -305,8 +331,35 @@ static void model_level_v1(const char *dir) {
     gl_pool_free(pool);
     cJSON_Delete(cfg);
     mci_free(vis);
+    vit_free(vit);
     if (mct) mct_free(mct);
     else clipt_free(txt);
+    gl_weights_close(w);
+}
+
+/* Apple's v1 B at other sizes: no size = the table's own 14x14 grid (224 px); the patch grid
+ * follows image_size (the table is resampled); sizes the 16-pixel patches do not tile are
+ * refused with a message naming the size. */
+static void v1_b_sizes(void) {
+    gl_err err = {0};
+    gl_weights *w = NULL;
+    const char *p = DATA "v1_b_tiny/apple/mobileclip_b.pt";
+    CHECK_MSG(gl_weights_open(p, &w, &err) == 0, "%s", err.msg);
+    if (!w) return;
+    static const int sizes[] = {0, 224, 128, 72};
+    static const int want[] = {224, 224, 128, -1};
+    for (int i = 0; i < 4; i++) {
+        vit_model *v = NULL;
+        gl_err e = {0};
+        int rc = vit_load_ex(w, "image_encoder.model.", p, VIT_NAMES_APPLE, 2, sizes[i], &v, &e);
+        if (want[i] < 0) {
+            CHECK(rc == GLIMPSE_ERR_FORMAT && !v && strstr(e.msg, "image size 72"));
+        } else {
+            CHECK_MSG(rc == 0 && v, "%s", e.msg);
+            if (v) CHECK(vit_image_size(v) == want[i] && vit_n_patch(v) == (want[i] / 16) * (want[i] / 16));
+        }
+        vit_free(v);
+    }
     gl_weights_close(w);
 }
 
@@ -447,7 +500,11 @@ int main(int argc, char **argv) {
     public_api("v1_s0_tiny", "apple");
     model_level_v1(DATA "v1_s2_tiny");
     public_api("v1_s2_tiny", "apple");
-    /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0) */
+    model_level_v1(DATA "v1_b_tiny");
+    public_api("v1_b_tiny", "apple");
+    v1_b_sizes();
+    /* full-size parity on demand: GLIMPSE_V1_FULL=/tmp/v1s0_full (make_golden.py --full --name MobileCLIP-S0
+     * or -S1, -S2, -B) */
     const char *full = getenv("GLIMPSE_V1_FULL");
     if (full && *full) model_level_v1(full);
     TEST_DONE();

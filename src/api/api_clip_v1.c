@@ -7,7 +7,7 @@
  *
  * Image: MCi0/1/2 in Apple's naming (mci.c, MCI_NAMES_APPLE; bias-free head.proj).
  * Text: MCt (S0, mct.c) or the base 12-layer transformer (S1, S2, B) in Apple's naming
- * (clip_text.c, CLIPT_NAMES_APPLE). ViT-B/16 (B, B-LT) is refused for now. */
+ * (clip_text.c, CLIPT_NAMES_APPLE). ViT-B/16 (B, B-LT): vit.c, VIT_NAMES_APPLE. */
 #include "api.h"
 #include "io/json.h"
 
@@ -26,10 +26,19 @@ int api_clip_v1_load(glimpse_model *m, const char *wpath, const cJSON *cfg) {
      * post_transformer_norm, classifier.proj — the timm ViT-B tower renamed, except that the
      * first stem conv pads 1 (timm: 0), LayerNorm eps is 1e-5 and the head has no bias; see
      * tools/reference/mobileclip/README.md "v1 B / B-LT". */
-    if (gl_weights_find(m->w, V1_IMAGE "patch_emb.0.block.conv.weight"))
-        return api_fail(&m->err, GLIMPSE_ERR_UNSUPPORTED,
-                        "%s: MobileCLIP v1 with a ViT-B/16 image tower (MobileCLIP-B, B-LT) is not supported yet", wpath);
-    int rc = mci_load_ex(m->w, V1_IMAGE, wpath, MCI_NAMES_APPLE, 1, &m->vis, &m->err);
+    int rc;
+    if (gl_weights_find(m->w, V1_IMAGE "patch_emb.0.block.conv.weight")) {
+        /* Apple's vit_b16 fixes 12 heads of 64 (not in the config; width / 64 in vit.c); our
+         * tiny test models say theirs in "glimpse_tiny". The image size (224 released) picks
+         * the patch count the position table is resampled to. */
+        int vheads = (int)io_json_int(io_json_path(cfg, "glimpse_tiny"), "heads", 0);
+        int size = (int)io_json_int(io_json_path(cfg, "image_cfg"), "image_size", 224);
+        if (size < 16 || size > 4096)
+            return api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image_cfg.image_size %d is out of range", wpath, size);
+        rc = vit_load_ex(m->w, V1_IMAGE, wpath, VIT_NAMES_APPLE, vheads, size, &m->vit, &m->err);
+    } else {
+        rc = mci_load_ex(m->w, V1_IMAGE, wpath, MCI_NAMES_APPLE, 1, &m->vis, &m->err);
+    }
     if (rc) return rc;
     const cJSON *tc = io_json_path(cfg, "text_cfg");
     int causal = io_json_bool(tc, "causal_masking", 0);

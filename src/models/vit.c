@@ -4,13 +4,16 @@
  * vision_transformer_hybrid.py (vit_base_mci_224's conv stem) and
  * ../shared/notes/mobileclip2.md §2.5; our PyTorch twin is tools/reference/mobileclip/vit.py.
  *
- * Every stem conv has stride == kernel and no padding (B: 4x4/s4, 2x2/s2, 2x2/s2; L-14:
- * 14x14/s14), so each is a patchify (gather k x k patches into rows) followed by one Linear
- * over all patches of all images: the stem runs on the GEMM like the blocks, in token layout,
- * with the stem BatchNorms folded into the conv weights at load.
+ * Every stem conv has stride == kernel (B: 4x4/s4, 2x2/s2, 2x2/s2; L-14: 14x14/s14), so each
+ * is a patchify (gather k x k patches into rows) followed by one Linear over all patches of
+ * all images: the stem runs on the GEMM like the blocks, in token layout, with the stem
+ * BatchNorms folded into the conv weights at load. Only MobileCLIP v1 B pads (its first conv,
+ * 1 pixel: Apple's ConvNormAct pads (k-1)/2), which shifts every patch one pixel up-left with
+ * the same grid; the patchify reads zeros outside the image.
  *
  * What the weights cannot tell: LayerNorm eps. timm builds vit_base_mci_224 with its default
- * 1e-6 and the CLIP ViTs with 1e-5; we key it on the stem type (conv stem = B). */
+ * 1e-6 and the CLIP ViTs with 1e-5; we key it on the stem type (conv stem = B). Apple's v1 B
+ * uses 1e-5 (layer_norm_fp32). */
 #include "vit.h"
 
 #include <math.h>
@@ -25,7 +28,7 @@
 
 typedef struct vit_stem {
     float *w, *b;      /* [cout, cin*k*k] (BN folded), [cout] or NULL */
-    int cin, cout, k;
+    int cin, cout, k, pad;
     kn_act act;
 } vit_stem;
 
@@ -86,6 +89,40 @@ static int fold_stem_bn(wl *l, const char *bn, vit_stem *s) {
     return 0;
 }
 
+/* timm names -> Apple's mobileclip/models/vit.py names (MobileCLIP v1 B, B-LT). */
+static void apple_rename(const wl *l, const char *in, char *out, size_t n) {
+    (void)l;
+    static const char *const blk[][2] = {
+        {"norm1.", "pre_norm_mha.0."},   {"attn.qkv.", "pre_norm_mha.1.qkv_proj."},
+        {"attn.proj.", "pre_norm_mha.1.out_proj."}, {"norm2.", "pre_norm_ffn.0."},
+        {"mlp.fc1.", "pre_norm_ffn.1."}, {"mlp.fc2.", "pre_norm_ffn.4."},
+    };
+    int i, off = 0;
+    if (sscanf(in, "patch_embed.backbone.%d.%n", &i, &off) == 1 && off > 0) {
+        const char *r = in + off; /* conv.* keeps its name, bn.* becomes norm.* */
+        if (!strncmp(r, "bn.", 3)) snprintf(out, n, "patch_emb.%d.block.norm.%s", i, r + 3);
+        else snprintf(out, n, "patch_emb.%d.block.%s", i, r);
+        return;
+    }
+    if (sscanf(in, "blocks.%d.%n", &i, &off) == 1 && off > 0) {
+        const char *r = in + off;
+        for (size_t j = 0; j < GL_ARRAY_LEN(blk); j++) {
+            size_t k = strlen(blk[j][0]);
+            if (!strncmp(r, blk[j][0], k)) {
+                snprintf(out, n, "transformer.%d.%s%s", i, blk[j][1], r + k);
+                return;
+            }
+        }
+        snprintf(out, n, "transformer.%d.%s", i, r); /* ls1 / q_norm: absent in Apple's files */
+        return;
+    }
+    if (!strncmp(in, "norm.", 5)) snprintf(out, n, "post_transformer_norm.%s", in + 5);
+    else if (!strcmp(in, "pos_embed")) snprintf(out, n, "pos_embed.pos_embed.pos_embed");
+    else if (!strcmp(in, "head.weight")) snprintf(out, n, "classifier.proj"); /* [W, E], x @ P */
+    else if (!strcmp(in, "head.bias")) snprintf(out, n, "classifier.bias");   /* never stored */
+    else snprintf(out, n, "%s", in);
+}
+
 static int load_stem(wl *l, vit_model *m) {
     char p[96];
     int cin = 3;
@@ -104,6 +141,8 @@ static int load_stem(wl *l, vit_model *m) {
         if (load_stem_conv(l, "patch_embed.proj", 3, &m->stem[0])) return l->err->code;
         m->n_stem = 1;
     }
+    if (l->rename == apple_rename) /* ConvNormAct's default padding: 1 for the 4x4 conv, 0 for 2x2 */
+        for (int i = 0; i < m->n_stem; i++) m->stem[i].pad = (m->stem[i].k - 1) / 2;
     m->stride = 1;
     for (int i = 0; i < m->n_stem; i++) m->stride *= m->stem[i].k;
     m->width = m->stem[m->n_stem - 1].cout;
@@ -138,32 +177,98 @@ static int load_block(wl *l, int i, vit_block *b, int W, int Hd) {
     return 0;
 }
 
+/* Apple's LearnablePositionalEmbedding at another patch count: F.interpolate(bilinear,
+ * align_corners=False) of the [1, 1, R, W] table to [1, 1, n, W], i.e. linear along the
+ * flattened sequence (not over the 2-D grid), with PyTorch's source index (i + 0.5) R/n - 0.5
+ * clamped at 0, in float like PyTorch's CPU kernel. */
+static void resample_rows(const float *src, int R, int W, int n, float *dst) {
+    float scale = (float)R / (float)n;
+    for (int i = 0; i < n; i++) {
+        float x = scale * ((float)i + 0.5f) - 0.5f;
+        if (x < 0) x = 0;
+        int i0 = (int)x, i1 = i0 + (i0 < R - 1);
+        float l1 = x - (float)i0, l0 = 1.0f - l1;
+        for (int c = 0; c < W; c++) dst[(size_t)i * W + c] = l0 * src[(size_t)i0 * W + c] + l1 * src[(size_t)i1 * W + c];
+    }
+}
+
+/* Apple's head: classifier.proj [W, E] used as x @ P -> [E, W] rows for op_linear. */
+static int load_apple_head(wl *l, vit_model *m, const gl_tensor *t) {
+    int W = m->width;
+    if (t->ndim != 2 || t->shape[0] != W || t->shape[1] < 1) {
+        char s[96];
+        return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: '%s' has shape %s; expected [%d, embed]", l->file, t->name,
+                          gl_tensor_shape_str(t, s, sizeof s), W);
+    }
+    m->embed = (int)t->shape[1];
+    float *p = wl_f32(l, t, (int64_t)W * m->embed), *q = gl_blobs_alloc(l->blobs, sizeof(float) * (size_t)W * m->embed);
+    if (!p) return l->err->code;
+    if (!q) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    for (int c = 0; c < W; c++)
+        for (int e = 0; e < m->embed; e++) q[(size_t)e * W + c] = p[(size_t)c * m->embed + e];
+    m->head_w = (wl_mat){.data = q, .type = GL_F32, .rows = m->embed, .cols = W};
+    return 0;
+}
+
 int vit_load(const gl_weights *w, const char *prefix, const char *file, int n_head, vit_model **out, gl_err *err) {
+    return vit_load_ex(w, prefix, file, VIT_NAMES_TIMM, n_head, 0, out, err);
+}
+
+int vit_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int n_head, int image_size,
+                vit_model **out, gl_err *err) {
     vit_model *m = gl_calloc(1, sizeof *m);
     if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
     wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
     snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
+    int apple = names == VIT_NAMES_APPLE;
+    if (apple) l.rename = apple_rename;
     if (load_stem(&l, m)) goto fail;
+    if (apple && !m->conv_stem) {
+        wl_need(&l, "patch_embed.backbone.0.conv.weight");
+        goto fail;
+    }
     int W = m->width;
-    m->eps = m->conv_stem ? EPS_MCI : EPS_CLIP;
+    m->eps = apple ? EPS_CLIP : m->conv_stem ? EPS_MCI : EPS_CLIP;
     const gl_tensor *tc = wl_need(&l, "cls_token"), *tp = wl_need(&l, "pos_embed");
     if (!tc || !tp) goto fail;
     int64_t L = tp->ndim == 3 && tp->shape[0] == 1 && tp->shape[2] == W ? tp->shape[1] : -1;
-    /* pos_embed rows: grid² (patches only: B) or grid² + 1 (class token included: L-14) */
-    if (L > 0 && isqrt_exact(L) > 0) {
+    if (apple) /* [1, 1, R, W], patches only */
+        L = tp->ndim == 4 && tp->shape[0] == 1 && tp->shape[1] == 1 && tp->shape[3] == W ? tp->shape[2] : -1;
+    if (apple && L > 0 && image_size <= 0 && isqrt_exact(L) > 0) {
+        m->grid = isqrt_exact(L); /* the table's own grid (14x14 released) */
+    } else if (apple && L > 0 && image_size > 0) {
+        m->grid = image_size / m->stride;
+        if (m->grid < 1 || image_size % m->stride) {
+            gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: image size %d is not a multiple of the ViT stride %d", l.file,
+                       image_size, m->stride);
+            goto fail;
+        }
+    } else if (!apple && L > 0 && isqrt_exact(L) > 0) {
+        /* pos_embed rows: grid² (patches only: B) or grid² + 1 (class token included: L-14) */
         m->grid = isqrt_exact(L);
-    } else if (L > 1 && isqrt_exact(L - 1) > 0) {
+    } else if (!apple && L > 1 && isqrt_exact(L - 1) > 0) {
         m->grid = isqrt_exact(L - 1);
         m->pos_cls = 1;
     } else {
         char s[96];
-        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: pos_embed has shape %s; expected [1, grid² (+1), %d]", l.file,
-                   gl_tensor_shape_str(tp, s, sizeof s), W);
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: '%s' has shape %s; expected %s%d]", l.file, tp->name,
+                   gl_tensor_shape_str(tp, s, sizeof s), apple ? "[1, 1, rows, " : "[1, grid² (+1), ", W);
         goto fail;
     }
     m->n_patch = m->grid * m->grid;
     m->size = m->grid * m->stride;
+    if (!apple && image_size > 0 && image_size != m->size) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: image size %d does not fit pos_embed (%d px)", l.file, image_size,
+                   m->size);
+        goto fail;
+    }
     if (!(m->cls = wl_f32(&l, tc, W)) || !(m->pos = wl_f32(&l, tp, L * W))) goto fail;
+    if (apple && L != m->n_patch) {
+        float *p = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->n_patch * W);
+        if (!p) goto oom;
+        resample_rows(m->pos, (int)L, W, m->n_patch, p);
+        m->pos = p;
+    }
     if (wl_find(&l, "norm_pre.weight")) {
         m->pre_w = wl_f32(&l, wl_need(&l, "norm_pre.weight"), W);
         m->pre_b = wl_f32(&l, wl_need(&l, "norm_pre.bias"), W);
@@ -190,6 +295,11 @@ int vit_load(const gl_weights *w, const char *prefix, const char *file, int n_he
     m->norm_b = wl_f32(&l, wl_need(&l, "norm.bias"), W);
     const gl_tensor *th = wl_need(&l, "head.weight");
     if (!m->norm_w || !m->norm_b || !th) goto fail;
+    if (apple) { /* bias-free x @ P */
+        if (load_apple_head(&l, m, th)) goto fail;
+        *out = m;
+        return 0;
+    }
     m->embed = (int)th->shape[0];
     if (wl_matrix(&l, th, m->embed, W, &m->head_w)) goto fail;
     if (!(m->head_b = wl_f32(&l, wl_need(&l, "head.bias"), m->embed))) goto fail;
@@ -243,8 +353,10 @@ size_t vit_ws_floats(const vit_model *m, int n_img) {
 
 /* Rows of k x k patches: element (c, y, x) of image i is src[i*is + c*cs + y*rs + x*ps]; the
  * output has (g/k)² rows per image (row-major patch grid), columns ordered (c, ky, kx) like a
- * PyTorch conv weight [out, c, ky, kx]. */
-static void patchify(const float *src, int n, size_t is, size_t cs, size_t rs, size_t ps, int C, int g, int k,
+ * PyTorch conv weight [out, c, ky, kx]. pad > 0 shifts the patches pad pixels up-left, reading
+ * zeros outside the image (a stride-k conv with padding pad; the grid stays g/k as long as
+ * 2 pad < k, which the callers ensure). */
+static void patchify(const float *src, int n, size_t is, size_t cs, size_t rs, size_t ps, int C, int g, int k, int pad,
                      float *dst) {
     int go = g / k;
     for (int i = 0; i < n; i++)
@@ -252,8 +364,16 @@ static void patchify(const float *src, int n, size_t is, size_t cs, size_t rs, s
             for (int px = 0; px < go; px++)
                 for (int c = 0; c < C; c++)
                     for (int ky = 0; ky < k; ky++) {
-                        const float *s = src + i * is + c * cs + (size_t)(py * k + ky) * rs + (size_t)px * k * ps;
-                        for (int kx = 0; kx < k; kx++) *dst++ = s[kx * ps];
+                        int y = py * k + ky - pad, x0 = px * k - pad;
+                        if (y < 0 || y >= g) {
+                            for (int kx = 0; kx < k; kx++) *dst++ = 0.0f;
+                            continue;
+                        }
+                        const float *s = src + i * is + c * cs + (size_t)y * rs;
+                        for (int kx = 0; kx < k; kx++) {
+                            int x = x0 + kx;
+                            *dst++ = x >= 0 && x < g ? s[(size_t)x * ps] : 0.0f;
+                        }
                     }
 }
 
@@ -264,7 +384,7 @@ static void run_stem(const vit_model *m, const kn_env *env, const float *x, int 
     size_t is = 3 * (size_t)g * g, cs = (size_t)g * g, rs = (size_t)g, ps = 1; /* CHW pixels */
     for (int i = 0; i < m->n_stem; i++) {
         const vit_stem *s = &m->stem[i];
-        patchify(src, n, is, cs, rs, ps, s->cin, g, s->k, a);
+        patchify(src, n, is, cs, rs, ps, s->cin, g, s->k, s->pad, a);
         g /= s->k;
         int rows = n * g * g, K = s->cin * s->k * s->k;
         op_linear(env, a, rows, K, s->w, GL_F32, s->b, s->cout, tok, s->act, 0);

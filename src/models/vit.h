@@ -2,7 +2,9 @@
  * on patches only, LayerNorm eps 1e-6) and MobileCLIP2-L-14 (timm vit_large_patch14_clip_224:
  * bias-free patch conv, pos-embed over class token + patches, norm_pre, eps 1e-5): pre-LN
  * blocks, final LN, class token, Linear head. Loaded from timm names (OpenCLIP prefixes them
- * with "visual.trunk."). */
+ * with "visual.trunk."), or from Apple's names for MobileCLIP v1 B / B-LT (VIT_NAMES_APPLE:
+ * mobileclip/models/vit.py, the B tower with a padded first stem conv, eps 1e-5 and a
+ * bias-free x @ P head). */
 #ifndef GL_VIT_H
 #define GL_VIT_H
 
@@ -14,6 +16,15 @@ typedef struct vit_model vit_model;
 /* prefix: "visual.trunk." for OpenCLIP files, "" for timm image-only files.
  * n_head: attention heads (config timm_model_kwargs.num_heads); 0 = width / 64. */
 int vit_load(const gl_weights *w, const char *prefix, const char *file, int n_head, vit_model **out, gl_err *err);
+
+enum { VIT_NAMES_TIMM = 0, VIT_NAMES_APPLE = 1 };
+/* names: VIT_NAMES_TIMM (= vit_load) or VIT_NAMES_APPLE (prefix "image_encoder.model."; n_head
+ * 0 = width / 64, Apple's vit_b16). image_size: input size in pixels, 0 = the size the position
+ * table was stored for. Apple's table ([1, 1, 196, W]) is then resampled to the patch count the
+ * way Apple's code does at run time (linearly along the flattened sequence); timm tables must
+ * fit the size exactly. */
+int vit_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int n_head, int image_size,
+                vit_model **out, gl_err *err);
 void vit_free(vit_model *m);
 int vit_embed_dim(const vit_model *m);
 /* The one input size the learned position embedding fits (224 for the released B and L-14). */

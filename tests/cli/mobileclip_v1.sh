@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MobileCLIP v1 (Apple's mobileclip_*.pt naming) through the CLI on the committed tiny goldens:
-# image embeddings match the reference, the tiny vocabulary refuses real text cleanly, and the
-# not-yet-supported ViT-B/16 v1 layout gives a one-line error. Usage: mobileclip_v1.sh glimpse
+# image embeddings match the reference (S0: MCi0 + MCt, S2: MCi2 + base text, B: Apple's
+# ViT-B/16), the tiny vocabulary refuses real text cleanly, and broken v1 files give a one-line
+# error naming the missing tensor. Usage: mobileclip_v1.sh glimpse
 set -u
 G=$1
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +22,7 @@ expect_fail() {
   ok
 }
 
-for m in v1_s0_tiny v1_s2_tiny; do
+for m in v1_s0_tiny v1_s2_tiny v1_b_tiny; do
   if "$G" embed -m "$D/$m/apple" --vocab "$VOCAB" --image "$D/$m/img0.png" --image "$D/$m/img1.png" \
       --json -t 2 >"$T/out" 2>"$T/err"; then ok; else bad "embed $m: exit $?"; cat "$T/err"; continue; fi
   # compare with image_embeds_norm.npy (float32 [2, E]; read without numpy)
@@ -42,7 +43,6 @@ PY
 done
 # the tiny models have a 64-token vocabulary: real text must be refused, not misread
 expect_fail "v1 tiny vocab" "out of range" "$G" embed -m "$D/v1_s0_tiny/apple" --vocab "$VOCAB" --text "a cat"
-# Apple's v1 ViT-B/16 layout (MobileCLIP-B, B-LT): a clear refusal
 # one-tensor safetensors files: just enough to be recognised as v1
 one_tensor() { # DIR NAME
   mkdir -p "$1"
@@ -53,8 +53,16 @@ h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + struct.pack("<f", 0.0))
 PY
 }
+# Apple's ViT-B/16 stem conv and nothing else (MobileCLIP-B, B-LT): the missing tensor is named
 one_tensor "$T/vitb" image_encoder.model.patch_emb.0.block.conv.weight
-expect_fail "v1 ViT-B" "ViT-B/16" "$G" embed -m "$T/vitb" --vocab "$VOCAB" --text x
+expect_fail "v1 ViT-B stem only" "image_encoder.model.patch_emb.0.block.conv.weight" \
+  "$G" embed -m "$T/vitb" --vocab "$VOCAB" --text x
+# v1 B at an image size the 16-pixel patches do not tile: refused, naming the size
+mkdir -p "$T/b72"
+ln -s "$D/v1_b_tiny/apple/mobileclip_b.pt" "$T/b72/mobileclip_b.pt"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["image_cfg"]["image_size"]=72; json.dump(c,open(sys.argv[2],"w"))' \
+  "$D/v1_b_tiny/apple/config.json" "$T/b72/config.json"
+expect_fail "v1 ViT-B image size 72" "image size 72" "$G" embed -m "$T/b72" --vocab "$VOCAB" --image "$D/v1_b_tiny/img0.png"
 # an MCi stem and nothing else: the error names the missing part, no crash
 one_tensor "$T/stem" image_encoder.model.patch_embed.0.rbr_conv.0.conv.weight
 expect_fail "v1 stem only" "image_encoder.model." "$G" embed -m "$T/stem" --vocab "$VOCAB" --text x

@@ -209,10 +209,11 @@ V1_TINY = dict(widths=[4, 8, 16, 32], depths=[1, 2, 2, 1], image_size=80,
 # S1/S2 shape: the same tiny MCi with two attention blocks, and the base text tower
 V1_TINY_BASE = dict(widths=[4, 8, 16, 32], depths=[1, 1, 1, 2], image_size=80,
                     text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
-# B: Apple's ViT-B/16 has a fixed 14x14 position table (interpolated along the
-# flattened sequence otherwise), so the tiny B keeps 224 px; width 32 with Apple's
-# stem rule max(32, width // 4) = 32. Not committed (no C tower yet).
-V1_TINY_B = dict(vit=dict(width=32, depth=2, heads=2), image_size=224,
+# B: Apple's ViT-B/16 always stores a 196-row (14x14) position table and
+# interpolates it linearly along the flattened sequence at other sizes; the tiny B
+# runs at 64 px (16 patches: interpolated, as Apple's code does, and the same
+# pixels as MobileCLIP2-B tiny), width 32 with Apple's stem rule max(32, width // 4).
+V1_TINY_B = dict(vit=dict(width=32, depth=2, heads=2), image_size=64,
                  text=dict(vocab_size=64, dim=16, n_heads=2, n_transformer_layers=2), embed_dim=16)
 # name -> (Apple image model, timm twin, text variant, transformer layers)
 _V1 = {"MobileCLIP-S0": ("mci0", "fastvit_mci0", "mct", 4),
@@ -250,7 +251,7 @@ def build_v1(tiny=False, seed=0, name="MobileCLIP-S0"):
         w = g.get("width", 768)
         icfg = dict(kind="mci", width=w, depth=g.get("depth", 12), heads=g.get("heads", 12),
                     image_size=cfg["image_cfg"]["image_size"], embed_dim=cfg["embed_dim"],
-                    eps=1e-5, stem=max(32, w // 4), stem_pad=1)
+                    eps=1e-5, stem=max(32, w // 4), stem_pad=1, pos_rows=(224 // 16) ** 2)
     else:
         icfg = mci_cfg(_V1[name][1], cfg["embed_dim"], g.get("widths"), g.get("depths"))
     model = v1.CLIPv1(icfg,

@@ -114,8 +114,10 @@ def main():
             sd, ref = torch.load(os.path.join(out, "apple", ptname)), model.apple_state_dict()
             assert list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in sd)
             files = []
-            for k in [k for k in exp if k.startswith("stage") or k in ("stem", "final_conv")]:
+            for k in [k for k in exp if k.startswith("stage") or k == "final_conv" or
+                      (k == "stem" and "block0" not in exp)]:
                 del exp[k]          # same MCi0 code as MobileCLIP2-S0: keep the fixture small
+                                    # (v1 B keeps its stem: Apple's padded first conv)
         else:
             files = [safetensors_io.load(os.path.join(out, "openclip", "open_clip_model.safetensors"))]
             if ptname:

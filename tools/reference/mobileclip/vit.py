@@ -100,7 +100,11 @@ class ViT(nn.Module):
     patch (clip only), image_size, embed_dim; optional eps (LayerNorm) and stem
     (conv-stem width), stem_pad (padding of the 4x4 stride-4 stem conv). MobileCLIP
     v1 B (Apple's vit.py ConvNormAct: padding (k-1)//2) uses stem max(32, width // 4),
-    stem_pad 1 and eps 1e-5; timm's vit_base_mci_224 (MobileCLIP2-B) pads 0."""
+    stem_pad 1 and eps 1e-5; timm's vit_base_mci_224 (MobileCLIP2-B) pads 0.
+    pos_rows (v1 B): the position table always has this many rows (Apple: 196 =
+    (224/16)^2) and is interpolated linearly along the flattened sequence to the
+    patch count of other input sizes (Apple's LearnablePositionalEmbedding:
+    F.interpolate(bilinear, align_corners=False) of the [1,1,rows,W] table)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -112,7 +116,9 @@ class ViT(nn.Module):
         else:
             self.patch_embed = PatchEmbed(w, cfg["patch"])
         self.cls_token = nn.Parameter(torch.zeros(1, 1, w))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n if self.kind == "mci" else n + 1, w))
+        self.pos_rows = cfg.get("pos_rows")
+        rows = self.pos_rows or (n if self.kind == "mci" else n + 1)
+        self.pos_embed = nn.Parameter(torch.zeros(1, rows, w))
         self.norm_pre = nn.LayerNorm(w, eps=eps) if self.kind == "clip" else None
         self.blocks = nn.Sequential(*[Block(w, cfg["heads"], eps) for _ in range(cfg["depth"])])
         self.norm = nn.LayerNorm(w, eps=eps)
@@ -124,7 +130,11 @@ class ViT(nn.Module):
             taps["stem"] = t
         cls = self.cls_token.expand(t.shape[0], -1, -1)
         if self.kind == "mci":      # pos embed on patches only, then prepend cls
-            t = torch.cat([cls, t + self.pos_embed], dim=1)
+            pos = self.pos_embed
+            if pos.shape[1] != t.shape[1]:
+                pos = F.interpolate(pos.unsqueeze(0), size=(t.shape[1], pos.shape[2]), mode="bilinear",
+                                    align_corners=False).squeeze(0)
+            t = torch.cat([cls, t + pos], dim=1)
         else:                       # prepend cls, then pos embed over all, then norm_pre
             t = self.norm_pre(torch.cat([cls, t], dim=1) + self.pos_embed)
         for i, b in enumerate(self.blocks):
