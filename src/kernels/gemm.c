@@ -25,6 +25,7 @@
  * malloc out of the forward pass, and unlike static or TLS buffers it works for any number of
  * pools, and thread stacks stay small (a B block is up to 2 MB). */
 #include "gemm.h"
+#include "qgemm.h"
 
 #include <stdatomic.h>
 
@@ -299,8 +300,24 @@ static void run_ref_rows(void *v, int ith, int nth) {
     kn_gemm_ref(&s);
 }
 
+/* Quantized B: a Linear weight [N, K] of blocks (trans_b, ldb == K, no bias_m) -> qgemm.h. */
+static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
+    kn_qgemm_args q = {0};
+    q.M = a->M; q.N = a->N; q.K = a->K;
+    q.A = a->A; q.lda = a->lda;
+    q.B = a->B; q.b_type = a->b_type;
+    q.C = a->C; q.ldc = a->ldc;
+    q.bias_n = a->bias_n; q.act = a->act; q.accumulate = a->accumulate;
+    q.ws = a->ws; q.ws_size = a->ws_size;
+    kn_qgemm(env, &q);
+}
+
 void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     if (a->M <= 0 || a->N <= 0) return;
+    if (gl_dtype_is_quant(a->b_type)) {
+        if (a->trans_b && a->ldb == a->K && !a->bias_m && a->K % GL_QK == 0) gemm_quant(env, a);
+        return;
+    }
     if (a->K <= 0) {
         gemm_k0(a);
         return;

@@ -6,6 +6,9 @@
  * a PyTorch Linear weight [out,in] used as y = x·W^T). Bias is per column (bias_n, length N,
  * Linear) or per row (bias_m, length M, conv weights as A); either may be NULL.
  * B may be F32, F16 or BF16 (weights as stored); A and C are F32; accumulation is F32.
+ * B may also be GL_Q8_0 / GL_Q4_0 as a Linear weight (trans_b = 1, ldb = K, K % 32 == 0, no
+ * bias_m): that runs kn_qgemm (qgemm.h; int8 activations) and its workspace is
+ * kn_qgemm_ws_size(), so models call one op whatever the weight type.
  * Threads: split over the pool in env. Results do not depend on the thread count.
  *
  * How it runs (gemm.c): M <= KN_GEMV_MAX_M goes to a GEMV path that streams B once (decode:

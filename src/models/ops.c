@@ -4,6 +4,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/nn.h"
+#include "kernels/qgemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -40,7 +41,7 @@ int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W,
 }
 
 static void run_gemm(const kn_env *env, kn_gemm_args *a) {
-    size_t n = kn_gemm_ws_size(env, a->M, a->N, a->K);
+    size_t n = gl_dtype_is_quant(a->b_type) ? kn_qgemm_ws_size(env, a->M, a->K, 0) : kn_gemm_ws_size(env, a->M, a->N, a->K);
     a->ws = kn_scratch_get(env, n); /* NULL: kn_gemm allocates for this call */
     a->ws_size = a->ws ? n : 0;
     kn_gemm(env, a);
