@@ -60,6 +60,10 @@ int api_fail(gl_err *e, int code, const char *fmt, ...) __attribute__((format(pr
 
 int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params *p);
 void api_clip_close(glimpse_model *m);
+/* A .gguf written by glimpse_convert (api_gguf.c). */
+int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_params *p);
+/* The CLIP vocabulary from p->vocab_path or the model folder dir (may be NULL). */
+int api_clip_load_vocab(glimpse_model *m, const char *dir, const glimpse_model_params *p);
 int api_vlm_open(glimpse_model *m, const char *path, const glimpse_model_params *p);
 void api_vlm_close(glimpse_model *m);
 void api_vlm_ctx_free(glimpse_ctx *c);

@@ -11,55 +11,11 @@
  *   Attention:  BatchNorm folded into qkv (MCi0-2); γ1 folded into proj
  * The architecture (stages, widths, depths, SE, attention stages) is read from tensor shapes. */
 #include "mci.h"
+#include "mci_impl.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MCI_MAX_STAGES 5
-#define MCI_HEAD_DIM 32 /* timm Attention(head_dim=32) in fastvit */
-#define BN_EPS 1e-5
-#define LN_EPS 1e-5f
-
-typedef struct mci_se { float *w1, *b1, *w2, *b2; int c, r; } mci_se;
-
-typedef struct mci_ffn {
-    op_conv dw;          /* 7x7 depthwise, BN folded */
-    float *w1, *b1;      /* [h, c], [h] */
-    float *w2, *b2;      /* [c, h], [c], scaled by layer_scale */
-    int c, h;
-} mci_ffn;
-
-typedef struct mci_block {
-    int is_attn;
-    op_conv mixer;       /* RepMixer, folded */
-    float *ln_w, *ln_b;  /* channel LayerNorm (MCi3/4); NULL when BN was folded into qkv */
-    float *wqkv, *bqkv;  /* [3c, c], [3c] */
-    float *wproj, *bproj;/* [c, c], [c], scaled by layer_scale_1 */
-    int n_head;
-    mci_ffn ffn;
-} mci_block;
-
-typedef struct mci_stage {
-    int c, depth;
-    int has_down, has_se, has_cpe;
-    op_conv lk;          /* 7x7 stride 2, groups = c_in, GELU after SE */
-    mci_se se;
-    op_conv pw;          /* 1x1 MobileOne, GELU */
-    op_conv cpe;         /* RepCPE 7x7 depthwise, identity folded */
-    mci_block *blocks;
-} mci_stage;
-
-struct mci_model {
-    int n_stages;
-    op_conv stem[3];
-    mci_stage st[MCI_MAX_STAGES];
-    op_conv fconv;       /* final_conv 3x3, groups = c_last, no act (SE then GELU) */
-    mci_se fse;
-    float *head_w, *head_b; /* [embed, feat], [embed] */
-    int feat, embed;
-    gl_blobs blobs;
-};
 
 /* ---- folding helpers (double precision) ---- */
 
@@ -201,14 +157,16 @@ static int load_ffn(wl *l, const char *p, const char *gamma, int c, mci_ffn *f) 
     f->h = (int)t1->shape[0];
     f->w1 = wl_f32(l, t1, (int64_t)f->h * c);
     f->b1 = wl_f32(l, wl_need(l, "%s.fc1.bias", p), f->h);
-    f->w2 = wl_f32(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c);
+    float *w2 = wl_f32(l, wl_need(l, "%s.fc2.weight", p), (int64_t)f->h * c);
     f->b2 = wl_f32(l, wl_need(l, "%s.fc2.bias", p), c);
     float *g = wl_f32(l, wl_need(l, "%s", gamma), c);
-    if (!f->w1 || !f->b1 || !f->w2 || !f->b2 || !g) return l->err->code;
+    if (!f->w1 || !f->b1 || !w2 || !f->b2 || !g) return l->err->code;
     for (int o = 0; o < c; o++) {
-        for (int i = 0; i < f->h; i++) f->w2[(size_t)o * f->h + i] *= g[o];
+        for (int i = 0; i < f->h; i++) w2[(size_t)o * f->h + i] *= g[o];
         f->b2[o] *= g[o];
     }
+    f->w2 = w2;
+    f->w1t = f->w2t = GL_F32;
     return 0;
 }
 
@@ -248,6 +206,7 @@ static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
     float *wqkv = wl_f32(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c);
     if (!wqkv) return l->err->code;
     b->wqkv = wqkv;
+    b->wqkv_t = b->wproj_t = GL_F32;
     b->bqkv = gl_blobs_alloc(l->blobs, sizeof(float) * 3 * (size_t)c);
     if (!b->bqkv) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
     const gl_tensor *tqb = wl_find(l, "%s.token_mixer.qkv.bias", p);
@@ -276,14 +235,15 @@ static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
         b->ln_b = wl_f32(l, wl_need(l, "%s.norm.bias", p), c);
         if (!b->ln_w || !b->ln_b) return l->err->code;
     }
-    b->wproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
+    float *wproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.weight", p), (int64_t)c * c);
     b->bproj = wl_f32(l, wl_need(l, "%s.token_mixer.proj.bias", p), c);
     float *g1 = wl_f32(l, wl_need(l, "%s.layer_scale_1.gamma", p), c);
-    if (!b->wproj || !b->bproj || !g1) return l->err->code;
+    if (!wproj || !b->bproj || !g1) return l->err->code;
     for (int o = 0; o < c; o++) {
-        for (int i = 0; i < c; i++) b->wproj[(size_t)o * c + i] *= g1[o];
+        for (int i = 0; i < c; i++) wproj[(size_t)o * c + i] *= g1[o];
         b->bproj[o] *= g1[o];
     }
+    b->wproj = wproj;
     char mp[320], gp[320];
     snprintf(mp, sizeof mp, "%s.mlp", p);
     snprintf(gp, sizeof gp, "%s.layer_scale_2.gamma", p);
@@ -492,11 +452,12 @@ int mci_load_ex(const gl_weights *w, const char *prefix, const char *file, int n
         /* Apple GlobalPool2D: x·P with P [feat, embed], no bias */
         m->embed = (int)hp->shape[1];
         float *p = wl_f32(&l, hp, (int64_t)m->embed * m->feat);
-        m->head_w = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed * m->feat);
+        float *hw2 = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed * m->feat);
         m->head_b = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed);
-        if (!p || !m->head_w || !m->head_b) goto fail;
+        if (!p || !hw2 || !m->head_b) goto fail;
         for (int i = 0; i < m->feat; i++)
-            for (int e = 0; e < m->embed; e++) m->head_w[(size_t)e * m->feat + i] = p[(size_t)i * m->embed + e];
+            for (int e = 0; e < m->embed; e++) hw2[(size_t)e * m->feat + i] = p[(size_t)i * m->embed + e];
+        m->head_w = hw2;
     } else if (need_head) {
         wl_need(&l, "head.fc.weight");
         goto fail;
@@ -558,8 +519,8 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
 static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
-    op_pointwise(env, f->w1, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
-    op_pointwise(env, f->w2, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    op_pointwise_t(env, f->w1, f->w1t, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
+    op_pointwise_t(env, f->w2, f->w2t, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
 }
 
 /* Runs the tower up to the final conv (+SE+GELU); returns the map [feat, *ho, *wo] inside ws. */
@@ -599,9 +560,9 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
-                op_linear(env, oth, hw, C, bl->wqkv, GL_F32, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
+                op_linear(env, oth, hw, C, bl->wqkv, bl->wqkv_t, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
-                op_linear(env, d, hw, C, bl->wproj, GL_F32, bl->bproj, C, oth, KN_ACT_NONE, 0);
+                op_linear(env, d, hw, C, bl->wproj, bl->wproj_t, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }
@@ -631,7 +592,7 @@ int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, in
     float *scr, *map = trunk(m, env, x, H, W, ws, &h, &w, &scr);
     float *pooled = scr;
     op_mean_hw(env, map, m->feat, h * w, pooled);
-    op_linear(env, pooled, 1, m->feat, m->head_w, GL_F32, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
+    op_linear(env, pooled, 1, m->feat, m->head_w, m->head_t, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
     return 0;
 }
 

@@ -30,6 +30,11 @@ static void *ws_get(const kn_env *env, size_t bytes, void **tmp) {
 }
 
 int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y) {
+    if (c->wq) {
+        if (c->k != 1 || c->stride != 1 || c->groups != 1) return GLIMPSE_ERR_INVALID_ARG;
+        op_pointwise_t(env, c->wq, c->wqt, c->b, c->cout, c->cin, x, H * W, y, c->act, 0);
+        return 0;
+    }
     kn_conv2d_args a = conv_args(c, x, H, W, y);
     size_t b = kn_conv2d_ws_size(env, &a);
     if (b == SIZE_MAX) return GLIMPSE_ERR_INVALID_ARG;
@@ -65,6 +70,24 @@ void op_pointwise(const kn_env *env, const float *w, const float *b, int M, int 
     a.C = y; a.ldc = N;
     a.bias_m = b; a.act = act; a.accumulate = accumulate;
     run_gemm(env, &a);
+}
+
+void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,
+                    int N, float *y, kn_act act, int accumulate) {
+    if (!gl_dtype_is_quant(wt)) {
+        op_pointwise(env, w, b, M, K, x, N, y, act, accumulate);
+        return;
+    }
+    kn_qgemm_args q = {0};
+    q.M = N; q.N = M; q.K = K;        /* pixels are the activation rows, channels the outputs */
+    q.A = x; q.lda = N; q.a_trans = 1;
+    q.B = w; q.b_type = wt;
+    q.C = y; q.ldc = N; q.c_trans = 1;
+    q.bias_n = b; q.act = act; q.accumulate = accumulate;
+    size_t n = kn_qgemm_ws_size(env, q.M, K, 1);
+    q.ws = kn_scratch_get(env, n);
+    q.ws_size = q.ws ? n : 0;
+    kn_qgemm(env, &q);
 }
 
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,

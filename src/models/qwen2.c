@@ -158,7 +158,7 @@ void qwen2_state_truncate(qwen2_state *s, int pos) {
 }
 
 int qwen2_embed(const qwen2_model *m, const int32_t *ids, int n, float *out, gl_err *err) {
-    size_t row = (size_t)m->hidden * gl_dtype_size(m->embed.type);
+    size_t row = (size_t)m->hidden / gl_dtype_block(m->embed.type) * gl_dtype_size(m->embed.type); /* whole blocks */
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= m->vocab)
             return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "token id %d out of range [0, %d)", ids[i], m->vocab);
