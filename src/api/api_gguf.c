@@ -18,6 +18,7 @@
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "io/gguf.h"
+#include "io/json.h"
 
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
@@ -178,7 +179,159 @@ int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_p
     return load_tokenizer(m, g, path);
 }
 
+int api_vlm_open_gguf(glimpse_model *m, const char *path, const glimpse_model_params *p) {
+    const char *base = strrchr(path, '/');
+    snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : path);
+    if (!p || !p->mmproj_path)
+        return api_fail(&m->err, GLIMPSE_ERR_MISSING,
+                        "%s: a FastVLM GGUF needs its vision file too (--mmproj mmproj-....gguf)", path);
+    int rc = fastvlm_load_gguf(path, p->mmproj_path, &m->vlm, &m->err);
+    if (rc) return rc;
+    const io_gguf *g = gl_weights_gguf(m->vlm->w);
+    const io_gguf_kv *tk = io_gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = io_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const io_gguf_kv *mk = io_gguf_find_kv(g, "tokenizer.ggml.merges");
+    if (!tk || !ty || !mk || tk->type != IO_GGUF_ARRAY || tk->arr_type != IO_GGUF_STRING || mk->type != IO_GGUF_ARRAY ||
+        mk->arr_type != IO_GGUF_STRING || ty->type != IO_GGUF_ARRAY || ty->n != tk->n ||
+        strcmp(io_gguf_get_str(g, "tokenizer.ggml.model", ""), "gpt2"))
+        return api_fail(&m->err, GLIMPSE_ERR_MISSING, "%s: no GPT-2 style tokenizer in the metadata (tokenizer.ggml.*)", path);
+    size_t n = tk->n, nm = mk->n;
+    const char **ts = gl_calloc(n + nm + 1, sizeof *ts);
+    size_t *tl = gl_calloc(n + nm + 1, sizeof *tl);
+    int32_t *types = gl_calloc(n + 1, sizeof *types);
+    rc = (ts && tl && types) ? 0 : api_fail(&m->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n + nm; i++)
+        if (!(ts[i] = i < n ? io_gguf_arr_str(tk, i, &tl[i]) : io_gguf_arr_str(mk, i - n, &tl[i])))
+            rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: bad tokenizer string %zu", path, i);
+    for (size_t i = 0; !rc && i < n; i++) types[i] = (int32_t)io_gguf_arr_int(ty, i);
+    if (!rc) rc = tok_qwen2_load_lists(ts, tl, types, n, ts + n, tl + n, nm, path, &m->qtok, &m->err);
+    gl_free(ts);
+    gl_free(tl);
+    gl_free(types);
+    return rc ? rc : api_vlm_finish(m, path);
+}
+
 /* ---- converting ---- */
+
+/* The storage type of one LLM tensor (llama.cpp names): matrices at type when their rows are
+ * whole blocks (else f16); the token embedding, which is also the tied head, at Q8_0 for both
+ * quantized types (as llama.cpp keeps the output in higher precision); vectors f32. */
+static gl_dtype llm_dtype(const gl_tensor *t, const char *name, glimpse_wtype type) {
+    if (t->ndim != 2) return GL_F32;
+    int q = type == GLIMPSE_WTYPE_Q8_0 || type == GLIMPSE_WTYPE_Q4_0, whole = t->shape[1] % GL_QK == 0;
+    if (type == GLIMPSE_WTYPE_F32) return GL_F32;
+    if (!q || !whole) return GL_F16;
+    if (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")) return GL_Q8_0;
+    return wtype_dtype(type);
+}
+
+static int set_qwen2_tokenizer(io_gguf_writer *gw, glimpse_model *m, gl_err *err) {
+    char **tok = NULL, **mer = NULL;
+    int32_t *types = NULL;
+    size_t n = 0, nm = 0;
+    int rc = tok_qwen2_export(m->qtok, (size_t)qwen2_vocab(m->vlm->llm), &tok, &types, &n, &mer, &nm, err);
+    if (rc) return rc;
+    rc = io_gguf_writer_set_str(gw, "tokenizer.ggml.model", "gpt2");
+    if (!rc) rc = io_gguf_writer_set_str(gw, "tokenizer.ggml.pre", "qwen2");
+    if (!rc) rc = io_gguf_writer_set_arr_str(gw, "tokenizer.ggml.tokens", (const char *const *)tok, n);
+    if (!rc) rc = io_gguf_writer_set_arr(gw, "tokenizer.ggml.token_type", IO_GGUF_I32, types, n);
+    if (!rc) rc = io_gguf_writer_set_arr_str(gw, "tokenizer.ggml.merges", (const char *const *)mer, nm);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.eos_token_id", IO_GGUF_U32, m->vlm->eos_id);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.bos_token_id", IO_GGUF_U32, m->vlm->bos_id);
+    if (!rc && m->endoftext >= 0) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.padding_token_id", IO_GGUF_U32, m->endoftext);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.add_bos_token", IO_GGUF_BOOL, 0);
+    tok_qwen2_export_free(tok, types, n, mer, nm);
+    return rc ? gl_err_set(err, rc, "cannot write the tokenizer") : 0;
+}
+
+static void mmproj_path(const char *out, char *buf, size_t n) {
+    const char *slash = strrchr(out, '/');
+    int dl = slash ? (int)(slash - out + 1) : 0;
+    snprintf(buf, n, "%.*smmproj-%s", dl, out, out + dl);
+}
+
+static int convert_vlm(glimpse_model *m, const char *src, const char *out, glimpse_wtype type, gl_err *err) {
+    const fastvlm_model *v = m->vlm;
+    const qwen2_config *qc = qwen2_get_config(v->llm);
+    char cpath[1024];
+    snprintf(cpath, sizeof cpath, "%s/config.json", src);
+    cJSON *cfg = NULL;
+    if (io_json_load(cpath, IO_JSON_MAX_DEFAULT, &cfg, err)) return err->code;
+    int n_layer = 0, inter = 0;
+    while (1) {
+        char nm[96];
+        snprintf(nm, sizeof nm, "model.layers.%d.input_layernorm.weight", n_layer);
+        if (!gl_weights_find(v->w, nm)) break;
+        n_layer++;
+    }
+    const gl_tensor *tg = gl_weights_find(v->w, "model.layers.0.mlp.gate_proj.weight");
+    if (tg) inter = (int)tg->shape[0];
+    io_gguf_writer *gw = io_gguf_writer_new(32), *gm = io_gguf_writer_new(32);
+    gl_blobs keep = {0};
+    int rc = gw && gm ? 0 : gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
+    int q = type == GLIMPSE_WTYPE_Q8_0 || type == GLIMPSE_WTYPE_Q4_0;
+    /* the LLM: llama.cpp's qwen2 layout (convert_hf_to_gguf.py's keys for Qwen2ForCausalLM) */
+    if (!rc) rc = io_gguf_writer_set_str(gw, "general.architecture", "qwen2");
+    if (!rc) rc = io_gguf_writer_set_str(gw, "general.name", m->name);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "general.file_type", IO_GGUF_U32, ftype_of(type));
+    if (!rc && q) rc = io_gguf_writer_set_int(gw, "general.quantization_version", IO_GGUF_U32, 2);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.block_count", IO_GGUF_U32, n_layer);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.context_length", IO_GGUF_U32, io_json_int(cfg, "max_position_embeddings", 32768));
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.embedding_length", IO_GGUF_U32, v->hidden);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.feed_forward_length", IO_GGUF_U32, inter);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.attention.head_count", IO_GGUF_U32, qc->n_head);
+    if (!rc) rc = io_gguf_writer_set_int(gw, "qwen2.attention.head_count_kv", IO_GGUF_U32, qc->n_kv_head);
+    if (!rc) rc = io_gguf_writer_set_float(gw, "qwen2.rope.freq_base", IO_GGUF_F32, qc->rope_theta);
+    if (!rc) rc = io_gguf_writer_set_float(gw, "qwen2.attention.layer_norm_rms_epsilon", IO_GGUF_F32, qc->rms_eps);
+    if (rc && !err->code) rc = gl_err_set(err, rc, "cannot write metadata");
+    if (!rc) rc = set_qwen2_tokenizer(gw, m, err);
+    char tmpl_path[1024];
+    snprintf(tmpl_path, sizeof tmpl_path, "%s/tokenizer_config.json", src);
+    cJSON *tc = NULL;
+    gl_err te = {0};
+    if (!rc && !io_json_load(tmpl_path, IO_JSON_MAX_DEFAULT, &tc, &te) && io_json_str(tc, "chat_template", NULL))
+        rc = io_gguf_writer_set_str(gw, "tokenizer.chat_template", io_json_str(tc, "chat_template", ""));
+    cJSON_Delete(tc);
+    for (size_t i = 0; !rc && i < gl_weights_count(v->w); i++) {
+        const gl_tensor *t = gl_weights_at(v->w, i);
+        char name[128];
+        if (!strncmp(t->name, "model.vision_tower.", 19) || !strncmp(t->name, "model.mm_projector.", 19)) continue;
+        int is_head = !strcmp(t->name, "lm_head.weight");
+        if (is_head && qwen2_tied(v->llm)) continue; /* llama.cpp ties when output.weight is absent */
+        if (qwen2_gguf_name(is_head ? t->name : t->name + (strncmp(t->name, "model.", 6) ? 0 : 6), name, sizeof name))
+            continue;
+        rc = add_converted(gw, &keep, name, t, llm_dtype(t, name, type), err);
+    }
+    /* the tower + projector (mmproj), the tower in inference form; Q4_0 keeps the vision at Q8_0 */
+    glimpse_wtype vt = type == GLIMPSE_WTYPE_Q4_0 ? GLIMPSE_WTYPE_Q8_0 : type;
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1}; /* LLaVA pad + resize, pixels / 255 */
+    if (!rc) rc = io_gguf_writer_set_str(gm, "general.architecture", "clip");
+    if (!rc) rc = io_gguf_writer_set_str(gm, "general.name", m->name);
+    if (!rc) rc = io_gguf_writer_set_int(gm, "general.file_type", IO_GGUF_U32, ftype_of(vt));
+    if (!rc) rc = io_gguf_writer_set_str(gm, "clip.projector_type", "fastvlm_mlp2x_gelu");
+    if (!rc) rc = io_gguf_writer_set_int(gm, "clip.has_vision_encoder", IO_GGUF_BOOL, 1);
+    if (!rc) rc = io_gguf_writer_set_int(gm, "clip.vision.image_size", IO_GGUF_U32, v->image_size);
+    if (!rc) rc = io_gguf_writer_set_int(gm, "clip.vision.projection_dim", IO_GGUF_U32, v->hidden);
+    if (!rc) rc = io_gguf_writer_set_arr(gm, "clip.vision.image_mean", IO_GGUF_F32, zero, 3);
+    if (!rc) rc = io_gguf_writer_set_arr(gm, "clip.vision.image_std", IO_GGUF_F32, one, 3);
+    if (rc && !err->code) rc = gl_err_set(err, rc, "cannot write metadata");
+    if (!rc) rc = mci_save_gguf(v->vision, gm, "v.", wtype_dtype(vt), &keep, err);
+    static const char *const pj[][2] = {{"model.mm_projector.0.weight", "mm.0.weight"}, {"model.mm_projector.0.bias", "mm.0.bias"},
+                                        {"model.mm_projector.2.weight", "mm.2.weight"}, {"model.mm_projector.2.bias", "mm.2.bias"}};
+    for (size_t i = 0; !rc && i < GL_ARRAY_LEN(pj); i++) {
+        const gl_tensor *t = gl_weights_find(v->w, pj[i][0]);
+        if (!t) rc = gl_err_set(err, GLIMPSE_ERR_MISSING, "%s: missing tensor '%s'", src, pj[i][0]);
+        else rc = add_converted(gm, &keep, pj[i][1], t, llm_dtype(t, pj[i][1], vt), err);
+    }
+    char mp[1024];
+    mmproj_path(out, mp, sizeof mp);
+    if (!rc) rc = io_gguf_writer_write(gw, out, err);
+    if (!rc) rc = io_gguf_writer_write(gm, mp, err);
+    io_gguf_writer_free(gw);
+    io_gguf_writer_free(gm);
+    gl_blobs_free(&keep);
+    cJSON_Delete(cfg);
+    return rc;
+}
 
 glimpse_status glimpse_convert(const char *model_path, const char *out_path, glimpse_wtype type,
                                const glimpse_model_params *params, char *errbuf, size_t errlen) {
@@ -190,12 +343,12 @@ glimpse_status glimpse_convert(const char *model_path, const char *out_path, gli
         goto done;
     }
     if ((rc = glimpse_model_open(model_path, params, &m, err.msg, sizeof err.msg))) goto done;
-    if (gl_weights_gguf(m->w)) {
+    if ((m->w && gl_weights_gguf(m->w)) || (m->vlm && gl_weights_gguf(m->vlm->w))) {
         rc = gl_err_set(&err, GLIMPSE_ERR_UNSUPPORTED, "%s is already a converted GGUF file", model_path);
         goto done;
     }
     if (m->kind == GLIMPSE_MODEL_CLIP) rc = convert_clip(m, out_path, type, &err);
-    else rc = gl_err_set(&err, GLIMPSE_ERR_UNSUPPORTED, "%s: converting FastVLM models is not supported yet", model_path);
+    else rc = convert_vlm(m, model_path, out_path, type, &err);
 done:
     if (rc && errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg[0] ? err.msg : glimpse_status_str(rc));
     glimpse_model_close(m);
