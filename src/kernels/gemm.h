@@ -7,8 +7,9 @@
  * Linear) or per row (bias_m, length M, conv weights as A); either may be NULL.
  * B may be F32, F16 or BF16 (weights as stored); A and C are F32; accumulation is F32.
  * B may also be GL_Q8_0 / GL_Q4_0 as a Linear weight (trans_b = 1, ldb = K, K % 32 == 0, no
- * bias_m): that runs kn_qgemm (qgemm.h; int8 activations) and its workspace is
- * kn_qgemm_ws_size(), so models call one op whatever the weight type.
+ * bias_m): small M runs kn_qgemm (qgemm.h; int8 activations), larger M dequantizes B to f32
+ * and runs the packed path; kn_gemm_ws_size_t() covers both, so models call one op whatever
+ * the weight type.
  * Threads: split over the pool in env. Results do not depend on the thread count.
  *
  * How it runs (gemm.c): M <= KN_GEMV_MAX_M goes to a GEMV path that streams B once (decode:
@@ -57,6 +58,9 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a);
 /* Scratch bytes kn_gemm needs for an M x N x K product on env's pool (0 for the GEMV path).
  * Monotonic in M, N, K: the size for the largest shape serves all smaller ones. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);
+
+/* The same for a B of type b_type (quantized types included). */
+size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type);
 
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);

@@ -119,6 +119,20 @@ static void run_dot(void *v, int ith, int nth) {
     if (lo < hi) dot_rows(j, lo * 4, GL_MIN(hi * 4, j->a->N));
 }
 
+typedef struct dq_job { const void *B; gl_dtype t; int64_t rows, K; float *dst; } dq_job;
+static void run_dequant(void *v, int ith, int nth) {
+    const dq_job *d = v;
+    int64_t lo, hi;
+    gl_split(d->rows, ith, nth, &lo, &hi);
+    size_t rb = row_bytes(d->t, d->K);
+    for (int64_t r = lo; r < hi; r++) gl_dequantize_row(d->t, (const uint8_t *)d->B + (size_t)r * rb, d->dst + r * d->K, d->K);
+}
+
+void kn_dequant_rows(const kn_env *env, const void *B, gl_dtype t, int64_t rows, int64_t K, float *dst) {
+    dq_job d = {B, t, rows, K, dst};
+    gl_pool_run(env->pool, run_dequant, &d);
+}
+
 static int check(const kn_qgemm_args *a) {
     if (a->K % GL_QK || !gl_dtype_is_quant(a->b_type)) return GLIMPSE_ERR_INVALID_ARG;
     return 0;

@@ -40,6 +40,14 @@ typedef struct kn_qgemm_args {
     size_t ws_size;
 } kn_qgemm_args;
 
+/* Without int8 dot instructions (AVX-VNNI, sdot) int8 products are not faster than f32 FMAs, so
+ * from KN_Q_DEQUANT_M activation rows on (prefill, image tokens, 1x1 convs over a map) it is
+ * faster to dequantize B to f32 once and run the packed f32 GEMM: kn_gemm does that for
+ * quantized B when M >= KN_Q_DEQUANT_M (the int8 path serves decode and small batches). */
+#define KN_Q_DEQUANT_M 32
+/* rows x K quantized weights (rows of K/32 blocks) -> f32 dst [rows, K], split over the pool. */
+void kn_dequant_rows(const kn_env *env, const void *B, gl_dtype t, int64_t rows, int64_t K, float *dst);
+
 /* GLIMPSE_ERR_INVALID_ARG when K is not a multiple of 32 or b_type is not quantized. */
 int kn_qgemm(const kn_env *env, const kn_qgemm_args *a);
 size_t kn_qgemm_ws_size(const kn_env *env, int64_t M, int64_t K, int a_trans);

@@ -46,7 +46,7 @@ int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W,
 }
 
 static void run_gemm(const kn_env *env, kn_gemm_args *a) {
-    size_t n = gl_dtype_is_quant(a->b_type) ? kn_qgemm_ws_size(env, a->M, a->K, 0) : kn_gemm_ws_size(env, a->M, a->N, a->K);
+    size_t n = kn_gemm_ws_size_t(env, a->M, a->N, a->K, a->b_type);
     a->ws = kn_scratch_get(env, n); /* NULL: kn_gemm allocates for this call */
     a->ws_size = a->ws ? n : 0;
     kn_gemm(env, a);
@@ -77,6 +77,28 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
     if (!gl_dtype_is_quant(wt)) {
         op_pointwise(env, w, b, M, K, x, N, y, act, accumulate);
         return;
+    }
+    if (N >= KN_Q_DEQUANT_M) {
+        /* a map of N pixels: W (small next to the map) to f32 after the GEMM's workspace, then
+         * the f32 product (qgemm.h: faster than int8 without int8 dot instructions) */
+        size_t gws = kn_gemm_ws_size(env, M, N, K), off = (gws + 63) / 64 * 64;
+        size_t need = off + (size_t)M * K * sizeof(float) + 64;
+        void *tmp = NULL, *s = kn_scratch_get(env, need);
+        if (!s) s = tmp = gl_aligned_alloc(64, need);
+        if (s) {
+            float *wf = (float *)(((uintptr_t)s + off + 63) & ~(uintptr_t)63);
+            kn_dequant_rows(env, w, wt, M, K, wf);
+            kn_gemm_args a = {0};
+            a.M = M; a.N = N; a.K = K;
+            a.A = wf; a.lda = K;
+            a.B = x; a.ldb = N; a.b_type = GL_F32;
+            a.C = y; a.ldc = N;
+            a.bias_m = b; a.act = act; a.accumulate = accumulate;
+            a.ws = s; a.ws_size = gws;
+            kn_gemm(env, &a);
+            gl_aligned_free(tmp);
+            return;
+        }
     }
     kn_qgemm_args q = {0};
     q.M = N; q.N = M; q.K = K;        /* pixels are the activation rows, channels the outputs */

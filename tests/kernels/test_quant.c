@@ -256,6 +256,40 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
     CHECK_EQ_INT(kn_qgemm(&e, &bad), GLIMPSE_ERR_INVALID_ARG);
 }
 
+/* From KN_Q_DEQUANT_M rows on, kn_gemm with quantized B is the f32 GEMM of the dequantized
+ * weights: bitwise equal to running that product directly (both thread counts). */
+static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
+    static const int64_t shapes[][3] = {{KN_Q_DEQUANT_M, 40, 64}, {70, 300, 320}, {281, 129, 96}};
+    for (int ti = 0; ti < 2; ti++) {
+        gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
+        for (size_t si = 0; si < GL_ARRAY_LEN(shapes); si++) {
+            int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+            size_t rb = (size_t)(K / 32) * (t == GL_Q8_0 ? 34 : 18);
+            float *A = malloc(sizeof(float) * M * K), *Wf = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+            float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+            uint8_t *W = malloc(rb * N);
+            for (int64_t i = 0; i < M * K; i++) A[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N * K; i++) Wf[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed);
+            for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
+            for (int64_t n = 0; n < N; n++) gl_dequantize_row(t, W + n * rb, Wf + n * K, K);
+            for (int pass = 0; pass < 2; pass++) {
+                kn_env e = kn_env_native(pass ? p3 : NULL);
+                kn_gemm_args g = {0};
+                g.M = M; g.N = N; g.K = K; g.A = A; g.lda = K; g.B = W; g.ldb = K; g.b_type = t; g.trans_b = 1;
+                g.C = C1; g.ldc = N; g.bias_n = bias; g.act = KN_ACT_GELU;
+                kn_gemm(&e, &g);
+                g.B = Wf; g.b_type = GL_F32; g.C = C2;
+                kn_gemm(&e, &g);
+                CHECK_MSG(!memcmp(C1, C2, sizeof(float) * M * N), "%s %lldx%lldx%lld: dequantized path differs",
+                          gl_dtype_name(t), (long long)M, (long long)N, (long long)K);
+                CHECK(kn_gemm_ws_size_t(&e, M, N, K, t) >= kn_gemm_ws_size(&e, M, N, K) + (size_t)N * K * 4);
+            }
+            free(A); free(Wf); free(bias); free(C1); free(C2); free(W);
+        }
+    }
+}
+
 int main(void) {
     uint64_t seed = 0x5eed0005;
     fprintf(stderr, "test_quant: seed %llu\n", (unsigned long long)seed);
@@ -266,6 +300,7 @@ int main(void) {
     test_quantize_act(&seed);
     test_dots(&seed);
     test_qgemm(&seed, p3);
+    test_gemm_dequant(&seed, p3);
     gl_pool_free(p3);
     TEST_DONE();
 }
