@@ -17,7 +17,9 @@
 #include "core/fp16.h"
 #include "core/pool.h"
 #include "core/quant.h"
+#if GLIMPSE_HAVE_API
 #include "glimpse.h"
+#endif
 #include "kernels/gemm.h"
 
 static double now(void) {
@@ -157,6 +159,7 @@ static void bench_llm(gl_pool *pool, int reps) {
     free(layers); free(x); free(y); free(ws); free(buf);
 }
 
+#if GLIMPSE_HAVE_API
 static int embed_once(glimpse_ctx *c, const glimpse_image *img, float *out) { return glimpse_embed_images(c, img, 1, out, 1); }
 
 static void bench_s0(const char *dir, int threads, int reps) {
@@ -205,6 +208,12 @@ static void bench_s0(const char *dir, int threads, int reps) {
     unlink(q8);
     unlink(q4);
 }
+#else
+static void bench_s0(const char *dir, int threads, int reps) {
+    (void)dir, (void)threads, (void)reps;
+    fprintf(stderr, "bench_quant: --s0 needs the full build (not GLIMPSE_KERNELS_ONLY)\n");
+}
+#endif
 
 int main(int argc, char **argv) {
     int reps = 7, threads = 2, skip_llm = 0;
