@@ -147,8 +147,11 @@ int main(void) {
         CHECK(gl_weights_open(out, &w, &e) == 0);
         const gl_tensor *fc = w ? gl_weights_find(w, "text.transformer.resblocks.0.mlp.c_proj.weight") : NULL;
         const gl_tensor *v3 = w ? gl_weights_find(w, "v.s3.b0.ffn.fc1.weight") : NULL;
-        CHECK(fc && v3);
-        if (fc && v3 && t >= 2) CHECK(fc->dtype == (t == 2 ? GL_Q8_0 : GL_Q4_0) && v3->dtype == fc->dtype);
+        const gl_tensor *v3d = w ? gl_weights_find(w, "v.s3.b0.ffn.fc2.weight") : NULL;
+        CHECK(fc && v3 && v3d);
+        /* Q4_0 keeps the residual writers (fc2, c_proj) at Q8_0 (mci_io.c save_type) */
+        if (fc && v3 && v3d && t >= 2)
+            CHECK(v3->dtype == (t == 2 ? GL_Q8_0 : GL_Q4_0) && fc->dtype == GL_Q8_0 && v3d->dtype == GL_Q8_0);
         gl_weights_close(w);
         if (embed_images(out, NULL, got, &d2) == 0 && d2 == d) {
             for (int r = 0; r < 2; r++) {

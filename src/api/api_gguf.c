@@ -69,6 +69,11 @@ static int text_dtype(const gl_tensor *t, glimpse_wtype type) {
     int is_mat = 0;
     for (size_t i = 0; i < GL_ARRAY_LEN(mats); i++) is_mat |= ends_with(t->name, mats[i]);
     if (is_mat && t->ndim == 2) {
+        /* at Q4_0 the residual writers (out_proj, c_proj) stay Q8_0: see mci_io.c save_type
+         * (text cosine 0.984 -> 0.998 on a random full-size S0) */
+        if (type == GLIMPSE_WTYPE_Q4_0 && t->shape[1] % GL_QK == 0 &&
+            (ends_with(t->name, "attn.out_proj.weight") || ends_with(t->name, "mlp.c_proj.weight")))
+            return GL_Q8_0;
         if ((type == GLIMPSE_WTYPE_Q8_0 || type == GLIMPSE_WTYPE_Q4_0) && t->shape[1] % GL_QK == 0) return wtype_dtype(type);
         return type == GLIMPSE_WTYPE_F32 ? GL_F32 : GL_F16;
     }
