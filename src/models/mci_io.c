@@ -70,10 +70,17 @@ static int add(mio *io, const char *name, const char *suffix, gl_dtype t, int nd
     return rc ? gl_err_set(io->err, rc, "cannot add tensor '%s'", n) : 0;
 }
 
+/* f32 weights used in place from the mapping when stored as aligned F32 (the model never
+ * writes its weights after loading), else an f32 copy. */
+static float *f32_view(mio *io, const gl_tensor *t, int64_t n) {
+    if (t && t->dtype == GL_F32 && (uintptr_t)t->data % 4 == 0 && gl_tensor_numel(t) == n) return (float *)t->data;
+    return wl_f32(io->l, t, n);
+}
+
 /* A float vector (biases, norms): always F32. */
 static int io_vec(mio *io, const char *name, float **v, int64_t n) {
     if (io->save) return add(io, name, "", GL_F32, 1, &n, *v);
-    *v = wl_f32(io->l, wl_need(io->l, "%s", name), n);
+    *v = f32_view(io, wl_need(io->l, "%s", name), n);
     return *v ? 0 : io->err->code;
 }
 
@@ -111,7 +118,7 @@ static int io_mat(mio *io, const char *name, const void **w, gl_dtype *t, int64_
         *t = m.type;
         return 0;
     }
-    float *f = wl_f32(io->l, tt, rows * cols);
+    float *f = f32_view(io, tt, rows * cols);
     if (!f || tt->shape[0] != rows) return io->err->code ? io->err->code : gl_err_set(io->err, GLIMPSE_ERR_FORMAT,
                                                                                       "%s: tensor '%s' has an unexpected shape", io->l->file, tt->name);
     *w = f;
@@ -157,11 +164,11 @@ static int io_conv(mio *io, op_conv *c, const char *fmt, ...) {
         c->wq = m.data;
         c->wqt = m.type;
     } else {
-        c->w = wl_f32(io->l, tw, (int64_t)c->cout * (c->cin / c->groups) * c->k * c->k);
+        c->w = f32_view(io, tw, (int64_t)c->cout * (c->cin / c->groups) * c->k * c->k);
         if (!c->w) return io->err->code;
     }
     snprintf(wn, sizeof wn, "%s.bias", name);
-    c->b = wl_f32(io->l, wl_need(io->l, "%s", wn), c->cout);
+    c->b = f32_view(io, wl_need(io->l, "%s", wn), c->cout);
     return c->b ? 0 : io->err->code;
 }
 
