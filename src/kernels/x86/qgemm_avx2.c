@@ -69,13 +69,32 @@ static inline __m256 dot32(__m256i aw, __m256i w, const int8_t *a) {
         }                                                                                                         \
         for (int i = 0; i < nx; i++) out[i] = hsum8(acc[i]);                                                      \
     }                                                                                                             \
+    /* decode (one row): two blocks per step into two accumulators, so the FMA latency chain    \
+     * does not bound the loop */                                                                                 \
+    static void NAME##_1(int64_t nb, const BLOCK *b, const kn_block_q8a *x, float *out) {                         \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                                \
+        int64_t k = 0;                                                                                            \
+        for (; k + 2 <= nb; k += 2) {                                                                             \
+            __m256i w0 = LOAD(&b[k]), w1 = LOAD(&b[k + 1]);                                                       \
+            __m256 p0 = dot32(_mm256_sign_epi8(w0, w0), w0, x[k].qs);                                             \
+            __m256 p1 = dot32(_mm256_sign_epi8(w1, w1), w1, x[k + 1].qs);                                         \
+            a0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(_cvtsh_ss(b[k].d) * x[k].d), a0);                             \
+            a1 = _mm256_fmadd_ps(p1, _mm256_set1_ps(_cvtsh_ss(b[k + 1].d) * x[k + 1].d), a1);                     \
+        }                                                                                                         \
+        if (k < nb) {                                                                                             \
+            __m256i w0 = LOAD(&b[k]);                                                                             \
+            a0 = _mm256_fmadd_ps(dot32(_mm256_sign_epi8(w0, w0), w0, x[k].qs),                                    \
+                                 _mm256_set1_ps(_cvtsh_ss(b[k].d) * x[k].d), a0);                                 \
+        }                                                                                                         \
+        *out = hsum8(_mm256_add_ps(a0, a1));                                                                      \
+    }                                                                                                             \
     static void NAME(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out) {          \
         const BLOCK *b = w;                                                                                       \
         switch (nx) {                                                                                             \
         case 4: NAME##_n(nb, b, x, xs, 4, out); break;                                                           \
         case 3: NAME##_n(nb, b, x, xs, 3, out); break;                                                           \
         case 2: NAME##_n(nb, b, x, xs, 2, out); break;                                                           \
-        default: NAME##_n(nb, b, x, xs, 1, out); break;                                                          \
+        default: NAME##_1(nb, b, x, out); break;                                                                 \
         }                                                                                                         \
     }
 
