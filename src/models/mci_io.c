@@ -314,15 +314,20 @@ int mci_load_gguf(const gl_weights *w, const char *prefix, const char *file, mci
     snprintf(l.prefix, sizeof l.prefix, "%s", prefix);
     mio io = {.save = 0, .l = &l, .g = g, .blobs = &m->blobs, .prefix = prefix, .err = err};
     int rc = walk(&io, m);
-    if (!rc && (m->stem[0].cin != 3 || m->stem[1].cin != m->stem[0].cout))
-        rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: the stem does not take 3 channels", l.file);
-    int c = m->stem[0].cout;
+    /* the forward pass sizes its maps from this geometry (mci.c max_map): hold the file to it */
+    const op_conv *s0 = &m->stem[0], *s1 = &m->stem[1], *s2 = &m->stem[2];
+    int c0 = s0->cout;
+    if (!rc && (s0->cin != 3 || s0->stride != 2 || s0->groups != 1 || s1->cin != c0 || s1->cout != c0 || s1->k != 3 ||
+                s1->stride != 2 || s2->cin != c0 || s2->cout != c0 || s2->k != 1 || s2->stride != 1))
+        rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: the stem is not 3 -> %d channels at stride 4", l.file, c0);
+    int c = c0;
     for (int s = 0; !rc && s < m->n_stages; s++) {
         /* every conv must fit the map it reads: widths chain through the stages */
         const mci_stage *st = &m->st[s];
-        int ok = st->has_down ? (st->lk.cin == c && st->lk.cout == st->c && st->pw.cin == st->c && st->pw.cout == st->c)
+        int ok = st->has_down ? (st->lk.cin == c && st->lk.cout == st->c && st->lk.stride == 2 && st->pw.cin == st->c &&
+                                 st->pw.cout == st->c && st->pw.stride == 1)
                               : st->c == c;
-        if (st->has_cpe) ok = ok && st->cpe.cin == st->c && st->cpe.cout == st->c;
+        if (st->has_cpe) ok = ok && st->cpe.cin == st->c && st->cpe.cout == st->c && st->cpe.stride == 1;
         for (int b = 0; ok && b < st->depth; b++) {
             const mci_block *bl = &st->blocks[b];
             ok = bl->ffn.dw.cin == st->c && bl->ffn.dw.cout == st->c && bl->ffn.dw.stride == 1;
@@ -331,7 +336,7 @@ int mci_load_gguf(const gl_weights *w, const char *prefix, const char *file, mci
         if (!ok) rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: stage %d's convs do not chain (widths)", l.file, s);
         c = st->c;
     }
-    if (!rc && (m->fconv.cin != c || m->fse.c != m->feat))
+    if (!rc && (m->fconv.cin != c || m->fconv.stride != 1 || m->fse.c != m->feat))
         rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: final conv does not fit the last stage", l.file);
     if (rc) {
         mci_free(m);
