@@ -74,6 +74,35 @@ static void test_formats(void) {
     for (int j = 0; j < 64; j++) CHECK_NEAR(z[j], y[j], fabsf(gl_f16_to_f32(r4[j / 32].d)) * 1.004 + 1e-6);
 }
 
+/* Bytes written by ggml's own quantizer (gguf-py, tools/make_quant_golden.py) for 64 rows with
+ * ties, zero and constant blocks, tiny and huge scales: ours must be identical. */
+static int read_all(const char *name, void *buf, size_t n) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/tests/data/quant/%s", GLIMPSE_SOURCE_DIR, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    return got == n ? 0 : -1;
+}
+
+static void test_ggml_golden(void) {
+    static float x[64 * 64];
+    static uint8_t want[64 * 2 * 34], got[64 * 2 * 34];
+    CHECK(read_all("input_f32.bin", x, sizeof x) == 0);
+    for (int t = 0; t < 2; t++) {
+        gl_dtype dt = t ? GL_Q4_0 : GL_Q8_0;
+        size_t n = 64 * 2 * (t ? 18 : 34);
+        CHECK(read_all(t ? "q4_0.bin" : "q8_0.bin", want, n) == 0);
+        for (int r = 0; r < 64; r++) gl_quantize_row(dt, x + r * 64, got + (size_t)r * n / 64, 64);
+        size_t first = n;
+        for (size_t i = 0; i < n && first == n; i++)
+            if (got[i] != want[i]) first = i;
+        CHECK_MSG(first == n, "%s: byte %zu differs from ggml's (block %zu)", gl_dtype_name(dt), first,
+                  first / (t ? 18 : 34));
+    }
+}
+
 static void test_quantize_act(uint64_t *seed) {
     static const int nbs[] = {1, 2, 3, 7, 28};
     for (size_t t = 0; t < GL_ARRAY_LEN(nbs); t++) {
@@ -297,6 +326,7 @@ int main(void) {
     for (int i = 0; i < n_isas; i++) fprintf(stderr, "  isa %s\n", isas[i]->name);
     gl_pool *p3 = gl_pool_new(3);
     test_formats();
+    test_ggml_golden();
     test_quantize_act(&seed);
     test_dots(&seed);
     test_qgemm(&seed, p3);
