@@ -302,14 +302,14 @@ static void run_ref_rows(void *v, int ith, int nth) {
 
 size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type) {
     if (!gl_dtype_is_quant(b_type)) return kn_gemm_ws_size(env, M, N, K);
-    if (M < KN_Q_DEQUANT_M) return kn_qgemm_ws_size(env, M, K, 0);
+    if (!kn_q_dequant(M, N, K)) return kn_qgemm_ws_size(env, M, K, 0);
     return kn_gemm_ws_size(env, M, N, K) + (size_t)N * (size_t)K * sizeof(float) + 128;
 }
 
 /* Quantized B: a Linear weight [N, K] of blocks (trans_b, ldb == K, no bias_m). Large M:
  * dequantize to f32 (after the GEMM workspace) and run the f32 path; small M: qgemm.h. */
 static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
-    if (a->M >= KN_Q_DEQUANT_M) {
+    if (kn_q_dequant(a->M, a->N, a->K)) {
         size_t gws = kn_gemm_ws_size(env, a->M, a->N, a->K), off = (gws + 63) / 64 * 64;
         size_t need = off + (size_t)a->N * (size_t)a->K * sizeof(float) + 64;
         void *own = NULL, *ws = a->ws;

@@ -9,7 +9,8 @@
  * B may also be GL_Q8_0 / GL_Q4_0 as a Linear weight (trans_b = 1, ldb = K, K % 32 == 0, no
  * bias_m): small M runs kn_qgemm (qgemm.h; int8 activations), larger M dequantizes B to f32
  * and runs the packed path; kn_gemm_ws_size_t() covers both, so models call one op whatever
- * the weight type.
+ * the weight type. A quantized B that breaks these conditions computes nothing (loaders check
+ * them: wl_matrix).
  * Threads: split over the pool in env. Results do not depend on the thread count.
  *
  * How it runs (gemm.c): M <= KN_GEMV_MAX_M goes to a GEMV path that streams B once (decode:

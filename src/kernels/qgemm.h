@@ -45,6 +45,12 @@ typedef struct kn_qgemm_args {
  * faster to dequantize B to f32 once and run the packed f32 GEMM: kn_gemm does that for
  * quantized B when M >= KN_Q_DEQUANT_M (the int8 path serves decode and small batches). */
 #define KN_Q_DEQUANT_M 32
+/* ... unless the f32 copy of B would exceed this many bytes (e.g. a 150k-row vocabulary head). */
+#define KN_Q_DEQUANT_MAX_BYTES ((size_t)64 << 20)
+/* Whether kn_gemm runs an M-row product with this quantized B as dequantize + f32 GEMM. */
+static inline int kn_q_dequant(int64_t M, int64_t N, int64_t K) {
+    return M >= KN_Q_DEQUANT_M && (size_t)N * (size_t)K * sizeof(float) <= KN_Q_DEQUANT_MAX_BYTES;
+}
 /* rows x K quantized weights (rows of K/32 blocks) -> f32 dst [rows, K], split over the pool. */
 void kn_dequant_rows(const kn_env *env, const void *B, gl_dtype t, int64_t rows, int64_t K, float *dst);
 

@@ -78,7 +78,7 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
         op_pointwise(env, w, b, M, K, x, N, y, act, accumulate);
         return;
     }
-    if (N >= KN_Q_DEQUANT_M) {
+    if (kn_q_dequant(N, M, K)) {
         /* a map of N pixels: W (small next to the map) to f32 after the GEMM's workspace, then
          * the f32 product (qgemm.h: faster than int8 without int8 dot instructions) */
         size_t gws = kn_gemm_ws_size(env, M, N, K), off = (gws + 63) / 64 * 64;
