@@ -8,7 +8,10 @@
 
 #include "io/weights.h"
 
-static int fuzz_open_bytes(const uint8_t *data, size_t size, const char *suffix) {
+/* Called with the opened weights before they are closed (may be NULL). */
+typedef void (*fuzz_weights_fn)(const gl_weights *w, const char *path);
+
+static int fuzz_open_bytes_cb(const uint8_t *data, size_t size, const char *suffix, fuzz_weights_fn cb) {
     static char path[128];
     if (!path[0])
         snprintf(path, sizeof path, "%s/glimpse_fuzz_%d%s", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
@@ -29,9 +32,14 @@ static int fuzz_open_bytes(const uint8_t *data, size_t size, const char *suffix)
             if (gl_weights_find(w, t->name) == NULL) __builtin_trap();
         }
         (void)acc;
+        if (cb) cb(w, path);
         gl_weights_close(w);
     }
     return rc;
+}
+
+static int fuzz_open_bytes(const uint8_t *data, size_t size, const char *suffix) {
+    return fuzz_open_bytes_cb(data, size, suffix, NULL);
 }
 
 #endif

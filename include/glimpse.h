@@ -102,6 +102,7 @@ typedef enum glimpse_model_kind {
 typedef struct glimpse_model_params {
     const char *vocab_path;  /* tokenizer vocabulary when the model folder has none (may be NULL) */
     uint64_t max_pixels;     /* image pixel limit; 0 = GLIMPSE_DEFAULT_MAX_PIXELS */
+    const char *mmproj_path; /* FastVLM from GGUF: the mmproj-*.gguf beside the LLM .gguf (may be NULL) */
 } glimpse_model_params;
 
 typedef struct glimpse_ctx_params {
@@ -119,6 +120,27 @@ GLIMPSE_API void glimpse_model_close(glimpse_model *model);
 GLIMPSE_API glimpse_model_kind glimpse_model_get_kind(const glimpse_model *model);
 GLIMPSE_API const char *glimpse_model_name(const glimpse_model *model);
 GLIMPSE_API const char *glimpse_model_errmsg(const glimpse_model *model);
+
+/* ---- Conversion to one GGUF file ------------------------------------------------------------ */
+
+/* Weight storage types: ggml's Q8_0 / Q4_0 blocks (32 weights, f16 scale) for the matrices
+ * that products read (linears, 1x1 convs); other weights stay f32 (or f16 with F16). */
+typedef enum glimpse_wtype {
+    GLIMPSE_WTYPE_F32 = 0,
+    GLIMPSE_WTYPE_F16 = 1,
+    GLIMPSE_WTYPE_Q8_0 = 2,
+    GLIMPSE_WTYPE_Q4_0 = 3,
+} glimpse_wtype;
+
+/* Converts a model (folder or file, as glimpse_model_open takes it) into out_path: a GGUF file
+ * with the weights (MobileCLIP: the image tower in inference form, BatchNorms folded), the
+ * hyperparameters, preprocessing constants and tokenizer in its metadata, so that
+ * glimpse_model_open(out_path) needs nothing beside it. FastVLM gives a pair, as llama.cpp's
+ * multimodal models: out_path is the Qwen2 LLM in llama.cpp's qwen2 layout and metadata, and
+ * mmproj-<name> beside it holds FastViTHD + projector (stored at Q8_0 when type is Q4_0);
+ * open it with glimpse_model_params.mmproj_path. errbuf (may be NULL) gets a message on failure. */
+GLIMPSE_API glimpse_status glimpse_convert(const char *model_path, const char *out_path, glimpse_wtype type,
+                                           const glimpse_model_params *params, char *errbuf, size_t errlen);
 
 GLIMPSE_API glimpse_status glimpse_ctx_new(glimpse_model *model, const glimpse_ctx_params *params,
                                            glimpse_ctx **out);

@@ -1,5 +1,6 @@
 /* api.c — model kind detection, handles, contexts: the common part of glimpse.h. */
 #include "api.h"
+#include "io/gguf.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -36,7 +37,7 @@ int api_ws(glimpse_ctx *c, size_t n) {
 }
 
 glimpse_model_params glimpse_model_default_params(void) {
-    glimpse_model_params p = {NULL, GLIMPSE_DEFAULT_MAX_PIXELS};
+    glimpse_model_params p = {NULL, GLIMPSE_DEFAULT_MAX_PIXELS, NULL};
     return p;
 }
 
@@ -65,6 +66,17 @@ static int file_exists(const char *dir, const char *name) {
 /* A folder with config.json naming a LLaVA/FastVLM model is a VLM; anything else with CLIP
  * configs or tensors is tried as CLIP. */
 static glimpse_model_kind sniff_kind(const char *path) {
+    size_t pl = strlen(path);
+    if (!is_dir(path) && pl > 5 && !strcmp(path + pl - 5, ".gguf")) {
+        /* a converted file: its architecture says which */
+        gl_weights *w = NULL;
+        gl_err e = {0};
+        glimpse_model_kind k = GLIMPSE_MODEL_CLIP;
+        if (!gl_weights_open(path, &w, &e) && !strcmp(io_gguf_get_str(gl_weights_gguf(w), "general.architecture", ""), "qwen2"))
+            k = GLIMPSE_MODEL_VLM;
+        gl_weights_close(w);
+        return k;
+    }
     if (!is_dir(path)) return GLIMPSE_MODEL_CLIP;
     if (file_exists(path, "open_clip_config.json")) return GLIMPSE_MODEL_CLIP;
     char p[1024];

@@ -68,7 +68,15 @@ struct cJSON;
 /* MobileCLIP v1 in Apple's naming (api_clip_v1.c): detect, then load m->vis and m->txt/m->mct. */
 int api_clip_v1_detect(const gl_weights *w);
 int api_clip_v1_load(glimpse_model *m, const char *wpath, const struct cJSON *cfg);
+/* A .gguf written by glimpse_convert (api_gguf.c). */
+int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_params *p);
+/* The CLIP vocabulary from p->vocab_path or the model folder dir (may be NULL). */
+int api_clip_load_vocab(glimpse_model *m, const char *dir, const glimpse_model_params *p);
 int api_vlm_open(glimpse_model *m, const char *path, const glimpse_model_params *p);
+/* The GGUF pair (api_gguf.c): path = the LLM, p->mmproj_path = the tower + projector. */
+int api_vlm_open_gguf(glimpse_model *m, const char *path, const glimpse_model_params *p);
+/* After m->vlm and m->qtok are loaded: special tokens and sizes. */
+int api_vlm_finish(glimpse_model *m, const char *path);
 void api_vlm_close(glimpse_model *m);
 void api_vlm_ctx_free(glimpse_ctx *c);
 /* Pixels of one image as the model's reference pipeline sees them: [3, S, S] floats. */

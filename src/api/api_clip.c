@@ -40,7 +40,7 @@ static int find_weights(const char *dir, char *out, size_t n) {
     return found;
 }
 
-static int load_vocab(glimpse_model *m, const char *dir, const glimpse_model_params *p) {
+int api_clip_load_vocab(glimpse_model *m, const char *dir, const glimpse_model_params *p) {
     char v[1024], g[1024];
     if (p->vocab_path) {
         size_t l = strlen(p->vocab_path);
@@ -76,6 +76,8 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
     } else {
         snprintf(wpath, sizeof wpath, "%s", path);
     }
+    size_t pl = strlen(path);
+    if (!is_dir && pl > 5 && !strcmp(path + pl - 5, ".gguf")) return api_clip_open_gguf(m, path, p);
     const char *base = strrchr(path, '/');
     snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : path);
 
@@ -161,7 +163,7 @@ int api_clip_open(glimpse_model *m, const char *path, const glimpse_model_params
         float v;
         if (!gl_tensor_to_f32(ls, &v, NULL)) m->logit_scale = fminf(expf(v), 100.0f);
     }
-    rc = load_vocab(m, dir, p);
+    rc = api_clip_load_vocab(m, dir, p);
 done:
     cJSON_Delete(cfg);
     return rc;

@@ -12,6 +12,8 @@
 #define SYSTEM_PROMPT "You are a helpful assistant."
 
 int api_vlm_open(glimpse_model *m, const char *path, const glimpse_model_params *p) {
+    size_t pl = strlen(path);
+    if (pl > 5 && !strcmp(path + pl - 5, ".gguf")) return api_vlm_open_gguf(m, path, p);
     const char *base = strrchr(path, '/');
     snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : path);
     char v[1024];
@@ -23,6 +25,10 @@ int api_vlm_open(glimpse_model *m, const char *path, const glimpse_model_params 
     int rc = fastvlm_load(path, &m->vlm, &m->err);
     if (!rc) rc = tok_qwen2_load(path, &m->qtok, &m->err);
     if (rc) return rc;
+    return api_vlm_finish(m, path);
+}
+
+int api_vlm_finish(glimpse_model *m, const char *path) {
     m->image_size = m->vlm->image_size;
     m->im_start = tok_qwen2_token_id(m->qtok, "<|im_start|>", 12);
     m->im_end = tok_qwen2_token_id(m->qtok, "<|im_end|>", 10);

@@ -28,6 +28,7 @@ int cli_takes_value(const char *a, const char *list);
 int cli_default_threads(void);
 
 int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_caption(int argc, char **argv); /* also `ask` */
 int cmd_chat(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 typedef struct gen_opts {
-    const char *model, *image, *prompt, *dump;
+    const char *model, *image, *prompt, *dump, *mmproj;
     int threads, json;
     glimpse_gen_params gen;
 } gen_opts;
@@ -22,7 +22,9 @@ static void usage(FILE *f, const char *cmd) {
                    "Streams FastVLM's answer to stdout (default prompt \"Describe the image.\").\n",
                 cmd, strcmp(cmd, "ask") ? "[-p PROMPT] " : "QUESTION ");
     fprintf(f, "\noptions:\n"
-               "  -m, --model DIR        FastVLM folder as downloaded (config.json, safetensors, tokenizer)\n"
+               "  -m, --model DIR        FastVLM folder as downloaded (config.json, safetensors, tokenizer),\n"
+               "                         or the LLM .gguf of a converted pair (with --mmproj)\n"
+               "  --mmproj FILE          the vision file of a converted pair (mmproj-*.gguf)\n"
                "  -p, --prompt TEXT      the question or instruction\n"
                "  -n, --max-tokens N     maximum new tokens (default 256)\n"
                "  --temp T               temperature (default 0: greedy)\n"
@@ -40,7 +42,7 @@ static int parse(int argc, char **argv, gen_opts *o, const char **rest, int *n_r
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (cli_takes_value(a, "-m --model -p --prompt -n --max-tokens --temp --temperature --top-k --top-p --min-p "
-                               "--repeat-penalty --seed -t --threads --dump")) {
+                               "--repeat-penalty --seed -t --threads --dump --mmproj")) {
             if (i + 1 >= argc) return cli_fail(argv[0], "%s needs a value", a) + 1;
             v = argv[++i];
         }
@@ -55,6 +57,7 @@ static int parse(int argc, char **argv, gen_opts *o, const char **rest, int *n_r
         else if (!strcmp(a, "--seed")) o->gen.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--dump")) o->dump = v;
+        else if (!strcmp(a, "--mmproj")) o->mmproj = v;
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (a[0] == '-' && a[1]) return cli_fail(argv[0], "unknown option '%s' (see --help)", a) + 1;
         else if (*n_rest < 8) rest[(*n_rest)++] = a;
@@ -99,7 +102,9 @@ static int on_token(void *user, int32_t tok, const char *text, size_t len) {
 
 static int load(const char *cmd, const gen_opts *o, glimpse_model **m, glimpse_ctx **c) {
     char err[512];
-    if (glimpse_model_open(o->model, NULL, m, err, sizeof err)) return cli_fail(cmd, "%s", err);
+    glimpse_model_params mp = glimpse_model_default_params();
+    mp.mmproj_path = o->mmproj;
+    if (glimpse_model_open(o->model, &mp, m, err, sizeof err)) return cli_fail(cmd, "%s", err);
     if (glimpse_model_get_kind(*m) != GLIMPSE_MODEL_VLM) {
         glimpse_model_close(*m);
         return cli_fail(cmd, "%s is a CLIP model, not FastVLM: use `glimpse embed` or `glimpse classify`", o->model);

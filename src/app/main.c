@@ -16,6 +16,7 @@ static const cli_cmd g_cmds[] = {
     {"search", "search the album by words, by an example photo, or a mix", cmd_search},
     {"dupes", "groups of near-duplicate photos in the album", cmd_dupes},
     {"tokenize", "the token ids a model sees for a text", cmd_tokenize},
+    {"convert", "write a model as one GGUF file (f32, f16, q8_0, q4_0)", cmd_convert},
     {"info", "show what a model folder or weights file holds (format, tensors, dtypes)", cmd_info},
 };
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fp16.h"
+#include "quant.h"
 
 static const struct { const char *name; size_t size; int block; } g_types[GL_DTYPE_COUNT] = {
     [GL_F32] = {"F32", 4, 1},   [GL_F16] = {"F16", 2, 1},  [GL_BF16] = {"BF16", 2, 1},
@@ -49,10 +50,16 @@ int gl_tensor_to_f32(const gl_tensor *t, float *dst, gl_err *err) {
     case GL_I32:
         for (int64_t i = 0; i < n; i++) { int32_t v; memcpy(&v, p + 4 * i, 4); dst[i] = (float)v; }
         return 0;
+    case GL_Q8_0:
+    case GL_Q4_0:
+        if (n % GL_QK) break;
+        gl_dequantize_row(t->dtype, p, dst, n); /* 2-byte aligned blocks: read as structs */
+        return 0;
     default:
-        return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: cannot convert %s to F32", t->name ? t->name : "tensor",
-                          gl_dtype_name(t->dtype));
+        break;
     }
+    return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED, "%s: cannot convert %s to F32", t->name ? t->name : "tensor",
+                      gl_dtype_name(t->dtype));
 }
 
 const char *gl_tensor_shape_str(const gl_tensor *t, char *buf, size_t n) {

@@ -25,6 +25,7 @@
  * malloc out of the forward pass, and unlike static or TLS buffers it works for any number of
  * pools, and thread stacks stay small (a B block is up to 2 MB). */
 #include "gemm.h"
+#include "qgemm.h"
 
 #include <stdatomic.h>
 
@@ -401,8 +402,50 @@ static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a, int un_a, in
     gl_free(B);
 }
 
+size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type) {
+    if (!gl_dtype_is_quant(b_type)) return kn_gemm_ws_size(env, M, N, K);
+    if (!kn_q_dequant(M, N, K)) return kn_qgemm_ws_size(env, M, K, 0);
+    return kn_gemm_ws_size(env, M, N, K) + (size_t)N * (size_t)K * sizeof(float) + 128;
+}
+
+/* Quantized B: a Linear weight [N, K] of blocks (trans_b, ldb == K, no bias_m). Large M:
+ * dequantize to f32 (after the GEMM workspace) and run the f32 path; small M: qgemm.h. */
+static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
+    if (kn_q_dequant(a->M, a->N, a->K)) {
+        size_t gws = kn_gemm_ws_size(env, a->M, a->N, a->K), off = (gws + 63) / 64 * 64;
+        size_t need = off + (size_t)a->N * (size_t)a->K * sizeof(float) + 64;
+        void *own = NULL, *ws = a->ws;
+        if (!ws || a->ws_size < need) ws = own = gl_malloc(need);
+        if (ws) {
+            float *bf = (float *)(((uintptr_t)ws + off + 63) & ~(uintptr_t)63);
+            kn_dequant_rows(env, a->B, a->b_type, a->N, a->K, bf);
+            kn_gemm_args f = *a;
+            f.B = bf;
+            f.b_type = GL_F32;
+            f.ws = ws;
+            f.ws_size = gws;
+            kn_gemm(env, &f);
+            gl_free(own);
+            return;
+        }
+        /* out of memory: the int8 path needs less */
+    }
+    kn_qgemm_args q = {0};
+    q.M = a->M; q.N = a->N; q.K = a->K;
+    q.A = a->A; q.lda = a->lda;
+    q.B = a->B; q.b_type = a->b_type;
+    q.C = a->C; q.ldc = a->ldc;
+    q.bias_n = a->bias_n; q.act = a->act; q.accumulate = a->accumulate;
+    q.ws = a->ws; q.ws_size = a->ws_size;
+    kn_qgemm(env, &q);
+}
+
 void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     if (a->M <= 0 || a->N <= 0) return;
+    if (gl_dtype_is_quant(a->b_type)) {
+        if (a->trans_b && a->ldb == a->K && !a->bias_m && a->K % GL_QK == 0) gemm_quant(env, a);
+        return;
+    }
     if (a->K <= 0) {
         gemm_k0(a);
         return;

@@ -6,6 +6,11 @@
  * a PyTorch Linear weight [out,in] used as y = x·W^T). Bias is per column (bias_n, length N,
  * Linear) or per row (bias_m, length M, conv weights as A); either may be NULL.
  * B may be F32, F16 or BF16 (weights as stored); A and C are F32; accumulation is F32.
+ * B may also be GL_Q8_0 / GL_Q4_0 as a Linear weight (trans_b = 1, ldb = K, K % 32 == 0, no
+ * bias_m): small M runs kn_qgemm (qgemm.h; int8 activations), larger M dequantizes B to f32
+ * and runs the packed path; kn_gemm_ws_size_t() covers both, so models call one op whatever
+ * the weight type. A quantized B that breaks these conditions computes nothing (loaders check
+ * them: wl_matrix).
  * Threads: split over the pool in env. Results do not depend on the thread count.
  *
  * How it runs (gemm.c): M <= KN_GEMV_MAX_M goes to a GEMV path that streams B once (decode:
@@ -87,6 +92,9 @@ struct kn_packed_b {
 size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N);
 void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out);
 float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n);
+
+/* The same for a B of type b_type (quantized types included). */
+size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type);
 
 /* The plain-C definition (the spec the SIMD paths are tested against). Single-threaded. */
 void kn_gemm_ref(const kn_gemm_args *a);

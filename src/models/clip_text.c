@@ -154,6 +154,8 @@ int clipt_embed_dim(const clipt_model *m) { return m->embed; }
 int clipt_width(const clipt_model *m) { return m->width; }
 int clipt_n_layer(const clipt_model *m) { return m->n_layer; }
 int clipt_context(const clipt_model *m) { return m->ctx; }
+int clipt_n_head(const clipt_model *m) { return m->n_head; }
+int clipt_causal(const clipt_model *m) { return m->causal; }
 int clipt_vocab(const clipt_model *m) { return m->vocab; }
 
 size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
@@ -164,7 +166,7 @@ size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
 static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
     for (int t = 0; t < T; t++) {
         const gl_tensor tv = {.dtype = m->tok.type, .ndim = 1, .shape = {m->width},
-                              .data = (const uint8_t *)m->tok.data + (size_t)ids[t] * m->width * gl_dtype_size(m->tok.type)};
+                              .data = (const uint8_t *)m->tok.data + (size_t)ids[t] * m->width / gl_dtype_block(m->tok.type) * gl_dtype_size(m->tok.type)};
         gl_tensor_to_f32(&tv, x + (size_t)t * m->width, NULL);
         const float *p = m->pos + (size_t)(t % m->ctx) * m->width;
         for (int i = 0; i < m->width; i++) x[(size_t)t * m->width + i] += p[i];

@@ -26,6 +26,8 @@ void clipt_free(clipt_model *m);
 int clipt_embed_dim(const clipt_model *m);
 int clipt_context(const clipt_model *m);
 int clipt_vocab(const clipt_model *m);
+int clipt_n_head(const clipt_model *m);
+int clipt_causal(const clipt_model *m);
 size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads);
 /* ids: [n_seq, ctx] token ids (0-padded). emb: [n_seq, embed_dim], not normalised. */
 int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/gguf.h"
 #include "io/json.h"
 
 #define VISION_PREFIX "model.vision_tower.vision_tower.model."
@@ -75,8 +76,62 @@ fail:
     return err->code ? err->code : GLIMPSE_ERR_INTERNAL;
 }
 
+int fastvlm_load_gguf(const char *llm, const char *mmproj, fastvlm_model **out, gl_err *err) {
+    fastvlm_model *m = gl_calloc(1, sizeof *m);
+    if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
+    if (gl_weights_open(llm, &m->w, err) || gl_weights_open(mmproj, &m->w_mm, err)) goto fail;
+    const io_gguf *g = gl_weights_gguf(m->w), *gm = gl_weights_gguf(m->w_mm);
+    if (!g || strcmp(io_gguf_get_str(g, "general.architecture", ""), "qwen2")) {
+        gl_err_set(err, GLIMPSE_ERR_MODEL_KIND, "%s: not a qwen2 GGUF file", llm);
+        goto fail;
+    }
+    if (!gm || strcmp(io_gguf_get_str(gm, "clip.projector_type", ""), "fastvlm_mlp2x_gelu")) {
+        gl_err_set(err, GLIMPSE_ERR_MODEL_KIND, "%s: not a FastVLM mmproj file (clip.projector_type)", mmproj);
+        goto fail;
+    }
+    qwen2_config qc = {
+        .n_head = (int)io_gguf_get_int(g, "qwen2.attention.head_count", 0),
+        .n_kv_head = (int)io_gguf_get_int(g, "qwen2.attention.head_count_kv", io_gguf_get_int(g, "qwen2.attention.head_count", 0)),
+        .rope_theta = (float)io_gguf_get_float(g, "qwen2.rope.freq_base", 10000.0),
+        .rms_eps = (float)io_gguf_get_float(g, "qwen2.attention.layer_norm_rms_epsilon", 1e-6),
+        .tie_embeddings = gl_weights_find(m->w, "output.weight") == NULL, /* llama.cpp's rule */
+        .gguf_names = 1,
+    };
+    m->eos_id = (int)io_gguf_get_int(g, "tokenizer.ggml.eos_token_id", 151645);
+    m->bos_id = (int)io_gguf_get_int(g, "tokenizer.ggml.bos_token_id", 151643);
+    m->image_size = (int)io_gguf_get_int(gm, "clip.vision.image_size", 0);
+    if (m->image_size < 64 || m->image_size > 8192) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: clip.vision.image_size %d is missing or out of range", mmproj, m->image_size);
+        goto fail;
+    }
+    if (mci_load_gguf(m->w_mm, "v.", mmproj, &m->vision, err)) goto fail;
+    if (qwen2_load(m->w, &qc, llm, &m->llm, err)) goto fail;
+    m->feat_dim = mci_feature_dim(m->vision);
+    m->hidden = qwen2_hidden(m->llm);
+    int st = mci_stride(m->vision);
+    if (m->image_size % st) {
+        gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: image size %d is not a multiple of the tower stride %d", mmproj,
+                   m->image_size, st);
+        goto fail;
+    }
+    m->n_image_tokens = (m->image_size / st) * (m->image_size / st);
+    wl l = {.w = m->w_mm, .blobs = &m->blobs, .err = err, .file = mmproj};
+    if (wl_matrix(&l, wl_need(&l, "mm.0.weight"), m->hidden, m->feat_dim, &m->p0) ||
+        wl_matrix(&l, wl_need(&l, "mm.2.weight"), m->hidden, m->hidden, &m->p2))
+        goto fail;
+    m->p0b = wl_f32(&l, wl_need(&l, "mm.0.bias"), m->hidden);
+    m->p2b = wl_f32(&l, wl_need(&l, "mm.2.bias"), m->hidden);
+    if (!m->p0b || !m->p2b) goto fail;
+    *out = m;
+    return 0;
+fail:
+    fastvlm_free(m);
+    return err->code ? err->code : GLIMPSE_ERR_INTERNAL;
+}
+
 void fastvlm_free(fastvlm_model *m) {
     if (!m) return;
+    gl_weights_close(m->w_mm);
     mci_free(m->vision);
     qwen2_free(m->llm);
     gl_blobs_free(&m->blobs);

@@ -11,6 +11,7 @@
 
 typedef struct fastvlm_model {
     gl_weights *w;
+    gl_weights *w_mm;        /* GGUF pair: the mmproj file (tower + projector); NULL otherwise */
     mci_model *vision;
     qwen2_model *llm;
     wl_mat p0, p2;           /* mm_projector.0 [H, F], mm_projector.2 [H, H] */
@@ -24,6 +25,9 @@ typedef struct fastvlm_model {
 
 /* dir: a hub folder (config.json + model.safetensors or shards). */
 int fastvlm_load(const char *dir, fastvlm_model **out, gl_err *err);
+/* The GGUF pair glimpse_convert writes: llm (llama.cpp's qwen2 layout and metadata) and mmproj
+ * (the folded FastViTHD under "v.", the projector as mm.0 / mm.2, clip.vision.image_size). */
+int fastvlm_load_gguf(const char *llm, const char *mmproj, fastvlm_model **out, gl_err *err);
 void fastvlm_free(fastvlm_model *m);
 /* Workspace floats for fastvlm_encode_image. */
 size_t fastvlm_ws_floats(const fastvlm_model *m, int n_threads);

@@ -11,57 +11,11 @@
  *   Attention:  BatchNorm folded into qkv (MCi0-2); γ1 folded into proj
  * The architecture (stages, widths, depths, SE, attention stages) is read from tensor shapes. */
 #include "mci.h"
+#include "mci_impl.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MCI_MAX_STAGES 5
-#define MCI_HEAD_DIM 32 /* timm Attention(head_dim=32) in fastvit */
-#define BN_EPS 1e-5
-#define LN_EPS 1e-5f
-
-typedef struct mci_se { float *w1, *b1, *w2, *b2; int c, r; } mci_se;
-
-typedef struct mci_ffn {
-    op_conv dw;          /* 7x7 depthwise, BN folded */
-    kn_packed_a w1;      /* [h, c], packed for kn_gemm */
-    kn_packed_a w2;      /* [c, h], scaled by layer_scale, packed */
-    float *b1, *b2;      /* [h], [c] (b2 scaled by layer_scale) */
-    int c, h;
-} mci_ffn;
-
-typedef struct mci_block {
-    int is_attn;
-    op_conv mixer;       /* RepMixer, folded */
-    float *ln_w, *ln_b;  /* channel LayerNorm (MCi3/4); NULL when BN was folded into qkv */
-    kn_packed_b wqkv;    /* [3c, c] packed, BN folded (MCi0-2) */
-    kn_packed_b wproj;   /* [c, c] packed, scaled by layer_scale_1 */
-    float *bqkv, *bproj; /* [3c], [c] (bproj scaled by layer_scale_1) */
-    int n_head;
-    mci_ffn ffn;
-} mci_block;
-
-typedef struct mci_stage {
-    int c, depth;
-    int has_down, has_se, has_cpe;
-    op_conv lk;          /* 7x7 stride 2, groups = c_in, GELU after SE */
-    mci_se se;
-    op_conv pw;          /* 1x1 MobileOne, GELU */
-    op_conv cpe;         /* RepCPE 7x7 depthwise, identity folded */
-    mci_block *blocks;
-} mci_stage;
-
-struct mci_model {
-    int n_stages;
-    op_conv stem[3];
-    mci_stage st[MCI_MAX_STAGES];
-    op_conv fconv;       /* final_conv 3x3, groups = c_last, no act (SE then GELU) */
-    mci_se fse;
-    float *head_w, *head_b; /* [embed, feat], [embed] */
-    int feat, embed;
-    gl_blobs blobs;
-};
 
 /* ---- folding helpers (double precision) ---- */
 
@@ -212,8 +166,10 @@ static int load_ffn(wl *l, const char *p, const char *gamma, int c, mci_ffn *f) 
             for (int i = 0; i < f->h; i++) w2[(size_t)o * f->h + i] *= g[o];
             f->b2[o] *= g[o];
         }
-        rc = wl_pack_a(l, w1, f->h, c, &f->w1);
-        if (!rc) rc = wl_pack_a(l, w2, c, f->h, &f->w2);
+        f->w1 = f->w2 = NULL;
+        f->w1t = f->w2t = GL_F32;
+        rc = wl_pack_a(l, w1, f->h, c, &f->w1p);
+        if (!rc) rc = wl_pack_a(l, w2, c, f->h, &f->w2p);
     }
     gl_free(w1);
     gl_free(w2);
@@ -297,9 +253,11 @@ static int load_attn_block(wl *l, const char *p, int c, mci_block *b) {
         return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: attention width %d is not a multiple of %d", l->file, c,
                           MCI_HEAD_DIM);
     float *wqkv = wl_f32_tmp(l, wl_need(l, "%s.token_mixer.qkv.weight", p), (int64_t)3 * c * c), *wproj = NULL;
+    b->wqkv = b->wproj = NULL;
+    b->wqkv_t = b->wproj_t = GL_F32;
     int rc = attn_weights(l, p, c, b, wqkv, &wproj);
-    if (!rc) rc = wl_pack_b(l, wqkv, 3 * c, c, &b->wqkv);
-    if (!rc) rc = wl_pack_b(l, wproj, c, c, &b->wproj);
+    if (!rc) rc = wl_pack_b(l, wqkv, 3 * c, c, &b->wqkvp);
+    if (!rc) rc = wl_pack_b(l, wproj, c, c, &b->wprojp);
     gl_free(wqkv);
     gl_free(wproj);
     if (rc) return rc;
@@ -513,11 +471,12 @@ int mci_load_ex(const gl_weights *w, const char *prefix, const char *file, int n
         /* Apple GlobalPool2D: x·P with P [feat, embed], no bias */
         m->embed = (int)hp->shape[1];
         float *p = wl_f32(&l, hp, (int64_t)m->embed * m->feat);
-        m->head_w = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed * m->feat);
+        float *hw2 = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed * m->feat);
         m->head_b = gl_blobs_alloc(&m->blobs, sizeof(float) * (size_t)m->embed);
-        if (!p || !m->head_w || !m->head_b) goto fail;
+        if (!p || !hw2 || !m->head_b) goto fail;
         for (int i = 0; i < m->feat; i++)
-            for (int e = 0; e < m->embed; e++) m->head_w[(size_t)e * m->feat + i] = p[(size_t)i * m->embed + e];
+            for (int e = 0; e < m->embed; e++) hw2[(size_t)e * m->feat + i] = p[(size_t)i * m->embed + e];
+        m->head_w = hw2;
     } else if (need_head) {
         wl_need(&l, "head.fc.weight");
         goto fail;
@@ -579,8 +538,13 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
 static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
-    op_pointwise(env, &f->w1, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
-    op_pointwise(env, &f->w2, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    if (f->w1p.p) {
+        op_pointwise(env, &f->w1p, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
+        op_pointwise(env, &f->w2p, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    } else { /* a converted file: weights as stored (f32 or quantized) */
+        op_pointwise_t(env, f->w1, f->w1t, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
+        op_pointwise_t(env, f->w2, f->w2t, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
+    }
 }
 
 /* Runs the tower up to the final conv (+SE+GELU); returns the map [feat, *ho, *wo] inside ws. */
@@ -620,9 +584,11 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 /* tokens [hw, C] in oth; (LN) ; qkv [hw, 3C] in c; attention -> d [hw, C] */
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
-                op_linear_p(env, oth, hw, &bl->wqkv, bl->bqkv, c, KN_ACT_NONE, 0);
+                if (bl->wqkvp.p) op_linear_p(env, oth, hw, &bl->wqkvp, bl->bqkv, c, KN_ACT_NONE, 0);
+                else op_linear(env, oth, hw, C, bl->wqkv, bl->wqkv_t, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
-                op_linear_p(env, d, hw, &bl->wproj, bl->bproj, oth, KN_ACT_NONE, 0);
+                if (bl->wprojp.p) op_linear_p(env, d, hw, &bl->wprojp, bl->bproj, oth, KN_ACT_NONE, 0);
+                else op_linear(env, d, hw, C, bl->wproj, bl->wproj_t, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }
@@ -652,7 +618,7 @@ int mci_forward(const mci_model *m, const kn_env *env, const float *x, int H, in
     float *scr, *map = trunk(m, env, x, H, W, ws, &h, &w, &scr);
     float *pooled = scr;
     op_mean_hw(env, map, m->feat, h * w, pooled);
-    op_linear(env, pooled, 1, m->feat, m->head_w, GL_F32, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
+    op_linear(env, pooled, 1, m->feat, m->head_w, m->head_t, m->head_b, m->embed, emb, KN_ACT_NONE, 0);
     return 0;
 }
 

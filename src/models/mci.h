@@ -18,6 +18,15 @@ enum { MCI_NAMES_TIMM = 0, MCI_NAMES_APPLE = 1 };
 int mci_load_ex(const gl_weights *w, const char *prefix, const char *file, int names, int need_head, mci_model **out,
                 gl_err *err);
 void mci_free(mci_model *m);
+/* The folded tower in a GGUF (see mci_io.c): saved by the converter under prefix (tensors
+ * named <prefix>stem.0.weight, ...); wtype GL_Q8_0 / GL_Q4_0 quantizes the 1x1 convs and the
+ * linears whose inputs are whole blocks, GL_F16 stores other weights as f16, GL_F32 as is.
+ * Converted buffers go to keep (alive until the writer has written). Loading keeps quantized
+ * weights in the mapping and converts the rest to f32. */
+struct io_gguf_writer;
+int mci_save_gguf(const mci_model *m, struct io_gguf_writer *gw, const char *prefix, gl_dtype wtype, gl_blobs *keep,
+                  gl_err *err);
+int mci_load_gguf(const gl_weights *w, const char *prefix, const char *file, mci_model **out, gl_err *err);
 int mci_feature_dim(const mci_model *m);
 /* Total stride of the tower (32 for MCi0-2, 64 for MCi3/4 and FastViTHD). */
 int mci_stride(const mci_model *m);

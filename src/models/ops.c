@@ -4,6 +4,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/nn.h"
+#include "kernels/qgemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -29,6 +30,11 @@ static void *ws_get(const kn_env *env, size_t bytes, void **tmp) {
 }
 
 int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y) {
+    if (c->wq) {
+        if (c->k != 1 || c->stride != 1 || c->groups != 1) return GLIMPSE_ERR_INVALID_ARG;
+        op_pointwise_t(env, c->wq, c->wqt, c->b, c->cout, c->cin, x, H * W, y, c->act, 0);
+        return 0;
+    }
     kn_conv2d_args a = conv_args(c, x, H, W, y);
     size_t b = kn_conv2d_ws_size(env, &a);
     if (b == SIZE_MAX) return GLIMPSE_ERR_INVALID_ARG;
@@ -40,7 +46,7 @@ int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W,
 }
 
 static void run_gemm(const kn_env *env, kn_gemm_args *a) {
-    size_t n = kn_gemm_ws_size(env, a->M, a->N, a->K);
+    size_t n = kn_gemm_ws_size_t(env, a->M, a->N, a->K, a->b_type);
     a->ws = kn_scratch_get(env, n); /* NULL: kn_gemm allocates for this call */
     a->ws_size = a->ws ? n : 0;
     kn_gemm(env, a);
@@ -64,6 +70,52 @@ void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const
     a.C = y; a.ldc = N;
     a.bias_m = b; a.act = act; a.accumulate = accumulate;
     run_gemm(env, &a);
+}
+
+void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,
+                    int N, float *y, kn_act act, int accumulate) {
+    if (!gl_dtype_is_quant(wt)) {
+        kn_gemm_args a = {0};
+        a.M = M; a.N = N; a.K = K;
+        a.A = w; a.lda = K;
+        a.B = x; a.ldb = N; a.b_type = GL_F32; a.trans_b = 0;
+        a.C = y; a.ldc = N;
+        a.bias_m = b; a.act = act; a.accumulate = accumulate;
+        run_gemm(env, &a);
+        return;
+    }
+    if (kn_q_dequant(N, M, K)) {
+        /* a map of N pixels: W (small next to the map) to f32 after the GEMM's workspace, then
+         * the f32 product (qgemm.h: faster than int8 without int8 dot instructions) */
+        size_t gws = kn_gemm_ws_size(env, M, N, K), off = (gws + 63) / 64 * 64;
+        size_t need = off + (size_t)M * K * sizeof(float) + 64;
+        void *tmp = NULL, *s = kn_scratch_get(env, need);
+        if (!s) s = tmp = gl_aligned_alloc(64, need);
+        if (s) {
+            float *wf = (float *)(((uintptr_t)s + off + 63) & ~(uintptr_t)63);
+            kn_dequant_rows(env, w, wt, M, K, wf);
+            kn_gemm_args a = {0};
+            a.M = M; a.N = N; a.K = K;
+            a.A = wf; a.lda = K;
+            a.B = x; a.ldb = N; a.b_type = GL_F32;
+            a.C = y; a.ldc = N;
+            a.bias_m = b; a.act = act; a.accumulate = accumulate;
+            a.ws = s; a.ws_size = gws;
+            kn_gemm(env, &a);
+            gl_aligned_free(tmp);
+            return;
+        }
+    }
+    kn_qgemm_args q = {0};
+    q.M = N; q.N = M; q.K = K;        /* pixels are the activation rows, channels the outputs */
+    q.A = x; q.lda = N; q.a_trans = 1;
+    q.B = w; q.b_type = wt;
+    q.C = y; q.ldc = N; q.c_trans = 1;
+    q.bias_n = b; q.act = act; q.accumulate = accumulate;
+    size_t n = kn_qgemm_ws_size(env, q.M, K, 1);
+    q.ws = kn_scratch_get(env, n);
+    q.ws_size = q.ws ? n : 0;
+    kn_qgemm(env, &q);
 }
 
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,

@@ -12,6 +12,10 @@ typedef struct op_conv {
     float *b;       /* [cout] (always present after folding) */
     int cin, cout, k, stride, groups;
     kn_act act;
+    /* A 1x1, stride 1, groups 1 conv may instead carry quantized weights [cout, cin] (Q8_0 or
+     * Q4_0, cin % 32 == 0): then w is NULL and op_conv2d runs op_pointwise_q. */
+    const void *wq;
+    gl_dtype wqt;
 } op_conv;
 
 static inline int op_conv_out(int n, int k, int stride) { return (n + 2 * (k / 2) - k) / stride + 1; }
@@ -25,7 +29,11 @@ int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W,
  * (wl_pack_a). */
 void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
                   kn_act act, int accumulate);
-/* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16. */
+/* The same with W [M, K] as stored, unpacked: F32, or Q8_0 / Q4_0 (K % 32 == 0: the int8
+ * product of kernels/qgemm.h, or f32 after dequantizing for wide maps). */
+void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,
+                    int N, float *y, kn_act act, int accumulate);
+/* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16/Q8_0/Q4_0. */
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate);
 

@@ -32,12 +32,36 @@ struct qwen2_state {
     float *x, *xn, *q, *kk, *vv, *att, *g, *u, *ws, *last;
 };
 
+int qwen2_gguf_name(const char *hf, char *out, size_t n) {
+    static const char *const top[][2] = {
+        {"embed_tokens.weight", "token_embd.weight"}, {"norm.weight", "output_norm.weight"}, {"lm_head.weight", "output.weight"}};
+    static const char *const per[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},   {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},   {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},   {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"self_attn.o_proj.weight", "attn_output.weight"}, {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},        {"mlp.down_proj.weight", "ffn_down.weight"}};
+    for (size_t i = 0; i < GL_ARRAY_LEN(top); i++)
+        if (!strcmp(hf, top[i][0])) return snprintf(out, n, "%s", top[i][1]) < (int)n ? 0 : -1;
+    int layer, off = 0;
+    if (sscanf(hf, "layers.%d.%n", &layer, &off) != 1 || off <= 0 || layer < 0) return -1;
+    for (size_t i = 0; i < GL_ARRAY_LEN(per); i++)
+        if (!strcmp(hf + off, per[i][0])) return snprintf(out, n, "blk.%d.%s", layer, per[i][1]) < (int)n ? 0 : -1;
+    return -1;
+}
+
+static void gguf_rename(const wl *l, const char *in, char *out, size_t n) {
+    if (qwen2_gguf_name(in, out, n)) snprintf(out, n, "%s", in);
+}
+
 int qwen2_load(const gl_weights *w, const qwen2_config *cfg, const char *file, qwen2_model **out, gl_err *err) {
     qwen2_model *m = gl_calloc(1, sizeof *m);
     if (!m) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
     m->cfg = *cfg;
     wl l = {.w = w, .blobs = &m->blobs, .err = err, .file = file ? file : "model"};
-    snprintf(l.prefix, sizeof l.prefix, "model.");
+    snprintf(l.prefix, sizeof l.prefix, "%s", cfg->gguf_names ? "" : "model.");
+    if (cfg->gguf_names) l.rename = gguf_rename;
     const gl_tensor *te = wl_need(&l, "embed_tokens.weight");
     if (!te) goto fail;
     if (te->ndim != 2) {
@@ -109,6 +133,8 @@ void qwen2_free(qwen2_model *m) {
 }
 
 int qwen2_hidden(const qwen2_model *m) { return m->hidden; }
+int qwen2_tied(const qwen2_model *m) { return m->head.data == m->embed.data; }
+const qwen2_config *qwen2_get_config(const qwen2_model *m) { return &m->cfg; }
 int qwen2_vocab(const qwen2_model *m) { return m->vocab; }
 
 int qwen2_state_new(const qwen2_model *m, int n_ctx, int n_batch, int n_threads, qwen2_state **out, gl_err *err) {
@@ -158,7 +184,7 @@ void qwen2_state_truncate(qwen2_state *s, int pos) {
 }
 
 int qwen2_embed(const qwen2_model *m, const int32_t *ids, int n, float *out, gl_err *err) {
-    size_t row = (size_t)m->hidden * gl_dtype_size(m->embed.type);
+    size_t row = (size_t)m->hidden / gl_dtype_block(m->embed.type) * gl_dtype_size(m->embed.type); /* whole blocks */
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= m->vocab)
             return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "token id %d out of range [0, %d)", ids[i], m->vocab);

@@ -12,7 +12,13 @@ typedef struct qwen2_config {
     float rope_theta;        /* rope_theta */
     float rms_eps;           /* rms_norm_eps */
     int tie_embeddings;      /* tie_word_embeddings: use embed_tokens as the output head */
+    int gguf_names;          /* tensors named as llama.cpp's qwen2 GGUF files (blk.N.attn_q, ...) */
 } qwen2_config;
+
+/* llama.cpp's name for a Qwen2 tensor given its transformers name without "model." (and
+ * "lm_head.weight" for the head): "layers.3.self_attn.q_proj.bias" -> "blk.3.attn_q.bias".
+ * Returns 0, or -1 for names it does not know. */
+int qwen2_gguf_name(const char *hf, char *out, size_t n);
 
 typedef struct qwen2_model qwen2_model;
 typedef struct qwen2_state qwen2_state;
@@ -22,6 +28,9 @@ int qwen2_load(const gl_weights *w, const qwen2_config *cfg, const char *file, q
 void qwen2_free(qwen2_model *m);
 int qwen2_hidden(const qwen2_model *m);
 int qwen2_vocab(const qwen2_model *m);
+/* The head is the token embedding (tied). */
+int qwen2_tied(const qwen2_model *m);
+const qwen2_config *qwen2_get_config(const qwen2_model *m);
 
 /* A KV cache for up to n_ctx positions and scratch for prefill chunks of up to n_batch tokens. */
 int qwen2_state_new(const qwen2_model *m, int n_ctx, int n_batch, int n_threads, qwen2_state **out, gl_err *err);

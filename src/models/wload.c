@@ -1,5 +1,7 @@
 #include "wload.h"
 
+#include "core/quant.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +151,15 @@ int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out
     }
     out->rows = rows;
     out->cols = cols;
+    if (gl_dtype_is_quant(t->dtype)) {
+        /* blocks run along the rows: each row must be whole blocks (2-byte aligned in the file) */
+        if (cols % GL_QK || ((uintptr_t)t->data % 2))
+            return gl_err_set(l->err, GLIMPSE_ERR_FORMAT, "%s: tensor '%s' is %s with rows of %lld (not whole blocks of %d)",
+                              l->file ? l->file : "model", t->name, gl_dtype_name(t->dtype), (long long)cols, GL_QK);
+        out->data = t->data;
+        out->type = t->dtype;
+        return 0;
+    }
     size_t al = t->dtype == GL_F32 ? 4 : 2;
     if ((t->dtype == GL_F32 || t->dtype == GL_F16 || t->dtype == GL_BF16) && ((uintptr_t)t->data % al) == 0) {
         out->data = t->data;

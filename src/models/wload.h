@@ -50,7 +50,7 @@ void wl_bn_free(wl_bn *bn);
 
 
 
-/* A matrix used as stored (F32/F16/BF16), zero-copy from the mapping when its alignment allows,
+/* A matrix used as stored (F32/F16/BF16, or Q8_0/Q4_0 with rows of whole blocks), zero-copy from the mapping when its alignment allows,
  * else copied once into model memory. Checks the shape [rows, cols]. */
 typedef struct wl_mat { const void *data; gl_dtype type; int64_t rows, cols; } wl_mat;
 int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out);

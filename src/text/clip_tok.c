@@ -10,11 +10,63 @@
 
 #define CLIP_N_MERGES (49152 - 256 - 2) /* SimpleTokenizer reads merges[1 : 49152-256-2+1] */
 
+/* Strings kept for export (glimpse convert writes them into GGUF metadata). */
+typedef struct str_list {
+    char *blob;
+    size_t len, cap;
+    uint32_t *off; /* n + 1 offsets into blob */
+    size_t n, cap_n;
+} str_list;
+
 struct tok_clip {
     tok_pairmap merges;
     int32_t byte_id[256], byte_eow_id[256]; /* "x" and "x</w>" for each byte */
     int32_t sot, eot, n_vocab;
+    str_list tokens;      /* by id ("" for unused ids) */
+    str_list merge_strs;  /* "a b", in rank order */
 };
+
+static int list_push(str_list *l, const char *a, size_t na, const char *b, size_t nb) {
+    size_t add = na + (b ? 1 + nb : 0);
+    if (l->len + add > UINT32_MAX) return GLIMPSE_ERR_TOO_LARGE;
+    if (l->len + add > l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4096;
+        while (nc < l->len + add) nc *= 2;
+        char *p = gl_realloc(l->blob, nc);
+        if (!p) return GLIMPSE_ERR_NOMEM;
+        l->blob = p;
+        l->cap = nc;
+    }
+    if (l->n + 2 > l->cap_n) {
+        size_t nc = l->cap_n ? l->cap_n * 2 : 1024;
+        uint32_t *p = gl_realloc(l->off, nc * sizeof *p);
+        if (!p) return GLIMPSE_ERR_NOMEM;
+        l->off = p;
+        l->cap_n = nc;
+    }
+    if (!l->n) l->off[0] = 0;
+    if (na) memcpy(l->blob + l->len, a, na);
+    l->len += na;
+    if (b) {
+        l->blob[l->len++] = ' ';
+        if (nb) memcpy(l->blob + l->len, b, nb);
+        l->len += nb;
+    }
+    l->off[++l->n] = (uint32_t)l->len;
+    return 0;
+}
+
+static void list_free(str_list *l) {
+    gl_free(l->blob);
+    gl_free(l->off);
+    memset(l, 0, sizeof *l);
+}
+
+static const char *list_get(const str_list *l, size_t i, size_t *len) {
+    if (i >= l->n) return NULL;
+    *len = l->off[i + 1] - l->off[i];
+    return l->blob + l->off[i];
+}
 
 /* ---- loading ---- */
 
@@ -88,6 +140,9 @@ static int build(tok_clip *t, const tok_strmap *vocab, const merge_line *m, size
             return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: no token for byte 0x%02x", name, b);
     }
     if (tok_pairmap_init(&t->merges, n)) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < n; i++)
+        if (list_push(&t->merge_strs, m[i].a, m[i].na, m[i].b, m[i].nb))
+            return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
     for (size_t i = 0; i < n; i++) {
         int32_t a = tok_strmap_get(vocab, m[i].a, m[i].na), b = tok_strmap_get(vocab, m[i].b, m[i].nb);
         memcpy(s, m[i].a, m[i].na);
@@ -130,15 +185,19 @@ int tok_clip_load_gz(const char *path, tok_clip **out, gl_err *err) {
             int l = byte_str((uint8_t)b, s);
             if (pass) memcpy(s + l, "</w>", 4), l += 4;
             rc = tok_strmap_put(&vocab, s, (size_t)l, id++);
+            if (!rc) rc = list_push(&t->tokens, s, (size_t)l, NULL, 0);
         }
     }
     for (size_t i = 0; i < n && !rc; i++) {
         memcpy(s, m[i].a, m[i].na);
         memcpy(s + m[i].na, m[i].b, m[i].nb);
         rc = tok_strmap_put(&vocab, s, (size_t)m[i].na + m[i].nb, id++);
+        if (!rc) rc = list_push(&t->tokens, s, (size_t)m[i].na + m[i].nb, NULL, 0);
     }
     t->sot = id++;
     t->eot = id++;
+    if (!rc) rc = list_push(&t->tokens, "<|startoftext|>", 15, NULL, 0);
+    if (!rc) rc = list_push(&t->tokens, "<|endoftext|>", 13, NULL, 0);
     t->n_vocab = id;
     if (rc) {
         gl_err_set(err, rc, "%s: out of memory", path);
@@ -157,13 +216,42 @@ done:
 typedef struct hf_ctx {
     tok_strmap *vocab;
     int32_t max_id;
+    str_list keys;  /* in file order, with their ids */
+    int32_t *ids;
+    size_t cap;
 } hf_ctx;
 
 static int hf_member(void *ud, const char *key, size_t klen, int64_t val) {
     hf_ctx *c = ud;
     if (val < 0 || val >= (1 << 24)) return GLIMPSE_ERR_FORMAT;
     if (val > c->max_id) c->max_id = (int32_t)val;
-    return tok_strmap_put(c->vocab, key, klen, (int32_t)val);
+    if (c->keys.n >= c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 1024;
+        int32_t *p = gl_realloc(c->ids, nc * sizeof *p);
+        if (!p) return GLIMPSE_ERR_NOMEM;
+        c->ids = p;
+        c->cap = nc;
+    }
+    c->ids[c->keys.n] = (int32_t)val;
+    int rc = list_push(&c->keys, key, klen, NULL, 0);
+    return rc ? rc : tok_strmap_put(c->vocab, key, klen, (int32_t)val);
+}
+
+/* t->tokens by id from the file-order keys ("" for ids no key names; the last key wins). */
+static int hf_tokens(tok_clip *t, const hf_ctx *c) {
+    size_t n = (size_t)c->max_id + 1;
+    size_t *at = gl_malloc(n * sizeof *at);
+    if (!at) return GLIMPSE_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) at[i] = SIZE_MAX;
+    for (size_t i = 0; i < c->keys.n; i++) at[c->ids[i]] = i;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t len = 0;
+        const char *k = at[i] == SIZE_MAX ? "" : list_get(&c->keys, at[i], &len);
+        rc = list_push(&t->tokens, k, len, NULL, 0);
+    }
+    gl_free(at);
+    return rc;
 }
 
 int tok_clip_load_hf(const char *vocab_json, const char *merges_txt, tok_clip **out, gl_err *err) {
@@ -179,7 +267,7 @@ int tok_clip_load_hf(const char *vocab_json, const char *merges_txt, tok_clip **
     if (!rc) rc = tok_read_file(vocab_json, 0, &vbuf, &vlen, err);
     if (!rc) rc = tok_read_file(merges_txt, 0, &mbuf, &mlen, err);
     if (!rc && (rc = tok_strmap_init(&vocab, 50000))) gl_err_set(err, rc, "%s: out of memory", vocab_json);
-    hf_ctx c = {&vocab, -1};
+    hf_ctx c = {&vocab, -1, {0}, NULL, 0};
     if (!rc && (rc = tok_json_flat_object(vbuf, vlen, hf_member, &c, vocab_json, err)) && !err->msg[0])
         gl_err_set(err, rc, "%s: bad token id", vocab_json);
     if (!rc) rc = read_merges(mbuf, mlen, &m, &n, merges_txt, err);
@@ -192,7 +280,10 @@ int tok_clip_load_hf(const char *vocab_json, const char *merges_txt, tok_clip **
         if (t->sot < 0 || t->eot < 0)
             rc = gl_err_set(err, GLIMPSE_ERR_MISSING, "%s: no start/end-of-text token", vocab_json);
     }
+    if (!rc && hf_tokens(t, &c)) rc = gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", vocab_json);
     if (!rc) rc = build(t, &vocab, m, n, merges_txt, err);
+    list_free(&c.keys);
+    gl_free(c.ids);
     tok_strmap_free(&vocab);
     gl_free(m);
     gl_free(vbuf);
@@ -202,8 +293,60 @@ int tok_clip_load_hf(const char *vocab_json, const char *merges_txt, tok_clip **
     return rc;
 }
 
+int tok_clip_load_lists(const char *const *tokens, const size_t *tlen, size_t n, const char *const *merges,
+                        const size_t *mlen, size_t nm, const char *name, tok_clip **out, gl_err *err) {
+    if (!tokens || !tlen || !merges || !mlen || !out || !name)
+        return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_clip_load_lists: NULL argument");
+    if (n < 514 || n > (1 << 24) || nm > CLIP_N_MERGES)
+        return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: %zu tokens and %zu merges is not a CLIP vocabulary", name, n, nm);
+    tok_strmap vocab;
+    memset(&vocab, 0, sizeof vocab);
+    merge_line *m = gl_malloc((nm ? nm : 1) * sizeof *m);
+    tok_clip *t = gl_calloc(1, sizeof *t);
+    int rc = (m && t) ? tok_strmap_init(&vocab, n) : GLIMPSE_ERR_NOMEM;
+    if (rc) gl_err_set(err, rc, "%s: out of memory", name);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (tlen[i] > 1000) rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: token %zu is too long", name, i);
+        else if ((rc = tok_strmap_put(&vocab, tokens[i], tlen[i], (int32_t)i)) ||
+                 (rc = list_push(&t->tokens, tokens[i], tlen[i], NULL, 0)))
+            gl_err_set(err, rc, "%s: out of memory", name);
+    }
+    for (size_t i = 0; i < nm && !rc; i++) {
+        const char *a, *b;
+        size_t na, nb;
+        if (split2(merges[i], mlen[i], &a, &na, &b, &nb) || na + nb > 1000)
+            rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: merge %zu is not two tokens", name, i);
+        else m[i] = (merge_line){a, b, (uint16_t)na, (uint16_t)nb};
+    }
+    if (!rc) {
+        int32_t s1 = tok_strmap_get(&vocab, "<|startoftext|>", 15), s2 = tok_strmap_get(&vocab, "<start_of_text>", 15);
+        int32_t e1 = tok_strmap_get(&vocab, "<|endoftext|>", 13), e2 = tok_strmap_get(&vocab, "<end_of_text>", 13);
+        t->sot = s1 >= 0 ? s1 : s2;
+        t->eot = e1 >= 0 ? e1 : e2;
+        t->n_vocab = (int32_t)n;
+        if (t->sot < 0 || t->eot < 0) rc = gl_err_set(err, GLIMPSE_ERR_MISSING, "%s: no start/end-of-text token", name);
+    }
+    if (!rc) rc = build(t, &vocab, m, nm, name, err);
+    tok_strmap_free(&vocab);
+    gl_free(m);
+    if (rc) tok_clip_free(t);
+    else *out = t;
+    return rc;
+}
+
+size_t tok_clip_n_tokens(const tok_clip *t) { return t ? t->tokens.n : 0; }
+const char *tok_clip_token_str(const tok_clip *t, size_t id, size_t *len) {
+    return t ? list_get(&t->tokens, id, len) : NULL;
+}
+size_t tok_clip_n_merges(const tok_clip *t) { return t ? t->merge_strs.n : 0; }
+const char *tok_clip_merge_str(const tok_clip *t, size_t i, size_t *len) {
+    return t ? list_get(&t->merge_strs, i, len) : NULL;
+}
+
 void tok_clip_free(tok_clip *t) {
     if (!t) return;
+    list_free(&t->tokens);
+    list_free(&t->merge_strs);
     tok_pairmap_free(&t->merges);
     gl_free(t);
 }

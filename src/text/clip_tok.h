@@ -34,7 +34,17 @@ typedef struct tok_clip tok_clip;
 int tok_clip_load_gz(const char *path, tok_clip **out, gl_err *err);
 /* Hugging Face CLIPTokenizer files (vocab.json + merges.txt), as the timm OpenCLIP repos ship. */
 int tok_clip_load_hf(const char *vocab_json, const char *merges_txt, tok_clip **out, gl_err *err);
+/* From string lists (GGUF tokenizer.ggml.tokens / .merges): token i has id i; merges are
+ * "a b" in rank order. name is used in messages. */
+int tok_clip_load_lists(const char *const *tokens, const size_t *tlen, size_t n, const char *const *merges,
+                        const size_t *mlen, size_t nm, const char *name, tok_clip **out, gl_err *err);
 void tok_clip_free(tok_clip *t);
+/* The vocabulary as loaded, for export: token strings by id (not NUL-terminated; "" for ids
+ * no entry names) and the merges used, "a b" in rank order. NULL when out of range. */
+size_t tok_clip_n_tokens(const tok_clip *t);
+const char *tok_clip_token_str(const tok_clip *t, size_t id, size_t *len);
+size_t tok_clip_n_merges(const tok_clip *t);
+const char *tok_clip_merge_str(const tok_clip *t, size_t i, size_t *len);
 
 /* Encodes UTF-8 text into exactly ctx_len ids (ctx_len >= 2; 77 for CLIP models):
  * start-of-text, the tokens, end-of-text, then 0 padding; too-long texts are cut so that

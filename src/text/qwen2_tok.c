@@ -329,6 +329,145 @@ int tok_qwen2_load(const char *dir, tok_qwen2 **out, gl_err *err) {
     return GLIMPSE_OK;
 }
 
+/* ---- GGUF vocabularies (llama.cpp's tokenizer.ggml.*) ---- */
+
+static char *bytelevel_encode(const uint8_t *raw, size_t n) {
+    char *s = gl_malloc(2 * n + 1), *p = s;
+    if (!s) return NULL;
+    for (size_t i = 0; i < n; i++) p += tok_utf8_encode(tok_unicode_of_byte(raw[i]), (uint8_t *)p);
+    *p = 0;
+    return s;
+}
+
+static int is_added(const tok_qwen2 *t, int32_t id) {
+    for (size_t k = 0; k < t->n_added; k++)
+        if (t->added[k].id == id) return 1;
+    return 0;
+}
+
+typedef struct rank_pair { int32_t rank, a, b; } rank_pair;
+static int by_rank(const void *x, const void *y) {
+    const rank_pair *a = x, *b = y;
+    return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+void tok_qwen2_export_free(char **tokens, int32_t *types, size_t n, char **merges, size_t nm) {
+    for (size_t i = 0; tokens && i < n; i++) gl_free(tokens[i]);
+    for (size_t i = 0; merges && i < nm; i++) gl_free(merges[i]);
+    gl_free(tokens);
+    gl_free(types);
+    gl_free(merges);
+}
+
+int tok_qwen2_export(const tok_qwen2 *t, size_t n_rows, char ***tokens_out, int32_t **types_out, size_t *n_out,
+                     char ***merges_out, size_t *nm_out, gl_err *err) {
+    size_t n = GL_MAX((size_t)t->n_vocab, n_rows), nm = t->merges.n, k = 0;
+    char **tok = gl_calloc(n + 1, sizeof *tok), **mer = gl_calloc(nm + 1, sizeof *mer);
+    int32_t *types = gl_calloc(n + 1, sizeof *types);
+    rank_pair *rp = gl_malloc((nm + 1) * sizeof *rp);
+    int rc = tok && mer && types && rp ? 0 : GLIMPSE_ERR_NOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        size_t len = 0;
+        const uint8_t *b = tok_qwen2_token_bytes(t, (int32_t)i, &len);
+        char pad[32];
+        if (!b) {
+            snprintf(pad, sizeof pad, "[PAD%zu]", i); /* as llama.cpp's converter fills gaps */
+            tok[i] = gl_malloc(strlen(pad) + 1);
+            if (tok[i]) memcpy(tok[i], pad, strlen(pad) + 1);
+            types[i] = 5; /* UNUSED */
+        } else if (is_added(t, (int32_t)i)) {
+            tok[i] = gl_malloc(len + 1);
+            if (tok[i]) memcpy(tok[i], b, len), tok[i][len] = 0;
+            types[i] = 3; /* CONTROL: special tokens are split out whole, never merged */
+        } else {
+            tok[i] = bytelevel_encode(b, len);
+            types[i] = 1; /* NORMAL */
+        }
+        if (!tok[i]) rc = GLIMPSE_ERR_NOMEM;
+    }
+    for (size_t i = 0; !rc && i <= t->merges.mask; i++) {
+        const tok_pair_slot *sl = &t->merges.slots[i];
+        if (!sl->key) continue;
+        uint64_t key = sl->key - 1;
+        rp[k++] = (rank_pair){sl->rank, (int32_t)(key >> 32), (int32_t)(uint32_t)key};
+    }
+    if (!rc) qsort(rp, k, sizeof *rp, by_rank);
+    for (size_t i = 0; !rc && i < k; i++) {
+        size_t la, lb;
+        const uint8_t *a = tok_qwen2_token_bytes(t, rp[i].a, &la), *b = tok_qwen2_token_bytes(t, rp[i].b, &lb);
+        char *ea = a ? bytelevel_encode(a, la) : NULL, *eb = b ? bytelevel_encode(b, lb) : NULL;
+        if (ea && eb && (mer[i] = gl_malloc(strlen(ea) + strlen(eb) + 2)))
+            snprintf(mer[i], strlen(ea) + strlen(eb) + 2, "%s %s", ea, eb);
+        else rc = GLIMPSE_ERR_NOMEM;
+        gl_free(ea);
+        gl_free(eb);
+    }
+    gl_free(rp);
+    if (rc) {
+        tok_qwen2_export_free(tok, types, n, mer, nm);
+        return gl_err_set(err, rc, "tokenizer export: out of memory");
+    }
+    *tokens_out = tok, *types_out = types, *n_out = n, *merges_out = mer, *nm_out = k;
+    return 0;
+}
+
+int tok_qwen2_load_lists(const char *const *tokens, const size_t *tlen, const int32_t *types, size_t n,
+                         const char *const *merges, const size_t *mlen, size_t nm, const char *name, tok_qwen2 **out,
+                         gl_err *err) {
+    if (!tokens || !tlen || !types || !merges || !mlen || !out || !name)
+        return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_load_lists: NULL argument");
+    if (n < 256 || n >= QWEN2_MAX_ID) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: %zu tokens", name, n);
+    tok_qwen2 *t = gl_calloc(1, sizeof *t);
+    load_ctx c;
+    memset(&c, 0, sizeof c);
+    c.t = t, c.err = err, c.name = name, c.max_id = -1;
+    size_t total = 0, mtotal = 0;
+    for (size_t i = 0; i < n; i++) total += tlen[i];
+    for (size_t i = 0; i < nm; i++) mtotal += mlen[i] + 1;
+    char *mbuf = NULL;
+    int rc = t && total < 0xFFFFFFFFu && mtotal < 0xFFFFFFFFu && (c.raw = gl_malloc(total + 1)) && (mbuf = gl_malloc(mtotal + 1))
+                 ? tok_strmap_init(&t->vocab, n + 16)
+                 : GLIMPSE_ERR_NOMEM;
+    if (rc) gl_err_set(err, rc, "%s: out of memory", name);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (types[i] == 1 || types[i] == 2 || types[i] == 6) rc = vocab_member(&c, tokens[i], tlen[i], (int64_t)i);
+    if (!rc && (rc = tok_strmap_put_many(&t->vocab, (const char *)c.raw, c.off, c.len, c.val, c.n)))
+        gl_err_set(err, rc, "%s: out of memory", name);
+    for (int b = 0; !rc && b < 256; b++) {
+        uint8_t ch = (uint8_t)b;
+        if ((t->byte_id[b] = tok_strmap_get(&t->vocab, &ch, 1)) < 0)
+            rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: no token for byte 0x%02x", name, b);
+    }
+    size_t ml = 0;
+    for (size_t i = 0; !rc && i < nm; i++) {
+        if (memchr(merges[i], '\n', mlen[i])) rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: merge %zu has a newline", name, i);
+        memcpy(mbuf + ml, merges[i], mlen[i]);
+        ml += mlen[i];
+        mbuf[ml++] = '\n';
+    }
+    if (!rc && (rc = tok_pairmap_init(&t->merges, nm + 16))) gl_err_set(err, rc, "%s: out of memory", name);
+    if (!rc) rc = parse_merges(t, mbuf, ml, name, err);
+    c.is_added = 1;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (types[i] == 3 || types[i] == 4) {
+            if (!tlen[i]) rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: empty special token %zu", name, i);
+            else rc = vocab_member(&c, tokens[i], tlen[i], (int64_t)i);
+        }
+    if (!rc) rc = finish(t, &c, name, err);
+    gl_free(c.raw);
+    gl_free(c.off);
+    gl_free(c.len);
+    gl_free(c.val);
+    gl_free(c.added_ids);
+    gl_free(mbuf);
+    if (rc) {
+        tok_qwen2_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
 void tok_qwen2_free(tok_qwen2 *t) {
     if (!t) return;
     tok_strmap_free(&t->vocab);

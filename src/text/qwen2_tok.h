@@ -29,6 +29,19 @@ int tok_qwen2_load_files(const char *vocab_json, const char *merges_txt, const c
                          tok_qwen2 **out, gl_err *err);
 void tok_qwen2_free(tok_qwen2 *t);
 
+/* The vocabulary as llama.cpp's GGUF keeps it (tokenizer.ggml.tokens / token_type / merges):
+ * regular tokens as vocab.json spells them (GPT-2 byte-level), added tokens as their text with
+ * type 3 (CONTROL), ids without a token up to n_rows as "[PAD<id>]" with type 5 (UNUSED),
+ * merges "a b" in rank order. Free with tok_qwen2_export_free. */
+int tok_qwen2_export(const tok_qwen2 *t, size_t n_rows, char ***tokens, int32_t **types, size_t *n, char ***merges,
+                     size_t *nm, gl_err *err);
+void tok_qwen2_export_free(char **tokens, int32_t *types, size_t n, char **merges, size_t nm);
+/* The inverse: token i has id i; types 1/2/6 are regular (byte-level), 3/4 added (split out
+ * whole), 5 unused. name is used in messages. */
+int tok_qwen2_load_lists(const char *const *tokens, const size_t *tlen, const int32_t *types, size_t n,
+                         const char *const *merges, const size_t *mlen, size_t nm, const char *name, tok_qwen2 **out,
+                         gl_err *err);
+
 /* Encodes len bytes of UTF-8 text. Always sets *n to the full token count and writes the first
  * min(cap, *n) ids. Returns GLIMPSE_OK if they all fit (ids == NULL with cap == 0 is a size
  * query and also returns GLIMPSE_OK), GLIMPSE_ERR_TOO_LARGE if cap was too small, and

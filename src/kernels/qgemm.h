@@ -1,0 +1,85 @@
+/* qgemm.h — products with quantized weights (ggml Q8_0 / Q4_0 blocks, see core/quant.h):
+ *
+ *   C[M,N] = act( A[M,K] · B[N,K]^T + bias_n )
+ *
+ * B is a Linear weight [out = N, in = K] stored as N rows of K/32 blocks (K % 32 == 0); A and C
+ * are f32. The activations are quantized first, per row and per 32 values, to int8 with an f32
+ * scale (kn_block_q8a: ggml's Q8_0 with the scale kept in f32, which costs nothing here and
+ * drops one rounding), rounding to nearest even. Each output is then a sum over blocks of
+ * d_w · d_a · (integer dot of 32 int8 pairs): int8 multiplies with int32 sums (AVX2
+ * maddubs/madd, NEON smull/sadalp or sdot), f32 accumulation across blocks.
+ *
+ * Layouts: a_trans reads A[m,k] at A[k*lda + m] (a channel-major [K, M] feature map, as 1x1
+ * convolutions see it); c_trans writes C[m,n] at C[n*ldc + m] (a [N, M] map). Decode (M = 1)
+ * streams B once at memory bandwidth; prefill (M > 1) keeps a block of B rows in L2 and runs
+ * 4 activation rows against each weight row, so each weight block is loaded and unpacked once
+ * per 4 rows. Threads split N (output features); results do not depend on the thread count.
+ *
+ * Workspace: kn_qgemm_ws_size() bytes (the quantized activations); from ws/ws_size or, when
+ * absent or too small, allocated for the call (on failure it still runs, one row at a time). */
+#ifndef KN_QGEMM_H
+#define KN_QGEMM_H
+
+#include "core/quant.h"
+#include "gemm.h"
+
+typedef struct kn_block_q8a {
+    float d;
+    int8_t qs[GL_QK];
+} kn_block_q8a;
+
+typedef struct kn_qgemm_args {
+    int64_t M, N, K;
+    const float *A; int64_t lda; int a_trans;
+    const void *B; gl_dtype b_type; /* GL_Q8_0 or GL_Q4_0, rows of K/32 blocks */
+    float *C; int64_t ldc; int c_trans;
+    const float *bias_n; /* [N] or NULL */
+    kn_act act;
+    int accumulate;      /* C += result (act must be NONE) */
+    void *ws;
+    size_t ws_size;
+} kn_qgemm_args;
+
+/* Without int8 dot instructions (AVX-VNNI, sdot) int8 products are not faster than f32 FMAs, so
+ * from KN_Q_DEQUANT_M activation rows on (prefill, image tokens, 1x1 convs over a map) it is
+ * faster to dequantize B to f32 once and run the packed f32 GEMM: kn_gemm does that for
+ * quantized B when M >= KN_Q_DEQUANT_M (the int8 path serves decode and small batches). */
+#define KN_Q_DEQUANT_M 32
+/* ... unless the f32 copy of B would exceed this many bytes (e.g. a 150k-row vocabulary head). */
+#define KN_Q_DEQUANT_MAX_BYTES ((size_t)64 << 20)
+/* Whether kn_gemm runs an M-row product with this quantized B as dequantize + f32 GEMM. */
+static inline int kn_q_dequant(int64_t M, int64_t N, int64_t K) {
+    return M >= KN_Q_DEQUANT_M && (size_t)N * (size_t)K * sizeof(float) <= KN_Q_DEQUANT_MAX_BYTES;
+}
+/* rows x K quantized weights (rows of K/32 blocks) -> f32 dst [rows, K], split over the pool. */
+void kn_dequant_rows(const kn_env *env, const void *B, gl_dtype t, int64_t rows, int64_t K, float *dst);
+
+/* GLIMPSE_ERR_INVALID_ARG when K is not a multiple of 32 or b_type is not quantized. */
+int kn_qgemm(const kn_env *env, const kn_qgemm_args *a);
+size_t kn_qgemm_ws_size(const kn_env *env, int64_t M, int64_t K, int a_trans);
+/* The plain-C definition (single-threaded, same quantization of A): the spec. */
+int kn_qgemm_ref(const kn_qgemm_args *a);
+
+/* ---- internal: the per-ISA pieces (tests call them directly) ------------------------------ */
+typedef struct kn_quant_isa {
+    const char *name;
+    /* nb blocks of 32 floats -> nb activation blocks: d = amax / 127, q = rint(x / d) (ties to
+     * even; computed as x * (1 / d)), d = 0 for an all-zero block. Bitwise equal on all ISAs. */
+    void (*quantize_act)(const float *x, kn_block_q8a *y, int64_t nb);
+    /* out[i] = sum over blocks b of d_w[b] * x[i*xs + b].d * sum_j w[b][j] * x[i*xs + b].qs[j]
+     * for i < nx (1..4): one weight row (nb blocks of Q8_0 / Q4_0) against nx activation rows. */
+    void (*dot_q8_0)(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out);
+    void (*dot_q4_0)(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out);
+} kn_quant_isa;
+
+extern const kn_quant_isa kn_quant_isa_scalar;
+#if defined(__x86_64__)
+extern const kn_quant_isa kn_quant_isa_avx2;
+#endif
+#if defined(__aarch64__)
+extern const kn_quant_isa kn_quant_isa_neon;
+extern const kn_quant_isa kn_quant_isa_dotprod; /* Armv8.2 sdot; only where cpu.dotprod */
+#endif
+const kn_quant_isa *kn_quant_pick(const kn_env *env);
+
+#endif

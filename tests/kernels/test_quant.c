@@ -1,0 +1,336 @@
+/* Q8_0 / Q4_0: the reference quantizers' rounding and byte layout (ggml's), every ISA's
+ * activation quantization (bitwise) and dot products (tolerance) against the scalar twins, and
+ * kn_qgemm (all layouts, bias, act, accumulate, thread counts) against a double-accumulated
+ * product of the same quantized values, plus its error against f32. */
+#include "test.h"
+#include "core/fp16.h"
+#include "core/pool.h"
+#include "kernels/qgemm.h"
+
+/* Dot tolerance: |got - exact| <= TOL_DOT * sum over blocks of |d_w d_a| * sum |q_w q_a| (f32
+ * rounding of the block products and their running sum, ~1e-7 per step with up to 300 steps). */
+#define TOL_DOT 2e-5
+/* Quantization error of a whole product vs f32, RMS relative to RMS of the exact result, for
+ * uniform random inputs (Q8_0 steps are amax/127, Q4_0 steps amax/8; both sides quantized). */
+#define TOL_Q8_REL 0.01
+#define TOL_Q4_REL 0.12
+
+static const kn_quant_isa *isas[4];
+static int n_isas;
+
+static void list_isas(void) {
+    isas[n_isas++] = &kn_quant_isa_scalar;
+    kn_env e = kn_env_native(NULL);
+#if defined(__x86_64__)
+    if (kn_use_avx2(&e)) isas[n_isas++] = &kn_quant_isa_avx2;
+#endif
+#if defined(__aarch64__)
+    if (kn_use_neon(&e)) isas[n_isas++] = &kn_quant_isa_neon;
+    if (kn_use_neon(&e) && e.cpu.dotprod) isas[n_isas++] = &kn_quant_isa_dotprod;
+#endif
+    (void)e;
+}
+
+static void test_formats(void) {
+    float x[32];
+    gl_block_q8_0 b8;
+    gl_block_q4_0 b4;
+    for (int j = 0; j < 32; j++) x[j] = (float)((j - 16) * 2);
+    gl_quantize_row(GL_Q8_0, x, &b8, 32);
+    CHECK_EQ_INT(b8.d, gl_f32_to_f16(32.0f / 127.0f));
+    CHECK_EQ_INT(b8.qs[0], -127);
+    CHECK_EQ_INT(b8.qs[16], 0);
+    CHECK_EQ_INT(b8.qs[31], 119); /* 30 * 127 / 32 = 119.06 */
+    gl_quantize_row(GL_Q4_0, x, &b4, 32);
+    CHECK_EQ_INT(b4.d, gl_f32_to_f16(4.0f)); /* d = max / -8 with max = -32 (first largest |x|) */
+    CHECK_EQ_INT(b4.qs[0], 0x80);            /* element 0 -> 0 (low nibble), element 16 -> 8 (high) */
+    CHECK_EQ_INT(b4.qs[15] >> 4, 15);        /* element 31: 7.5 + 8.5 = 16, clamped to 15 */
+    /* ties: ggml's Q8_0 rounds half away from zero (roundf) */
+    memset(x, 0, sizeof x);
+    x[0] = 127.0f; x[1] = 2.5f; x[2] = -2.5f; x[3] = 0.5f;
+    gl_quantize_row(GL_Q8_0, x, &b8, 32);
+    CHECK_EQ_INT(b8.qs[1], 3);
+    CHECK_EQ_INT(b8.qs[2], -3);
+    CHECK_EQ_INT(b8.qs[3], 1);
+    /* zeros: d = 0, codes 0 (Q4_0: the +8 offset) */
+    memset(x, 0, sizeof x);
+    gl_quantize_row(GL_Q8_0, x, &b8, 32);
+    gl_quantize_row(GL_Q4_0, x, &b4, 32);
+    CHECK_EQ_INT(b8.d, 0);
+    CHECK_EQ_INT(b8.qs[5], 0);
+    CHECK_EQ_INT(b4.qs[5], 0x88);
+    /* round trip: error within half a step (Q8_0) / one step (Q4_0, the clamp at +15), plus the
+     * f16 rounding of d (quantization divides by the f32 d, as ggml does): 127 * 2^-11 steps */
+    uint64_t seed = 7;
+    float y[64], z[64];
+    gl_block_q8_0 r8[2];
+    gl_block_q4_0 r4[2];
+    for (int j = 0; j < 64; j++) y[j] = t_rand_f32(&seed) * 3.0f;
+    gl_quantize_row(GL_Q8_0, y, r8, 64);
+    gl_dequantize_row(GL_Q8_0, r8, z, 64);
+    for (int j = 0; j < 64; j++) CHECK_NEAR(z[j], y[j], gl_f16_to_f32(r8[j / 32].d) * 0.563 + 1e-6);
+    gl_quantize_row(GL_Q4_0, y, r4, 64);
+    gl_dequantize_row(GL_Q4_0, r4, z, 64);
+    for (int j = 0; j < 64; j++) CHECK_NEAR(z[j], y[j], fabsf(gl_f16_to_f32(r4[j / 32].d)) * 1.004 + 1e-6);
+}
+
+/* Bytes written by ggml's own quantizer (gguf-py, tools/make_quant_golden.py) for 64 rows with
+ * ties, zero and constant blocks, tiny and huge scales: ours must be identical. */
+static int read_all(const char *name, void *buf, size_t n) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/tests/data/quant/%s", GLIMPSE_SOURCE_DIR, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    return got == n ? 0 : -1;
+}
+
+static void test_ggml_golden(void) {
+    static float x[64 * 64];
+    static uint8_t want[64 * 2 * 34], got[64 * 2 * 34];
+    CHECK(read_all("input_f32.bin", x, sizeof x) == 0);
+    for (int t = 0; t < 2; t++) {
+        gl_dtype dt = t ? GL_Q4_0 : GL_Q8_0;
+        size_t n = 64 * 2 * (t ? 18 : 34);
+        CHECK(read_all(t ? "q4_0.bin" : "q8_0.bin", want, n) == 0);
+        for (int r = 0; r < 64; r++) gl_quantize_row(dt, x + r * 64, got + (size_t)r * n / 64, 64);
+        size_t first = n;
+        for (size_t i = 0; i < n && first == n; i++)
+            if (got[i] != want[i]) first = i;
+        CHECK_MSG(first == n, "%s: byte %zu differs from ggml's (block %zu)", gl_dtype_name(dt), first,
+                  first / (t ? 18 : 34));
+    }
+}
+
+static void test_quantize_act(uint64_t *seed) {
+    static const int nbs[] = {1, 2, 3, 7, 28};
+    for (size_t t = 0; t < GL_ARRAY_LEN(nbs); t++) {
+        int nb = nbs[t];
+        float *x = malloc(sizeof(float) * 32 * nb);
+        for (int i = 0; i < 32 * nb; i++) x[i] = t_rand_f32(seed) * (i % 5 == 0 ? 10.0f : 1.0f);
+        for (int j = 0; j < 32; j++) x[j] = 0.0f;                 /* an all-zero block */
+        if (nb > 1) { x[32] = 127.0f; x[33] = 2.5f; x[34] = -0.5f; } /* exact ties: to even */
+        kn_block_q8a *ref = malloc(sizeof *ref * nb), *got = malloc(sizeof *got * nb);
+        kn_quant_isa_scalar.quantize_act(x, ref, nb);
+        if (nb > 1) {
+            CHECK_EQ_INT(ref[1].qs[1], 2);
+            CHECK_EQ_INT(ref[1].qs[2], 0);
+        }
+        for (int s = 1; s < n_isas; s++) {
+            memset(got, 0x55, sizeof *got * nb);
+            isas[s]->quantize_act(x, got, nb);
+            CHECK_MSG(!memcmp(ref, got, sizeof *got * nb), "%s quantize_act nb=%d differs from scalar", isas[s]->name, nb);
+        }
+        free(x); free(ref); free(got);
+    }
+}
+
+/* Random weight row (nb blocks of t) and activation rows, with edge codes (-128 in Q8_0). */
+static void *rand_row(gl_dtype t, int nb, uint64_t *seed) {
+    float *x = malloc(sizeof(float) * 32 * nb);
+    for (int i = 0; i < 32 * nb; i++) x[i] = t_rand_f32(seed);
+    void *w = malloc((t == GL_Q8_0 ? 34 : 18) * (size_t)nb);
+    gl_quantize_row(t, x, w, 32 * nb);
+    if (t == GL_Q8_0) ((gl_block_q8_0 *)w)[0].qs[3] = -128; /* foreign files may hold it */
+    free(x);
+    return w;
+}
+
+static double exact_dot(gl_dtype t, int nb, const void *w, const kn_block_q8a *x, double *scale) {
+    double s = 0, sc = 0;
+    for (int k = 0; k < nb; k++) {
+        double d, acc = 0, mag = 0;
+        for (int j = 0; j < 32; j++) {
+            int q;
+            if (t == GL_Q8_0) q = ((const gl_block_q8_0 *)w)[k].qs[j];
+            else {
+                uint8_t b = ((const gl_block_q4_0 *)w)[k].qs[j % 16];
+                q = (j < 16 ? (b & 15) : (b >> 4)) - 8;
+            }
+            acc += (double)q * x[k].qs[j];
+            mag += fabs((double)q * x[k].qs[j]);
+        }
+        d = (double)gl_f16_to_f32(t == GL_Q8_0 ? ((const gl_block_q8_0 *)w)[k].d : ((const gl_block_q4_0 *)w)[k].d) * x[k].d;
+        s += d * acc;
+        sc += fabs(d) * mag;
+    }
+    *scale = sc;
+    return s;
+}
+
+static void test_dots(uint64_t *seed) {
+    static const int nbs[] = {1, 2, 3, 5, 28, 152};
+    for (int ti = 0; ti < 2; ti++) {
+        gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
+        for (size_t u = 0; u < GL_ARRAY_LEN(nbs); u++) {
+            int nb = nbs[u];
+            void *w = rand_row(t, nb, seed);
+            int64_t xs = nb + 1; /* padded row stride */
+            float *xf = malloc(sizeof(float) * 32 * xs * 4);
+            for (int i = 0; i < 32 * xs * 4; i++) xf[i] = t_rand_f32(seed);
+            kn_block_q8a *x = malloc(sizeof *x * xs * 4);
+            kn_quant_isa_scalar.quantize_act(xf, x, xs * 4);
+            for (int s = 0; s < n_isas; s++)
+                for (int nx = 1; nx <= 4; nx++) {
+                    float out[4];
+                    (t == GL_Q8_0 ? isas[s]->dot_q8_0 : isas[s]->dot_q4_0)(nb, w, x, xs, nx, out);
+                    for (int i = 0; i < nx; i++) {
+                        double sc, e = exact_dot(t, nb, w, x + i * xs, &sc);
+                        CHECK_MSG(fabs(out[i] - e) <= TOL_DOT * sc + 1e-30, "%s %s nb=%d nx=%d row %d: %.9g vs %.9g",
+                                  isas[s]->name, gl_dtype_name(t), nb, nx, i, out[i], e);
+                    }
+                }
+            free(w); free(xf); free(x);
+        }
+    }
+}
+
+static double act_d(kn_act act, double x) {
+    if (act == KN_ACT_GELU) return 0.5 * x * erfc(-x * 0.70710678118654752);
+    if (act == KN_ACT_SILU) return x / (1.0 + exp(-x));
+    return x;
+}
+
+typedef struct shape { int64_t M, N, K; int a_trans, c_trans, bias, acc; kn_act act; } shape;
+
+static void test_qgemm(uint64_t *seed, gl_pool *p3) {
+    static const shape shapes[] = {
+        {1, 1, 32, 0, 0, 0, 0, KN_ACT_NONE},   {1, 37, 96, 0, 0, 1, 0, KN_ACT_SILU}, {2, 5, 64, 0, 0, 1, 1, KN_ACT_NONE},
+        {5, 9, 128, 1, 1, 1, 0, KN_ACT_GELU},  {9, 33, 64, 0, 1, 0, 1, KN_ACT_NONE}, {17, 70, 96, 1, 0, 1, 0, KN_ACT_NONE},
+        {40, 300, 320, 1, 1, 1, 0, KN_ACT_GELU}, {3, 130, 896, 0, 0, 1, 0, KN_ACT_NONE},
+    };
+    for (int ti = 0; ti < 2; ti++) {
+        gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
+        for (size_t si = 0; si < GL_ARRAY_LEN(shapes); si++) {
+            shape sh = shapes[si];
+            int64_t M = sh.M, N = sh.N, K = sh.K, nb = K / 32;
+            int64_t lda = sh.a_trans ? M + 3 : K + 5, ldc = sh.c_trans ? M + 2 : N + 1;
+            int64_t arows = sh.a_trans ? K : M, crows = sh.c_trans ? N : M;
+            float *A = malloc(sizeof(float) * arows * lda), *bias = malloc(sizeof(float) * N);
+            float *Wf = malloc(sizeof(float) * N * K), *C0 = malloc(sizeof(float) * crows * ldc);
+            for (int64_t i = 0; i < arows * lda; i++) A[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N * K; i++) Wf[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < crows * ldc; i++) C0[i] = t_rand_f32(seed);
+            size_t rb = (size_t)nb * (t == GL_Q8_0 ? 34 : 18);
+            uint8_t *W = malloc(rb * N);
+            for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
+            kn_qgemm_args a = {M, N, K, A, lda, sh.a_trans, W, t, NULL, ldc, sh.c_trans, sh.bias ? bias : NULL,
+                               sh.act, sh.acc, NULL, 0};
+            float *Cr = malloc(sizeof(float) * crows * ldc), *C1 = malloc(sizeof(float) * crows * ldc);
+            float *C3 = malloc(sizeof(float) * crows * ldc);
+            memcpy(Cr, C0, sizeof(float) * crows * ldc);
+            memcpy(C1, C0, sizeof(float) * crows * ldc);
+            memcpy(C3, C0, sizeof(float) * crows * ldc);
+            a.C = Cr;
+            CHECK_EQ_INT(kn_qgemm_ref(&a), 0);
+            kn_env e1 = kn_env_native(NULL), e3 = kn_env_native(p3);
+            a.C = C1;
+            CHECK_EQ_INT(kn_qgemm(&e1, &a), 0);
+            a.C = C3;
+            size_t wsn = kn_qgemm_ws_size(&e3, M, K, sh.a_trans);
+            void *ws = malloc(wsn);
+            a.ws = ws; a.ws_size = wsn;
+            CHECK_EQ_INT(kn_qgemm(&e3, &a), 0);
+            free(ws);
+            /* exact product of the quantized values, and the f32 product for the error bound */
+            kn_block_q8a *xq = malloc(sizeof *xq * nb);
+            float *row = malloc(sizeof(float) * K);
+            double err2 = 0, ref2 = 0;
+            int bad = 0;
+            for (int64_t m = 0; m < M; m++) {
+                for (int64_t k = 0; k < K; k++) row[k] = sh.a_trans ? A[k * lda + m] : A[m * lda + k];
+                kn_quant_isa_scalar.quantize_act(row, xq, nb);
+                for (int64_t n = 0; n < N; n++) {
+                    double sc, e = exact_dot(t, (int)nb, W + n * rb, xq, &sc), f = 0;
+                    for (int64_t k = 0; k < K; k++) f += (double)row[k] * Wf[n * K + k];
+                    err2 += (e - f) * (e - f);
+                    ref2 += f * f;
+                    double bsum = (sh.bias ? bias[n] : 0);
+                    int64_t ci = sh.c_trans ? n * ldc + m : m * ldc + n;
+                    double want = sh.acc ? C0[ci] + e + bsum : act_d(sh.act, e + bsum);
+                    double tol = TOL_DOT * sc + 1e-5 * (fabs(want) + fabs(C0[ci]) + fabs(bsum)) + 1e-6;
+                    if (fabs(Cr[ci] - want) > tol || fabs(C1[ci] - want) > tol) {
+                        if (!bad++)
+                            fprintf(stderr, "%s shape %zu (m %lld n %lld): ref %.9g native %.9g exact %.9g\n",
+                                    gl_dtype_name(t), si, (long long)m, (long long)n, Cr[ci], C1[ci], want);
+                    }
+                }
+            }
+            CHECK_MSG(!bad, "%s shape %zu: %d outputs off", gl_dtype_name(t), si, bad);
+            CHECK_MSG(!memcmp(C1, C3, sizeof(float) * crows * ldc), "%s shape %zu: 1 vs 3 threads differ", gl_dtype_name(t), si);
+            double rel = sqrt(err2 / (ref2 + 1e-30));
+            CHECK_MSG(rel <= (t == GL_Q8_0 ? TOL_Q8_REL : TOL_Q4_REL), "%s shape %zu: quantization error %.4f", gl_dtype_name(t), si, rel);
+            /* kn_gemm with a quantized B runs the same product */
+            if (!sh.a_trans && !sh.c_trans) {
+                float *Cg = malloc(sizeof(float) * crows * ldc);
+                memcpy(Cg, C0, sizeof(float) * crows * ldc);
+                kn_gemm_args g = {0};
+                g.M = M; g.N = N; g.K = K; g.A = A; g.lda = lda; g.B = W; g.ldb = K; g.b_type = t; g.trans_b = 1;
+                g.C = Cg; g.ldc = ldc; g.bias_n = a.bias_n; g.act = sh.act; g.accumulate = sh.acc;
+                kn_gemm(&e1, &g);
+                CHECK_MSG(!memcmp(C1, Cg, sizeof(float) * crows * ldc), "%s shape %zu: kn_gemm differs", gl_dtype_name(t), si);
+                free(Cg);
+            }
+            free(xq); free(row); free(A); free(bias); free(Wf); free(C0); free(W); free(Cr); free(C1); free(C3);
+        }
+    }
+    /* bad arguments */
+    kn_qgemm_args bad = {1, 1, 33, NULL, 33, 0, NULL, GL_Q8_0, NULL, 1, 0, NULL, KN_ACT_NONE, 0, NULL, 0};
+    kn_env e = kn_env_native(NULL);
+    CHECK_EQ_INT(kn_qgemm(&e, &bad), GLIMPSE_ERR_INVALID_ARG);
+    bad.K = 32;
+    bad.b_type = GL_F16;
+    CHECK_EQ_INT(kn_qgemm(&e, &bad), GLIMPSE_ERR_INVALID_ARG);
+}
+
+/* From KN_Q_DEQUANT_M rows on, kn_gemm with quantized B is the f32 GEMM of the dequantized
+ * weights: bitwise equal to running that product directly (both thread counts). */
+static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
+    static const int64_t shapes[][3] = {{KN_Q_DEQUANT_M, 40, 64}, {70, 300, 320}, {281, 129, 96}};
+    for (int ti = 0; ti < 2; ti++) {
+        gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
+        for (size_t si = 0; si < GL_ARRAY_LEN(shapes); si++) {
+            int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+            size_t rb = (size_t)(K / 32) * (t == GL_Q8_0 ? 34 : 18);
+            float *A = malloc(sizeof(float) * M * K), *Wf = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+            float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+            uint8_t *W = malloc(rb * N);
+            for (int64_t i = 0; i < M * K; i++) A[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N * K; i++) Wf[i] = t_rand_f32(seed);
+            for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed);
+            for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
+            for (int64_t n = 0; n < N; n++) gl_dequantize_row(t, W + n * rb, Wf + n * K, K);
+            for (int pass = 0; pass < 2; pass++) {
+                kn_env e = kn_env_native(pass ? p3 : NULL);
+                kn_gemm_args g = {0};
+                g.M = M; g.N = N; g.K = K; g.A = A; g.lda = K; g.B = W; g.ldb = K; g.b_type = t; g.trans_b = 1;
+                g.C = C1; g.ldc = N; g.bias_n = bias; g.act = KN_ACT_GELU;
+                kn_gemm(&e, &g);
+                g.B = Wf; g.b_type = GL_F32; g.C = C2;
+                kn_gemm(&e, &g);
+                CHECK_MSG(!memcmp(C1, C2, sizeof(float) * M * N), "%s %lldx%lldx%lld: dequantized path differs",
+                          gl_dtype_name(t), (long long)M, (long long)N, (long long)K);
+                CHECK(kn_gemm_ws_size_t(&e, M, N, K, t) >= kn_gemm_ws_size(&e, M, N, K) + (size_t)N * K * 4);
+            }
+            free(A); free(Wf); free(bias); free(C1); free(C2); free(W);
+        }
+    }
+}
+
+int main(void) {
+    uint64_t seed = 0x5eed0005;
+    fprintf(stderr, "test_quant: seed %llu\n", (unsigned long long)seed);
+    list_isas();
+    for (int i = 0; i < n_isas; i++) fprintf(stderr, "  isa %s\n", isas[i]->name);
+    gl_pool *p3 = gl_pool_new(3);
+    test_formats();
+    test_ggml_golden();
+    test_quantize_act(&seed);
+    test_dots(&seed);
+    test_qgemm(&seed, p3);
+    test_gemm_dequant(&seed, p3);
+    gl_pool_free(p3);
+    TEST_DONE();
+}
