@@ -110,6 +110,15 @@ void qwen2_free(qwen2_model *m) {
 
 int qwen2_hidden(const qwen2_model *m) { return m->hidden; }
 int qwen2_vocab(const qwen2_model *m) { return m->vocab; }
+int qwen2_n_layer(const qwen2_model *m) { return m->n_layer; }
+int qwen2_n_head(const qwen2_model *m) { return m->cfg.n_head; }
+int qwen2_head_dim(const qwen2_model *m) { return m->head_dim; }
+wl_mat qwen2_head(const qwen2_model *m) { return m->head; }
+void qwen2_layer_mats(const qwen2_model *m, int l, wl_mat out[7]) {
+    const qwen2_layer *L = &m->layers[l];
+    out[0] = L->q, out[1] = L->k, out[2] = L->v, out[3] = L->o;
+    out[4] = L->gate, out[5] = L->up, out[6] = L->down;
+}
 
 int qwen2_state_new(const qwen2_model *m, int n_ctx, int n_batch, int n_threads, qwen2_state **out, gl_err *err) {
     if (n_ctx < 1 || n_batch < 1) return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "qwen2: bad context/batch size");

@@ -1,0 +1,164 @@
+/* bench_fastvlm — FastVLM end to end through the public API: time to first token split into
+ * preprocess, vision tower + projector and prompt prefill, then decode tokens/s, with
+ * efficiency figures against the machine's limits (../shared/notes/machine.md):
+ *   vision: GFLOP/s vs the fp32 FMA peak (FastViTHD + projector = 487 GFLOP at 1024^2, scaled
+ *           by (S/1024)^2 for other sizes);
+ *   prefill: GFLOP/s of the Linear layers (2 x weights x tokens) + attention, vs the same peak;
+ *   decode: GB/s of weights streamed per token (every decoder matrix + the head) vs ~19 GB/s.
+ * Each repeat runs a fresh image + "Describe the image." turn (a new conversation); prints
+ * every repeat and the medians. Peak RSS (getrusage) at the end.
+ *
+ * Usage: bench_fastvlm MODEL_DIR [IMAGE] [-t threads] [-n decode_tokens] [-r repeats] [--json]
+ * Without IMAGE a 640x400 synthetic image is used (padded and resized like a photo). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "api/api.h"
+
+#define PEAK_2T 176.0 /* GFLOP/s: 2 x 88, the top of the measured 130-175 (so % is conservative) */
+#define PEAK_1T 88.0
+#define BW_2T 19.0    /* GB/s, typical 2-thread streaming read */
+#define BW_1T 11.0
+#define VISION_GFLOP_1024 487.0
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int on_token(void *user, int32_t tok, const char *text, size_t len) {
+    (void)user, (void)tok, (void)text, (void)len;
+    return 0;
+}
+
+/* Bytes of one matrix as stored. */
+static double mat_bytes(const wl_mat *m) { return (double)m->rows * m->cols * gl_dtype_size(m->type); }
+
+int main(int argc, char **argv) {
+    const char *dir = NULL, *image = NULL;
+    int threads = 2, n_dec = 32, reps = 3, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_dec = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!dir) dir = argv[i];
+        else if (!image) image = argv[i];
+        else {
+            fprintf(stderr, "bench_fastvlm: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir || threads < 1 || n_dec < 2 || reps < 1 || reps > 64) {
+        fprintf(stderr, "usage: bench_fastvlm MODEL_DIR [IMAGE] [-t threads] [-n decode_tokens>=2] [-r repeats] [--json]\n");
+        return 2;
+    }
+    char err[512];
+    glimpse_model *m;
+    if (glimpse_model_open(dir, NULL, &m, err, sizeof err)) {
+        fprintf(stderr, "bench_fastvlm: %s\n", err);
+        return 1;
+    }
+    if (glimpse_model_get_kind(m) != GLIMPSE_MODEL_VLM) {
+        fprintf(stderr, "bench_fastvlm: %s is not a FastVLM folder\n", dir);
+        return 1;
+    }
+    glimpse_ctx_params cp = glimpse_ctx_default_params();
+    cp.n_threads = threads;
+    glimpse_ctx *c;
+    if (glimpse_ctx_new(m, &cp, &c)) {
+        fprintf(stderr, "bench_fastvlm: %s\n", glimpse_model_errmsg(m));
+        return 1;
+    }
+    glimpse_image img;
+    if (image) {
+        if (glimpse_image_load(image, 0, &img, err, sizeof err)) {
+            fprintf(stderr, "bench_fastvlm: %s\n", err);
+            return 1;
+        }
+    } else {
+        /* synthetic 640x400 (the pad + upscale path of a landscape photo) */
+        img.width = 640, img.height = 400;
+        img.rgb = malloc((size_t)img.width * img.height * 3);
+        if (!img.rgb) return 1;
+        for (int y = 0; y < img.height; y++)
+            for (int x = 0; x < img.width; x++) {
+                uint8_t *p = img.rgb + ((size_t)y * img.width + x) * 3;
+                p[0] = (uint8_t)(x * 255 / 639), p[1] = (uint8_t)(y * 255 / 399), p[2] = (uint8_t)((x / 9 + y / 13) % 2 * 150 + 50);
+            }
+    }
+
+    /* work per phase, from the loaded shapes */
+    const fastvlm_model *v = m->vlm;
+    const qwen2_model *q = v->llm;
+    double S = v->image_size, vis_gflop = VISION_GFLOP_1024 * (S / 1024) * (S / 1024);
+    double w_bytes = 0, w_params = 0; /* decoder matrices + head, as stored */
+    int n_layer = qwen2_n_layer(q);
+    for (int l = 0; l < n_layer; l++) {
+        wl_mat mats[7];
+        qwen2_layer_mats(q, l, mats);
+        for (int k = 0; k < 7; k++) w_bytes += mat_bytes(&mats[k]), w_params += (double)mats[k].rows * mats[k].cols;
+    }
+    wl_mat head = qwen2_head(q);
+    double head_bytes = mat_bytes(&head);
+
+    glimpse_gen_params gp = glimpse_gen_default_params();
+    gp.max_new_tokens = n_dec;
+    double pre[64], vis[64], pf[64], ttft[64], dec[64];
+    int T = 0, gen = 0;
+    for (int r = 0; r < reps; r++) {
+        if (glimpse_chat_set_image(c, &img) || glimpse_chat_ask(c, "Describe the image.", &gp, on_token, NULL)) {
+            fprintf(stderr, "bench_fastvlm: %s\n", glimpse_ctx_errmsg(c));
+            return 1;
+        }
+        glimpse_timings t = glimpse_ctx_timings(c);
+        T = t.prompt_tokens, gen = t.generated_tokens;
+        pre[r] = t.preprocess_ms, vis[r] = t.vision_ms, pf[r] = t.prefill_ms, ttft[r] = t.ttft_ms;
+        dec[r] = gen > 1 ? (gen - 1) / (t.decode_ms / 1e3) : 0;
+        if (!json)
+            printf("rep %d: preprocess %.0f ms, vision %.0f ms, prefill %.0f ms (%d tokens), TTFT %.0f ms, "
+                   "decode %.2f tok/s (%d tokens)\n",
+                   r, pre[r], vis[r], pf[r], T, ttft[r], dec[r], gen);
+    }
+    double mpre = median(pre, reps), mvis = median(vis, reps), mpf = median(pf, reps), mttft = median(ttft, reps);
+    double mdec = median(dec, reps);
+    /* prefill: Linear layers over T tokens + attention QK^T and PV (causal: ~T^2/2 pairs) + the
+     * head on the last position */
+    int hd = qwen2_head_dim(q), nh = qwen2_n_head(q);
+    double pf_gflop = (2.0 * w_params * T + 2.0 * 2.0 * n_layer * nh * hd * (double)T * T / 2 +
+                       2.0 * head.rows * head.cols) * 1e-9;
+    double peak = threads >= 2 ? PEAK_2T : PEAK_1T, bw = threads >= 2 ? BW_2T : BW_1T;
+    double gb_tok = (w_bytes + head_bytes) * 1e-9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_gib = ru.ru_maxrss / (1024.0 * 1024.0);
+    if (json) {
+        printf("{\"threads\":%d,\"image_size\":%d,\"prompt_tokens\":%d,\"generated\":%d,\"preprocess_ms\":%.1f,"
+               "\"vision_ms\":%.1f,\"prefill_ms\":%.1f,\"ttft_ms\":%.1f,\"decode_tok_s\":%.3f,\"vision_gflop\":%.1f,"
+               "\"prefill_gflop\":%.1f,\"decode_gb_per_token\":%.4f,\"peak_rss_gib\":%.3f}\n",
+               threads, v->image_size, T, gen, mpre, mvis, mpf, mttft, mdec, vis_gflop, pf_gflop, gb_tok, rss_gib);
+    } else {
+        printf("median of %d, %d thread(s), image %dx%d, %d prompt positions:\n", reps, threads, v->image_size,
+               v->image_size, T);
+        printf("  preprocess  %8.1f ms\n", mpre);
+        printf("  vision      %8.1f ms  %6.1f GFLOP/s (%.0f GFLOP, %.0f%% of %.0f peak)\n", mvis, vis_gflop / (mvis / 1e3),
+               vis_gflop, 100 * vis_gflop / (mvis / 1e3) / peak, peak);
+        printf("  prefill     %8.1f ms  %6.1f GFLOP/s (%.0f GFLOP, %.0f%% of peak)\n", mpf, pf_gflop / (mpf / 1e3), pf_gflop,
+               100 * pf_gflop / (mpf / 1e3) / peak);
+        printf("  TTFT        %8.1f ms\n", mttft);
+        printf("  decode      %8.2f tok/s  %5.1f GB/s (%.3f GB/token, %.0f%% of %.0f GB/s)\n", mdec, mdec * gb_tok, gb_tok,
+               100 * mdec * gb_tok / bw, bw);
+        printf("  peak RSS    %8.3f GiB\n", rss_gib);
+    }
+    if (!image) free(img.rgb);
+    else glimpse_image_free(&img);
+    glimpse_ctx_free(c);
+    glimpse_model_close(m);
+    return 0;
+}
