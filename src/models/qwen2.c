@@ -220,16 +220,18 @@ int qwen2_forward(const qwen2_model *m, qwen2_state *s, const kn_env *env, const
             const qwen2_layer *L = &m->layers[li];
             float *kc = s->k + (size_t)li * s->n_ctx * kd, *vc = s->v + (size_t)li * s->n_ctx * kd;
             rmsnorm(x, nb, H, L->in_norm, m->cfg.rms_eps, s->xn);
-            op_linear(env, s->xn, nb, H, L->q.data, L->q.type, L->bq, qd, s->q, KN_ACT_NONE, 0);
-            op_linear(env, s->xn, nb, H, L->k.data, L->k.type, L->bk, kd, kc + (size_t)pos * kd, KN_ACT_NONE, 0);
-            op_linear(env, s->xn, nb, H, L->v.data, L->v.type, L->bv, kd, vc + (size_t)pos * kd, KN_ACT_NONE, 0);
+            const op_lin qkv[3] = {{L->q.data, L->q.type, L->bq, qd, s->q, KN_ACT_NONE, 0},
+                                   {L->k.data, L->k.type, L->bk, kd, kc + (size_t)pos * kd, KN_ACT_NONE, 0},
+                                   {L->v.data, L->v.type, L->bv, kd, vc + (size_t)pos * kd, KN_ACT_NONE, 0}};
+            op_linear_multi(env, s->xn, nb, H, qkv, 3);
             rope(m, s->q, nb, nh, pos);
             rope(m, kc + (size_t)pos * kd, nb, nkv, pos);
             op_attention_kv(env, s->q, nb, kc, vc, pos, nh, nkv, hd, s->att);
             op_linear(env, s->att, nb, qd, L->o.data, L->o.type, NULL, H, x, KN_ACT_NONE, 1);
             rmsnorm(x, nb, H, L->post_norm, m->cfg.rms_eps, s->xn);
-            op_linear(env, s->xn, nb, H, L->gate.data, L->gate.type, NULL, I, s->g, KN_ACT_SILU, 0);
-            op_linear(env, s->xn, nb, H, L->up.data, L->up.type, NULL, I, s->u, KN_ACT_NONE, 0);
+            const op_lin gu[2] = {{L->gate.data, L->gate.type, NULL, I, s->g, KN_ACT_SILU, 0},
+                                  {L->up.data, L->up.type, NULL, I, s->u, KN_ACT_NONE, 0}};
+            op_linear_multi(env, s->xn, nb, H, gu, 2);
             op_mul(env, s->g, s->u, (size_t)nb * I);
             op_linear(env, s->g, nb, I, L->down.data, L->down.type, NULL, H, x, KN_ACT_NONE, 1);
         }
