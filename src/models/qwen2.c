@@ -100,7 +100,8 @@ int qwen2_load(const gl_weights *w, const qwen2_config *cfg, const char *file, q
     for (int i = 0; i < m->n_layer; i++) {
         wl_mat mats[7];
         qwen2_layer_mats(m, i, mats);
-        for (int k = 0; k < 7; k++) gl_map_prefault(mats[k].data, (size_t)(mats[k].rows * mats[k].cols) * gl_dtype_size(mats[k].type));
+        for (int k = 0; k < 7; k++)
+            gl_map_prefault(mats[k].data, (size_t)(mats[k].rows * mats[k].cols) * gl_dtype_size(mats[k].type));
     }
     gl_map_prefault(m->head.data, (size_t)(m->head.rows * m->head.cols) * gl_dtype_size(m->head.type));
     /* inv_freq as transformers computes it (float32): 1 / theta^(2i/d) */
