@@ -79,7 +79,8 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
 
 void op_linear_multi(const kn_env *env, const float *x, int T, int in, const op_lin *l, int n) {
     if (T > KN_GEMV_MAX_M || n > 8) {
-        for (int i = 0; i < n; i++) op_linear(env, x, T, in, l[i].w, l[i].wt, l[i].b, l[i].out, l[i].y, l[i].act, l[i].accumulate);
+        for (int i = 0; i < n; i++)
+            op_linear(env, x, T, in, l[i].w, l[i].wt, l[i].b, l[i].out, l[i].y, l[i].act, l[i].accumulate);
         return;
     }
     kn_gemm_args a[8];
