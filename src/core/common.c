@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 int gl_err_set(gl_err *err, int code, const char *fmt, ...) {
     if (err) {
@@ -54,9 +57,23 @@ char *gl_strdup(const char *s) {
     return d;
 }
 
+/* Blocks this large (feature maps, KV caches, folded weights) start on a 2 MB boundary and ask
+ * for transparent huge pages (Linux, THP in "madvise" mode as on Debian): one page fault per
+ * 2 MB instead of 512 when first touched, and far fewer TLB misses when a GEMM walks a
+ * [channels, H*W] map row by row. The madvise is a hint: failure changes nothing. */
+#define HUGE_MIN ((size_t)8 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
 void *gl_aligned_alloc(size_t align, size_t n) {
     if (should_fail()) return NULL;
     void *p = NULL;
+#ifdef MADV_HUGEPAGE
+    if (n >= HUGE_MIN && align <= HUGE_PAGE) {
+        if (posix_memalign(&p, HUGE_PAGE, n) != 0) return NULL;
+        madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+        return p;
+    }
+#endif
     if (posix_memalign(&p, align, n ? n : align) != 0) return NULL;
     return p;
 }

@@ -82,3 +82,12 @@ int gl_read_file(const char *path, size_t max_size, char **out, size_t *out_len,
     if (out_len) *out_len = len;
     return 0;
 }
+
+void gl_map_prefault(const void *p, size_t n) {
+#ifdef MADV_POPULATE_READ
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(pg - 1);
+    if (p && n) madvise((void *)a, (uintptr_t)p + n - a, MADV_POPULATE_READ);
+#else
+    (void)p, (void)n;
+#endif
+}

@@ -13,14 +13,12 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Waiting, a thread spins WAIT_SPIN_ITERS pauses (tens of microseconds), then yields its core
- * between checks: on a machine with more runnable threads than cores, the thread it waits for
- * may be descheduled and need that core (2-thread forwards ran 4x slower than 1-thread ones
- * under a load of 10 when the caller spun; spinning instead of yielding is still 2-3x slower
- * there). An idle worker sleeps after SPIN_ITERS checks (~1-2 ms on an idle machine), long
- * enough to bridge the gap between consecutive ops without burning a core when idle. */
-#define SPIN_ITERS 4000
-#define WAIT_SPIN_ITERS 2000
+/* Spin iterations before a worker sleeps: ~tens of microseconds, enough to bridge the gap
+ * between consecutive ops of a forward pass without burning a core when idle. */
+#define SPIN_ITERS 20000
+/* The caller waiting for a task still running elsewhere yields its core after this many spins:
+ * on a loaded machine the thread it waits for may be queued behind it. */
+#define YIELD_AFTER 2000
 
 typedef struct worker {
     gl_pool *pool;
@@ -28,18 +26,38 @@ typedef struct worker {
     pthread_t th;
 } worker;
 
+/* A job's n tasks (ith = 0..n-1) are claimed from `claim` by whichever threads are running:
+ * normally each thread runs one, but when a worker is late (asleep, or descheduled on a
+ * machine with more runnable threads than cores) the caller runs its task too instead of
+ * waiting for it. claim = generation << 32 | next task, so a worker still looking at an
+ * earlier job can never claim a task of the next one. */
 struct gl_pool {
     int n;
     worker *w;
     gl_task_fn fn;
     void *arg;
-    atomic_uint gen;      /* incremented per job */
-    atomic_int pending;   /* workers still running the current job */
-    atomic_int sleeping;  /* workers blocked on cv */
+    atomic_uint gen;        /* incremented per job (workers wait on it) */
+    atomic_ullong claim;    /* gen << 32 | next unclaimed task */
+    atomic_int done;        /* tasks of the current job finished */
+    atomic_int sleeping;    /* workers blocked on cv */
     atomic_bool quit;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
+
+/* Runs the tasks of job `g` this thread can still claim. fn/arg are read after a successful
+ * claim: the job cannot end (and they cannot change) before the claimed task is done. */
+static void run_tasks(gl_pool *p, unsigned g) {
+    unsigned long long c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    for (;;) {
+        if ((unsigned)(c >> 32) != g || (int)(c & 0xffffffffu) >= p->n) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        p->fn(p->arg, (int)(c & 0xffffffffu), p->n);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    }
+}
 
 static void *worker_main(void *v) {
     worker *w = v;
@@ -50,8 +68,7 @@ static void *worker_main(void *v) {
         int spins = 0;
         while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) {
             if (++spins < SPIN_ITERS) {
-                if (spins < WAIT_SPIN_ITERS) cpu_relax();
-                else sched_yield(); /* the caller may be the one waiting for this core */
+                cpu_relax();
                 continue;
             }
             atomic_fetch_add(&p->sleeping, 1);
@@ -63,8 +80,7 @@ static void *worker_main(void *v) {
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
-        p->fn(p->arg, w->ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_tasks(p, g);
     }
 }
 
@@ -113,18 +129,21 @@ void gl_pool_run(gl_pool *p, gl_task_fn fn, void *arg) {
         fn(arg, 0, 1);
         return;
     }
+    /* the previous job is over (done == n), so no thread reads fn/arg now */
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->pending, p->n - 1);
-    atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the worker's sleeping++ then gen check */
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->claim, (unsigned long long)g << 32, memory_order_release);
+    atomic_store(&p->gen, g); /* seq_cst: pairs with the worker's sleeping++ then gen check */
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(arg, 0, p->n);
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
-        if (spins < WAIT_SPIN_ITERS) cpu_relax();
+    run_tasks(p, g);
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n;) {
+        if (++spins < YIELD_AFTER) cpu_relax();
         else sched_yield();
     }
 }

@@ -1,6 +1,9 @@
-/* pool.h — a persistent thread pool. One job at a time runs on all threads (the caller is
- * thread 0); work is split by ith/nth inside the job, as ggml splits rows. Workers spin briefly
- * after a job (decode issues many small jobs back to back), then sleep on a condition variable. */
+/* pool.h — a persistent thread pool. One job at a time runs as n tasks (ith = 0..n-1); work is
+ * split by ith/nth inside the job, as ggml splits rows. Each task runs exactly once, but not
+ * necessarily on its own thread: threads claim tasks, so when a worker is late (asleep, or
+ * descheduled on a loaded machine) the caller runs its task too rather than wait for it.
+ * Workers spin briefly after a job (decode issues many small jobs back to back), then sleep on
+ * a condition variable. */
 #ifndef GL_POOL_H
 #define GL_POOL_H
 
@@ -15,7 +18,9 @@ typedef void (*gl_task_fn)(void *arg, int ith, int nth);
 gl_pool *gl_pool_new(int n_threads);
 void gl_pool_free(gl_pool *p);
 int gl_pool_size(const gl_pool *p);
-/* Runs fn(arg, ith, nth) for ith = 0..nth-1 concurrently; returns when all have returned.
+/* Runs fn(arg, ith, nth) for ith = 0..nth-1 (nth = gl_pool_size), concurrently when threads are
+ * free; returns when all have returned. Tasks must not wait for each other (one thread may run
+ * several tasks in turn); per-ith workspaces are safe (one task per ith, one at a time).
  * p may be NULL: fn runs once on the caller with nth = 1. Not reentrant: a task must not call
  * gl_pool_run on the same pool. */
 void gl_pool_run(gl_pool *p, gl_task_fn fn, void *arg);

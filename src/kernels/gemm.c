@@ -301,11 +301,70 @@ static void run_rows(void *v, int ith, int nth) {
     if (lo < hi) gemm_rows(j, wa, wb, lo * mr, GL_MIN(hi * mr, j->a->M));
 }
 
+/* GEMV path: the columns of up to GEMV_BATCH products in chunks claimed from one counter.
+ * A chunk is a multiple of 16 columns (isa->gemv's unit) holding ~64 KB of weights: long
+ * enough to stream, short enough that a descheduled thread leaves little behind. */
+#define GEMV_BATCH 8
+#define GEMV_CHUNK_BYTES 65536
+
+typedef struct gemv_job {
+    const kn_gemm_args *a[GEMV_BATCH];
+    int n;
+    const kn_gemm_isa *isa;
+    int64_t first[GEMV_BATCH + 1]; /* product i owns chunks [first[i], first[i+1]) */
+    int64_t w[GEMV_BATCH];         /* columns per chunk */
+    atomic_long next;
+} gemv_job;
+
 static void run_gemv(void *v, int ith, int nth) {
-    const job *j = v;
-    int64_t lo, hi;
-    gl_split((j->a->N + 15) / 16, ith, nth, &lo, &hi); /* 16-column units: see isa->gemv */
-    if (lo < hi) j->isa->gemv(j->a, lo * 16, GL_MIN(hi * 16, j->a->N));
+    gemv_job *j = v;
+    int i = 0;
+    for (;;) {
+        int64_t ch = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (ch >= j->first[j->n]) break;
+        while (ch >= j->first[i + 1]) i++; /* chunks are claimed in increasing order */
+        const kn_gemm_args *a = j->a[i];
+        int64_t n0 = (ch - j->first[i]) * j->w[i];
+        j->isa->gemv(a, n0, GL_MIN(n0 + j->w[i], a->N));
+    }
+    (void)ith, (void)nth;
+}
+
+/* Quantized B (kernels/qgemm.h) and pre-packed operands take kn_gemm's own routes. */
+static int on_gemv_path(const kn_gemm_args *a) {
+    return a->M > 0 && a->M <= KN_GEMV_MAX_M && a->N > 0 && a->K > 0 && !gl_dtype_is_quant(a->b_type) && !a->Ap &&
+           !a->Bp;
+}
+
+/* Products a[0..n) all on the GEMV path, n <= GEMV_BATCH. */
+static void gemv_batch(const kn_env *env, const kn_gemm_args *const *a, int n) {
+    gemv_job j;
+    memset(&j, 0, sizeof j);
+    j.n = n;
+    j.isa = pick_isa(env);
+    for (int i = 0; i < n; i++) {
+        size_t row = (size_t)a[i]->K * gl_dtype_size(a[i]->b_type);
+        int64_t w = round_up((int64_t)(GEMV_CHUNK_BYTES / (row ? row : 1)), 16);
+        j.a[i] = a[i];
+        j.w[i] = GL_MAX(w, 16);
+        j.first[i + 1] = j.first[i] + (a[i]->N + j.w[i] - 1) / j.w[i];
+    }
+    atomic_init(&j.next, 0);
+    gl_pool_run(env->pool, run_gemv, &j);
+}
+
+void kn_gemm_batch(const kn_env *env, const kn_gemm_args *a, int n) {
+    const kn_gemm_args *g[GEMV_BATCH];
+    int ng = 0;
+    for (int i = 0; i < n; i++) {
+        if (!on_gemv_path(&a[i])) {
+            kn_gemm(env, &a[i]);
+            continue;
+        }
+        g[ng++] = &a[i];
+        if (ng == GEMV_BATCH) gemv_batch(env, g, ng), ng = 0;
+    }
+    if (ng) gemv_batch(env, g, ng);
 }
 
 /* K == 0: C = act(bias) (or C += bias). */
@@ -463,7 +522,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
         return;
     }
     if (a->M <= KN_GEMV_MAX_M) {
-        gl_pool_run(env->pool, run_gemv, &j);
+        gemv_batch(env, &a, 1);
         return;
     }
     int nth = gl_pool_size(env->pool);

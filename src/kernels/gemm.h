@@ -61,6 +61,13 @@ typedef struct kn_gemm_args {
 
 void kn_gemm(const kn_env *env, const kn_gemm_args *a);
 
+/* n independent products, each exactly as kn_gemm computes it (bit for bit). Those on the GEMV
+ * path (M <= KN_GEMV_MAX_M) share one pool job: their columns are cut into chunks that threads
+ * claim from one counter, so e.g. a decode step's q/k/v projections cost one barrier, not
+ * three, and a thread slowed by other load does less of the work. Others run one by one
+ * through kn_gemm (with their own ws). */
+void kn_gemm_batch(const kn_env *env, const kn_gemm_args *a, int n);
+
 /* Scratch bytes kn_gemm needs for an M x N x K product on env's pool (0 for the GEMV path).
  * Monotonic in M, N, K: the size for the largest shape serves all smaller ones. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K);

@@ -155,6 +155,24 @@ void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w,
     run_gemm(env, &a);
 }
 
+void op_linear_multi(const kn_env *env, const float *x, int T, int in, const op_lin *l, int n) {
+    if (T > KN_GEMV_MAX_M || n > 8) {
+        for (int i = 0; i < n; i++)
+            op_linear(env, x, T, in, l[i].w, l[i].wt, l[i].b, l[i].out, l[i].y, l[i].act, l[i].accumulate);
+        return;
+    }
+    kn_gemm_args a[8];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < n; i++) {
+        a[i].M = T; a[i].N = l[i].out; a[i].K = in;
+        a[i].A = x; a[i].lda = in;
+        a[i].B = l[i].w; a[i].ldb = in; a[i].b_type = l[i].wt; a[i].trans_b = 1;
+        a[i].C = l[i].y; a[i].ldc = l[i].out;
+        a[i].bias_n = l[i].b; a[i].act = l[i].act; a[i].accumulate = l[i].accumulate;
+    }
+    kn_gemm_batch(env, a, n);
+}
+
 /* ---- elementwise ---- */
 void op_gelu(const kn_env *env, float *x, size_t n) { kn_gelu(env, x, x, (int64_t)n); }
 void op_add(const kn_env *env, float *x, const float *y, size_t n) { kn_add(env, x, y, x, (int64_t)n); }

@@ -41,6 +41,15 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
 void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
                  int accumulate);
 
+/* One Linear layer of op_linear_multi: y[T, out] (+)= act(x · W^T + b). */
+typedef struct op_lin {
+    const void *w; gl_dtype wt; const float *b;
+    int out; float *y; kn_act act; int accumulate;
+} op_lin;
+/* Several Linear layers over the same x[T, in] (q/k/v, gate/up): one pool job for all of them
+ * when T is small (decode), else op_linear each. */
+void op_linear_multi(const kn_env *env, const float *x, int T, int in, const op_lin *l, int n);
+
 /* y[T, N] = x[T, K] · w[K, N] (w row-major, right-multiplied: CLIP's text_projection). */
 void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, int N, float *y);
 

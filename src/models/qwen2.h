@@ -32,6 +32,13 @@ int qwen2_vocab(const qwen2_model *m);
 int qwen2_tied(const qwen2_model *m);
 const qwen2_config *qwen2_get_config(const qwen2_model *m);
 
+int qwen2_n_layer(const qwen2_model *m);
+int qwen2_n_head(const qwen2_model *m);
+int qwen2_head_dim(const qwen2_model *m);
+/* Layer l's matrices as stored, in the order q, k, v, o, gate, up, down (benchmarks). */
+void qwen2_layer_mats(const qwen2_model *m, int l, wl_mat out[7]);
+wl_mat qwen2_head(const qwen2_model *m);
+
 /* A KV cache for up to n_ctx positions and scratch for prefill chunks of up to n_batch tokens. */
 int qwen2_state_new(const qwen2_model *m, int n_ctx, int n_batch, int n_threads, qwen2_state **out, gl_err *err);
 void qwen2_state_free(qwen2_state *s);

@@ -4,6 +4,7 @@
 #include "core/fp16.h"
 #include "core/pool.h"
 #include <stdatomic.h>
+#include <unistd.h>
 #include "core/mapfile.h"
 
 static void t_fp16(void) {
@@ -51,6 +52,31 @@ static void task(void *v, int ith, int nth) {
     long s = 0;
     for (int64_t i = lo; i < hi; i++) s += i;
     atomic_fetch_add(&a->sum, s);
+}
+
+/* Tasks are claimed by whichever thread is free: with uneven delays one thread runs several
+ * tasks in turn. Each ith must still run exactly once per job, never twice at the same time,
+ * always with nth = the pool size. */
+typedef struct { atomic_int hits[8], busy[8], bad; int nth; } claim_arg;
+static void claim_task(void *v, int ith, int nth) {
+    claim_arg *a = v;
+    if (nth != a->nth || ith < 0 || ith >= nth || atomic_fetch_add(&a->busy[ith], 1) != 0) atomic_fetch_add(&a->bad, 1);
+    if ((ith * 7 + atomic_load(&a->hits[ith])) % 5 == 0) usleep(200); /* a slow task now and then */
+    atomic_fetch_add(&a->hits[ith], 1);
+    atomic_fetch_sub(&a->busy[ith], 1);
+}
+
+static void t_pool_claim(void) {
+    for (int n = 2; n <= 4; n++) {
+        gl_pool *p = gl_pool_new(n);
+        claim_arg a;
+        memset(&a, 0, sizeof a);
+        a.nth = n;
+        for (int rep = 0; rep < 200; rep++) gl_pool_run(p, claim_task, &a);
+        CHECK_EQ_INT(atomic_load(&a.bad), 0);
+        for (int i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&a.hits[i]), 200);
+        gl_pool_free(p);
+    }
 }
 
 static void t_pool(void) {
@@ -109,5 +135,6 @@ int main(void) {
     t_fp16();
     t_arena();
     t_pool();
+    t_pool_claim();
     TEST_DONE();
 }

@@ -338,6 +338,53 @@ static void t_ws_monotonic(void) {
     CHECK_EQ_INT(bad, 0);
 }
 
+/* kn_gemm_batch: 11 random products (more than one job's worth; mostly GEMV-path shapes, one
+ * packed) must equal kn_gemm of each, bit for bit, for every ISA and thread count. */
+static void t_batch(uint64_t *seed) {
+    enum { NP = 11 };
+    prob p[NP];
+    float *C[NP], *Cb[NP];
+    static const gl_dtype dts[3] = {GL_F32, GL_F16, GL_BF16};
+    for (int i = 0; i < NP; i++) {
+        memset(&p[i], 0, sizeof p[i]);
+        p[i].M = i == 3 ? 13 : 1 + (int64_t)(t_rand_u64(seed) % KN_GEMV_MAX_M);
+        p[i].N = 1 + (int64_t)(t_rand_u64(seed) % 300);
+        p[i].K = i == 5 ? 2000 : 1 + (int64_t)(t_rand_u64(seed) % 200); /* one with several chunks of 16 */
+        p[i].bt = dts[t_rand_u64(seed) % 3];
+        p[i].trans_b = i % 4 != 1;
+        p[i].lda = p[i].K, p[i].ldb = (p[i].trans_b ? p[i].K : p[i].N) + (int64_t)(i & 1);
+        p[i].ldc = p[i].N + (int64_t)(i & 2);
+        p[i].bias_kind = (int)(t_rand_u64(seed) % 4);
+        p[i].accumulate = i % 5 == 2;
+        p[i].act = p[i].accumulate ? KN_ACT_NONE : (kn_act)(t_rand_u64(seed) % 5);
+        prob_init(&p[i], seed);
+        size_t n = (size_t)(p[i].M * p[i].ldc) + 1;
+        C[i] = malloc(n * sizeof(float)), Cb[i] = malloc(n * sizeof(float));
+    }
+    for (int isa = 0; isa < 2; isa++)
+        for (int t = 1; t <= 3; t++) {
+            kn_env env = isa ? kn_env_native(pools[t]) : kn_env_scalar(pools[t]);
+            kn_gemm_args a[NP];
+            for (int i = 0; i < NP; i++) {
+                size_t n = (size_t)(p[i].M * p[i].ldc);
+                memcpy(C[i], p[i].Cinit, n * sizeof(float));
+                memcpy(Cb[i], p[i].Cinit, n * sizeof(float));
+                a[i] = prob_args(&p[i], C[i]);
+                kn_gemm(&env, &a[i]);
+                a[i].C = Cb[i];
+            }
+            kn_gemm_batch(&env, a, NP);
+            for (int i = 0; i < NP; i++) {
+                size_t n = (size_t)(p[i].M * p[i].ldc);
+                CHECK_MSG(memcmp(C[i], Cb[i], n * sizeof(float)) == 0,
+                          "batch %s/%dt product %d (M=%lld N=%lld K=%lld %s): differs from kn_gemm", isa ? "native" : "scalar",
+                          t, i, (long long)p[i].M, (long long)p[i].N, (long long)p[i].K, dt_name(p[i].bt));
+                check_c(&p[i], Cb[i], "batch");
+            }
+        }
+    for (int i = 0; i < NP; i++) prob_free(&p[i]), free(C[i]), free(Cb[i]);
+}
+
 int main(void) {
     uint64_t seed = 0x5eed6e33ull;
     const char *s = getenv("GLIMPSE_TEST_SEED");
@@ -347,6 +394,7 @@ int main(void) {
 
     t_act_accuracy();
     t_ws_monotonic();
+    t_batch(&seed);
 
     static const int64_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 129};
     const int ns = (int)GL_ARRAY_LEN(sizes);
