@@ -38,7 +38,7 @@ static int fuzz_open_bytes_cb(const uint8_t *data, size_t size, const char *suff
     return rc;
 }
 
-static int fuzz_open_bytes(const uint8_t *data, size_t size, const char *suffix) {
+static inline int fuzz_open_bytes(const uint8_t *data, size_t size, const char *suffix) {
     return fuzz_open_bytes_cb(data, size, suffix, NULL);
 }
 
