@@ -331,7 +331,7 @@ static int usage(FILE *f) {
     fprintf(f, "usage: glimpse-gen MODEL OUTDIR [--seed N] [--dtype f32|f16|bf16] [--clip-vocab FILE.gz] [--tokenizer DIR]\n"
                "MODEL: mobileclip2-s0 | mobileclip2-s2 | mobileclip2-s3 | mobileclip2-s4 | mobileclip2-tiny |\n"
                "       mobileclip2-b | mobileclip2-l14 | mobileclip2-b-tiny | mobileclip2-l14-tiny |\n"
-               "       fastvlm-0.5b | fastvlm-tiny\n"
+               "       fastvlm-0.5b | fastvlm-1.5b | fastvlm-7b | fastvlm-tiny\n"
                "Random weights in the downloaded layout: for benchmarks and tests, not for use.\n");
     return f == stdout ? 0 : 2;
 }
@@ -416,10 +416,13 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/open_clip_model.safetensors", out);
     } else {
         int tiny = !strcmp(model, "fastvlm-tiny");
-        if (!tiny && strcmp(model, "fastvlm-0.5b")) return usage(stderr);
+        int big = !strcmp(model, "fastvlm-1.5b") ? 1 : !strcmp(model, "fastvlm-7b") ? 2 : 0;
+        if (!tiny && !big && strcmp(model, "fastvlm-0.5b")) return usage(stderr);
         mci_spec hd = {5, {96, 192, 384, 768, 1536}, {2, 12, 24, 4, 2}, 3, 4, {0, 0, 0, 1, 1}, {0}, 1, 768};
         qwen_spec q = {896, 24, 14, 2, 4864, 151936};
-        int image = 1024;
+        int image = 1024, tied = 1;
+        if (big == 1) q = (qwen_spec){1536, 28, 12, 2, 8960, 151936};
+        if (big == 2) q = (qwen_spec){3584, 28, 28, 4, 18944, 152064}, tied = 0; /* Qwen2-7B: untied head */
         if (tiny) {
             mci_spec t2 = {5, {8, 16, 32, 32, 64}, {1, 1, 1, 1, 1}, 3, 4, {0, 0, 0, 1, 1}, {0}, 1, 16};
             qwen_spec q2 = {64, 2, 4, 2, 128, 151936};
@@ -437,10 +440,10 @@ int main(int argc, char **argv) {
                  "  \"mm_vision_select_feature\": \"patch\",\n  \"mm_vision_select_layer\": -2,\n"
                  "  \"mm_vision_tower\": \"mobileclip_l_%d\",\n  \"num_attention_heads\": %lld,\n"
                  "  \"num_hidden_layers\": %lld,\n  \"num_key_value_heads\": %lld,\n  \"rms_norm_eps\": 1e-06,\n"
-                 "  \"rope_theta\": 1000000.0,\n  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"bfloat16\",\n"
+                 "  \"rope_theta\": 1000000.0,\n  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"bfloat16\",\n"
                  "  \"use_sliding_window\": false,\n  \"vocab_size\": %lld,\n  \"glimpse_random_weights\": true\n}\n",
                  (long long)q.hidden, (long long)q.inter, 2 * hd.widths[4], image, (long long)q.heads,
-                 (long long)q.layers, (long long)q.kv, (long long)q.vocab);
+                 (long long)q.layers, (long long)q.kv, tied ? "true" : "false", (long long)q.vocab);
         if (write_text(out, "config.json", cfg)) return 1;
         static const char *const tf[] = {"vocab.json", "merges.txt", "added_tokens.json", "tokenizer_config.json",
                                          "special_tokens_map.json", "tokenizer.json"};
