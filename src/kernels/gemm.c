@@ -29,7 +29,7 @@
 
 #include <stdatomic.h>
 
-static const kn_gemm_isa *pick_isa(const kn_env *env) {
+const kn_gemm_isa *kn_gemm_isa_pick(const kn_env *env) {
 #if defined(__x86_64__)
     if (kn_use_avx2(env)) return &kn_gemm_isa_avx2;
 #endif
@@ -107,7 +107,7 @@ static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, i
  * (callers size a scratch once for the largest shape) and always covers make_plan's need. */
 size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K) {
     if (M <= KN_GEMV_MAX_M || N <= 0 || K <= 0) return 0;
-    const kn_gemm_isa *isa = pick_isa(env);
+    const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     int nth = gl_pool_size(env->pool);
     plan p = make_plan(isa, M, N, K, nth);
     size_t rows = (size_t)nth * thread_floats(&p.b);
@@ -341,7 +341,7 @@ static void gemv_batch(const kn_env *env, const kn_gemm_args *const *a, int n) {
     gemv_job j;
     memset(&j, 0, sizeof j);
     j.n = n;
-    j.isa = pick_isa(env);
+    j.isa = kn_gemm_isa_pick(env);
     for (int i = 0; i < n; i++) {
         size_t row = (size_t)a[i]->K * gl_dtype_size(a[i]->b_type);
         int64_t w = round_up((int64_t)(GEMV_CHUNK_BYTES / (row ? row : 1)), 16);
@@ -399,11 +399,11 @@ static void run_ref_rows(void *v, int ith, int nth) {
 }
 
 size_t kn_gemm_packed_a_floats(const kn_env *env, int64_t M, int64_t K) {
-    return (size_t)(round_up(M, pick_isa(env)->mr) * K);
+    return (size_t)(round_up(M, kn_gemm_isa_pick(env)->mr) * K);
 }
 
 void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, int64_t K, float *dst, kn_packed_a *out) {
-    const kn_gemm_isa *isa = pick_isa(env);
+    const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     kn_gemm_args a;
     memset(&a, 0, sizeof a);
     a.M = M, a.K = K, a.A = A, a.lda = lda;
@@ -417,11 +417,11 @@ float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k) {
 }
 
 size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N) {
-    return (size_t)(round_up(N, pick_isa(env)->nr) * K);
+    return (size_t)(round_up(N, kn_gemm_isa_pick(env)->nr) * K);
 }
 
 void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out) {
-    const kn_gemm_isa *isa = pick_isa(env);
+    const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     int64_t N_r = round_up(a->N, isa->nr);
     for (int64_t pc = 0; pc < a->K; pc += KN_GEMM_KC) {
         int64_t kc = GL_MIN((int64_t)KN_GEMM_KC, a->K - pc);
@@ -514,7 +514,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     atomic_init(&j.next_chunk, 0);
     atomic_init(&j.next_pack, 0);
     j.a = a;
-    j.isa = pick_isa(env);
+    j.isa = kn_gemm_isa_pick(env);
     const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
     const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == KN_GEMM_KC);
     if ((a->Ap && !prepacked) || !b_ok) {

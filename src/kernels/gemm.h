@@ -143,6 +143,8 @@ extern const kn_gemm_isa kn_gemm_isa_avx2;
 #if defined(__aarch64__)
 extern const kn_gemm_isa kn_gemm_isa_neon;
 #endif
+/* The table env's CPU features select (scalar when forced or nothing better is present). */
+const kn_gemm_isa *kn_gemm_isa_pick(const kn_env *env);
 
 /* Shared by the scalar and NEON pieces: act on one value (libm, as kn_gemm_ref). */
 float kn_gemm_act1(kn_act act, float x);

@@ -23,17 +23,6 @@ const kn_quant_isa *kn_quant_pick(const kn_env *env) {
     return &kn_quant_isa_scalar;
 }
 
-static const kn_gemm_isa *pick_act(const kn_env *env) {
-#if defined(__x86_64__)
-    if (kn_use_avx2(env)) return &kn_gemm_isa_avx2;
-#endif
-#if defined(__aarch64__)
-    if (kn_use_neon(env)) return &kn_gemm_isa_neon;
-#endif
-    (void)env;
-    return &kn_gemm_isa_scalar;
-}
-
 static size_t row_bytes(gl_dtype t, int64_t K) {
     return (size_t)(K / GL_QK) * (t == GL_Q8_0 ? sizeof(gl_block_q8_0) : sizeof(gl_block_q4_0));
 }
@@ -141,7 +130,7 @@ static int check(const kn_qgemm_args *a) {
 int kn_qgemm(const kn_env *env, const kn_qgemm_args *a) {
     if (check(a)) return GLIMPSE_ERR_INVALID_ARG;
     if (a->M <= 0 || a->N <= 0) return 0;
-    qjob j = {a, kn_quant_pick(env), pick_act(env), NULL, NULL, 0, a->M};
+    qjob j = {a, kn_quant_pick(env), kn_gemm_isa_pick(env), NULL, NULL, 0, a->M};
     int64_t nb = a->K / GL_QK;
     size_t need = kn_qgemm_ws_size(env, a->M, a->K, a->a_trans);
     void *own = NULL, *ws = a->ws;
