@@ -9,10 +9,11 @@
  * every repeat and the medians, and the peak RSS (getrusage after the first repeat, before the
  * first stream test).
  *
- * Usage: bench_fastvlm MODEL_DIR [IMAGE] [-t threads] [-n decode_tokens] [-r repeats] [--json] [--llm-only]
+ * Usage: bench_fastvlm MODEL_DIR [IMAGE] [-t threads] [-n decode_tokens] [-r repeats] [--json] [--llm-only [--prompt T]]
  * Without IMAGE a 640x400 synthetic image is used (padded and resized like a photo).
  * --llm-only: just the decoder (internal API), for profiling: prefill of 280 positions of
- * random embeddings, then greedy decode (the vision phase takes most of a full run). */
+ * random embeddings (--prompt T: T positions; 0: decode from an empty cache, as llama-bench's tg),
+ * then greedy decode (the vision phase takes most of a full run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,23 +83,24 @@ static double stream_gbs(int threads) {
 }
 
 /* Decoder alone: prefill T random rows, then n_dec greedy steps, reps times. */
-static int llm_only(const fastvlm_model *v, int threads, int n_dec, int reps) {
+static int llm_only(const fastvlm_model *v, int threads, int n_dec, int reps, int T) {
     const qwen2_model *q = v->llm;
-    int T = 280, H = v->hidden, V = qwen2_vocab(q);
+    int H = v->hidden, V = qwen2_vocab(q);
     gl_pool *pool = gl_pool_new(threads);
     kn_scratch scr = {0};
     kn_env env = kn_env_native(pool);
     env.scratch = &scr;
     qwen2_state *st;
     gl_err err = {0};
-    float *x = malloc(sizeof(float) * (size_t)T * H), *lg = malloc(sizeof(float) * (size_t)V);
+    float *x = malloc(sizeof(float) * (size_t)(T + 1) * H), *lg = malloc(sizeof(float) * (size_t)V);
     if (!x || !lg || qwen2_state_new(q, 1024, 512, threads, &st, &err)) return 1;
     uint32_t s = 1;
-    for (size_t i = 0; i < (size_t)T * H; i++) s = s * 1664525u + 1013904223u, x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)(T + 1) * H; i++) s = s * 1664525u + 1013904223u, x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
     for (int r = 0; r < reps; r++) {
         qwen2_state_truncate(st, 0);
         double t0 = now_ms(), c0 = cpu_s();
-        if (qwen2_forward(q, st, &env, x, T, lg, &err)) return 1;
+        /* T = 0: decode from an empty cache (as llama-bench's tg test), after one first position */
+        if (qwen2_forward(q, st, &env, x, T ? T : 1, lg, &err)) return 1;
         double t1 = now_ms(), c1 = cpu_s();
         for (int i = 0; i < n_dec; i++) {
             int32_t best = 0;
@@ -127,13 +129,14 @@ static double mat_bytes(const wl_mat *m) { return (double)m->rows * m->cols * gl
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *image = NULL;
-    int threads = 2, n_dec = 32, reps = 3, json = 0, llm = 0;
+    int threads = 2, n_dec = 32, reps = 3, json = 0, llm = 0, prompt = 280;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_dec = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--llm-only")) llm = 1;
+        else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = atoi(argv[++i]);
         else if (!dir) dir = argv[i];
         else if (!image) image = argv[i];
         else {
@@ -155,7 +158,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_fastvlm: %s is not a FastVLM folder\n", dir);
         return 1;
     }
-    if (llm) return llm_only(m->vlm, threads, n_dec, reps);
+    if (llm) return llm_only(m->vlm, threads, n_dec, reps, prompt < 0 ? 0 : prompt > 900 ? 900 : prompt);
     glimpse_ctx_params cp = glimpse_ctx_default_params();
     cp.n_threads = threads;
     glimpse_ctx *c;

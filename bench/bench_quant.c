@@ -7,7 +7,7 @@
  *  3. with a MobileCLIP2 folder (bench_quant --s0 DIR, e.g. from glimpse-gen mobileclip2-s0):
  *     image embedding time of the original (f32) vs its q8_0 / q4_0 conversions, alternating.
  * Timings are medians of N repetitions (shared machine: compare the ratios, not the absolutes).
- * Usage: bench_quant [--reps N] [--threads T] [--s0 DIR] [--skip-llm] */
+ * Usage: bench_quant [--reps N] [--threads T] [--s0 DIR] [--skip-llm] [--decode-only] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +89,7 @@ static void linear(const kn_env *env, const float *x, int M, const mat *m, int t
     kn_gemm(env, &a);
 }
 
-static void bench_llm(gl_pool *pool, int reps) {
+static void bench_llm(gl_pool *pool, int reps, int decode_only) {
     /* Qwen2-0.5B: hidden 896, 14 heads / 2 kv heads of 64, intermediate 4864, 24 layers, vocab 151936 */
     enum { H = 896, KV = 128, I = 4864, L = 24, V = 151936 };
     uint64_t seed = 1;
@@ -140,6 +140,7 @@ static void bench_llm(gl_pool *pool, int reps) {
         printf("  %-5s %6.0f MB  %6.1f ms/token  %5.1f GB/s  = %3.0f%% of the read ceiling  (%.1f tokens/s ceiling-bound)\n",
                TNAMES[t], bytes / 1e6, s * 1e3, bytes / s / 1e9, 100.0 * bytes / s / 1e9 / rd_gbs, 1.0 / s);
     }
+    if (decode_only) goto done;
     printf("prefill, 280 tokens through one layer's matrices, median of %d:\n", reps);
     double flop = 0;
     for (int j = 0; j < 7; j++) flop += 2.0 * 280 * shp[j][0] * shp[j][1];
@@ -153,6 +154,7 @@ static void bench_llm(gl_pool *pool, int reps) {
         double s = median(tt, reps);
         printf("  %-5s %7.1f ms  %6.1f GFLOP/s\n", TNAMES[t], s * 1e3, flop / s / 1e9);
     }
+done:
     for (int l = 0; l < L * 7; l++)
         for (int t = 0; t < 4; t++) free(layers[l].w[t]);
     for (int j = 0; j < 7; j++)
@@ -218,21 +220,22 @@ static void bench_s0(const char *dir, int threads, int reps) {
 #endif
 
 int main(int argc, char **argv) {
-    int reps = 7, threads = 2, skip_llm = 0;
+    int reps = 7, threads = 2, skip_llm = 0, decode_only = 0;
     const char *s0 = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--s0") && i + 1 < argc) s0 = argv[++i];
         else if (!strcmp(argv[i], "--skip-llm")) skip_llm = 1;
+        else if (!strcmp(argv[i], "--decode-only")) decode_only = 1;
         else {
-            fprintf(stderr, "usage: bench_quant [--reps N] [--threads T] [--s0 DIR] [--skip-llm]\n");
+            fprintf(stderr, "usage: bench_quant [--reps N] [--threads T] [--s0 DIR] [--skip-llm] [--decode-only]\n");
             return 2;
         }
     }
     if (reps < 1 || reps > 64) reps = 7;
     gl_pool *pool = gl_pool_new(threads);
-    if (!skip_llm) bench_llm(pool, reps);
+    if (!skip_llm) bench_llm(pool, reps, decode_only);
     gl_pool_free(pool);
     if (s0) bench_s0(s0, threads, reps);
     return 0;

@@ -102,7 +102,7 @@ typedef enum glimpse_model_kind {
 typedef struct glimpse_model_params {
     const char *vocab_path;  /* tokenizer vocabulary when the model folder has none (may be NULL) */
     uint64_t max_pixels;     /* image pixel limit; 0 = GLIMPSE_DEFAULT_MAX_PIXELS */
-    const char *mmproj_path; /* FastVLM from GGUF: the mmproj-*.gguf beside the LLM .gguf (may be NULL) */
+    const char *mmproj_path; /* FastVLM from GGUF: its mmproj-*.gguf (NULL: mmproj-<name> beside the .gguf) */
 } glimpse_model_params;
 
 typedef struct glimpse_ctx_params {

@@ -128,8 +128,19 @@ static void check_tokenizer(const char *folder, const char *llm, const char *mmp
     glimpse_model *a = NULL, *b = NULL;
     glimpse_model_params mp = glimpse_model_default_params();
     CHECK_MSG(glimpse_model_open(folder, NULL, &a, err, sizeof err) == 0, "%s", err);
-    CHECK(glimpse_model_open(llm, NULL, &b, err, sizeof err) == GLIMPSE_ERR_MISSING); /* no --mmproj */
+    CHECK_MSG(glimpse_model_open(llm, NULL, &b, err, sizeof err) == 0, "%s", err); /* mmproj-<name> beside it */
+    glimpse_model_close(b);
+    b = NULL;
+    char moved[400];
+    snprintf(moved, sizeof moved, "%s.moved", mmproj);
+    CHECK(rename(mmproj, moved) == 0);
+    CHECK(glimpse_model_open(llm, NULL, &b, err, sizeof err) == GLIMPSE_ERR_MISSING); /* none beside, none named */
     CHECK(strstr(err, "mmproj") != NULL);
+    mp.mmproj_path = moved;
+    CHECK_MSG(glimpse_model_open(llm, &mp, &b, err, sizeof err) == 0, "%s", err);
+    glimpse_model_close(b);
+    b = NULL;
+    CHECK(rename(moved, mmproj) == 0);
     mp.mmproj_path = mmproj;
     CHECK_MSG(glimpse_model_open(llm, &mp, &b, err, sizeof err) == 0, "%s", err);
     static const char *const texts[] = {"<|im_start|>user\nDescribe the image.<|im_end|>\n", "Hello world! 123 ça 東京 🙂",

@@ -13,6 +13,7 @@
  * and then used in place. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "core/fp16.h"
@@ -187,10 +188,20 @@ int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_p
 int api_vlm_open_gguf(glimpse_model *m, const char *path, const glimpse_model_params *p) {
     const char *base = strrchr(path, '/');
     snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : path);
-    if (!p || !p->mmproj_path)
+    /* Without a named vision file, take the one `glimpse convert` wrote beside it. */
+    char beside[1024];
+    const char *mmproj = p ? p->mmproj_path : NULL;
+    if (!mmproj) {
+        int dl = base ? (int)(base - path + 1) : 0;
+        struct stat st;
+        if (snprintf(beside, sizeof beside, "%.*smmproj-%s", dl, path, path + dl) < (int)sizeof beside &&
+            !stat(beside, &st) && S_ISREG(st.st_mode))
+            mmproj = beside;
+    }
+    if (!mmproj)
         return api_fail(&m->err, GLIMPSE_ERR_MISSING,
                         "%s: a FastVLM GGUF needs its vision file too (--mmproj mmproj-....gguf)", path);
-    int rc = fastvlm_load_gguf(path, p->mmproj_path, &m->vlm, &m->err);
+    int rc = fastvlm_load_gguf(path, mmproj, &m->vlm, &m->err);
     if (rc) return rc;
     const io_gguf *g = gl_weights_gguf(m->vlm->w);
     const io_gguf_kv *tk = io_gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = io_gguf_find_kv(g, "tokenizer.ggml.token_type");

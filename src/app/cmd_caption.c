@@ -23,8 +23,8 @@ static void usage(FILE *f, const char *cmd) {
                 cmd, strcmp(cmd, "ask") ? "[-p PROMPT] " : "QUESTION ");
     fprintf(f, "\noptions:\n"
                "  -m, --model DIR        FastVLM folder as downloaded (config.json, safetensors, tokenizer),\n"
-               "                         or the LLM .gguf of a converted pair (with --mmproj)\n"
-               "  --mmproj FILE          the vision file of a converted pair (mmproj-*.gguf)\n"
+               "                         or the LLM .gguf of a converted pair\n"
+               "  --mmproj FILE          the vision file of a pair (default: mmproj-NAME beside it)\n"
                "  -p, --prompt TEXT      the question or instruction\n"
                "  -n, --max-tokens N     maximum new tokens (default 256)\n"
                "  --temp T               temperature (default 0: greedy)\n"

@@ -353,10 +353,25 @@ static void gemv_batch(const kn_env *env, const kn_gemm_args *const *a, int n) {
     gl_pool_run(env->pool, run_gemv, &j);
 }
 
+/* Decode-sized products with quantized B (as gemm_quant would run them): one kn_qgemm_batch. */
+static int on_qgemv_path(const kn_gemm_args *a) {
+    return a->M > 0 && a->M <= KN_GEMV_MAX_M && a->N > 0 && gl_dtype_is_quant(a->b_type) && a->trans_b &&
+           a->ldb == a->K && !a->bias_m && a->K % GL_QK == 0 && !a->Ap && !a->Bp;
+}
+
 void kn_gemm_batch(const kn_env *env, const kn_gemm_args *a, int n) {
     const kn_gemm_args *g[GEMV_BATCH];
-    int ng = 0;
+    kn_qgemm_args q[GEMV_BATCH];
+    int ng = 0, nq = 0;
     for (int i = 0; i < n; i++) {
+        if (on_qgemv_path(&a[i])) {
+            const kn_gemm_args *x = &a[i];
+            q[nq++] = (kn_qgemm_args){.M = x->M, .N = x->N, .K = x->K, .A = x->A, .lda = x->lda, .B = x->B,
+                                      .b_type = x->b_type, .C = x->C, .ldc = x->ldc, .bias_n = x->bias_n,
+                                      .act = x->act, .accumulate = x->accumulate};
+            if (nq == GEMV_BATCH) kn_qgemm_batch(env, q, nq), nq = 0;
+            continue;
+        }
         if (!on_gemv_path(&a[i])) {
             kn_gemm(env, &a[i]);
             continue;
@@ -365,6 +380,7 @@ void kn_gemm_batch(const kn_env *env, const kn_gemm_args *a, int n) {
         if (ng == GEMV_BATCH) gemv_batch(env, g, ng), ng = 0;
     }
     if (ng) gemv_batch(env, g, ng);
+    if (nq) kn_qgemm_batch(env, q, nq);
 }
 
 /* K == 0: C = act(bias) (or C += bias). */

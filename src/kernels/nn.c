@@ -270,10 +270,12 @@ static bool attn_ok(const kn_attn_args *a) {
 /* Queries per task of the blocked path: K is packed transposed once per (head, chunk). */
 #define ATTN_QCH 64
 static bool attn_blocked(const kn_attn_args *a) { return a->n_q >= 8; }
+/* Decode with grouped-query heads: the heads sharing one K/V head are the block's queries. */
+static bool attn_grouped(const kn_attn_args *a) { return a->n_q < 8 && a->n_heads / a->n_kv_heads >= 2; }
 static int64_t attn_ldkt(const kn_attn_args *a) { return (GL_MAX(a->n_kv, (int64_t)1) + 15) & ~(int64_t)15; }
 
 size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a) {
-    size_t per = attn_blocked(a) ? (size_t)(a->head_dim + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
+    size_t per = attn_blocked(a) || attn_grouped(a) ? (size_t)(a->head_dim + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
                                  : (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
     return per * (size_t)gl_pool_size(env->pool);
 }
@@ -314,6 +316,47 @@ static void attn_task_dot(void *v, int ith, int nth) {
     }
 }
 
+/* K^T of kv head kvh, positions [0, n) padded to a multiple of 16 with zeros: [hd, ldkt]. */
+static void pack_kt(const kn_attn_args *a, int64_t kvh, int64_t n, int64_t ldkt, float *kt) {
+    const int hd = a->head_dim;
+    int64_t n16 = (n + 15) & ~(int64_t)15;
+    const float *kb = a->k + kvh * hd;
+    for (int d = 0; d < hd; d++) {
+        float *row = kt + (int64_t)d * ldkt;
+        for (int64_t jj = 0; jj < n; jj++) row[jj] = kb[jj * a->k_stride + d];
+        for (int64_t jj = n; jj < n16; jj++) row[jj] = 0;
+    }
+}
+
+/* (kv head, query) tasks: K^T packed once, the group's heads in blocks of KN_ATTN_QB (decode
+ * of a GQA model: one pass over each K/V row serves the whole group, with no call per row). */
+static void attn_task_grp(void *v, int ith, int nth) {
+    const attn_job *j = v;
+    const kn_attn_args *a = j->a;
+    const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
+    const int64_t ldkt = attn_ldkt(a);
+    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = kt + (size_t)hd * ldkt;
+    int64_t lo, hi;
+    gl_split((int64_t)a->n_kv_heads * a->n_q, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t kvh = t / a->n_q, i = t % a->n_q, lim = attn_lim(a, i);
+        float *o = a->out + i * a->o_stride + kvh * grp * hd;
+        if (lim <= 0) {
+            memset(o, 0, (size_t)grp * hd * sizeof(float));
+            continue;
+        }
+        pack_kt(a, kvh, lim, ldkt, kt);
+        int64_t lims[KN_ATTN_QB];
+        for (int r = 0; r < KN_ATTN_QB; r++) lims[r] = lim;
+        for (int h = 0; h < grp; h += KN_ATTN_QB) {
+            int nq = GL_MIN(KN_ATTN_QB, grp - h);
+            kn_attn_blk b = {a->q + i * a->q_stride + (kvh * grp + h) * hd, hd, nq, kt, ldkt,
+                             a->v + kvh * hd, a->v_stride, lims, hd, a->scale, sc, o + (int64_t)h * hd, hd};
+            j->blk(&b);
+        }
+    }
+}
+
 /* (head, chunk of ATTN_QCH queries) tasks: pack K^T, then blocks of KN_ATTN_QB queries */
 static void attn_task_blk(void *v, int ith, int nth) {
     const attn_job *j = v;
@@ -328,13 +371,7 @@ static void attn_task_blk(void *v, int ith, int nth) {
         int64_t h = t / nch, i0 = t % nch * ATTN_QCH, i1 = GL_MIN(i0 + ATTN_QCH, a->n_q), kvh = h / grp;
         int64_t need = attn_lim(a, i1 - 1); /* lim grows with i */
         if (kvh != packed_kvh || need > packed_n) {
-            int64_t n16 = (need + 15) & ~(int64_t)15;
-            const float *kb = a->k + kvh * hd;
-            for (int d = 0; d < hd; d++) {
-                float *row = kt + (int64_t)d * ldkt;
-                for (int64_t jj = 0; jj < need; jj++) row[jj] = kb[jj * a->k_stride + d];
-                for (int64_t jj = need; jj < n16; jj++) row[jj] = 0;
-            }
+            pack_kt(a, kvh, need, ldkt, kt);
             packed_kvh = kvh;
             packed_n = need;
         }
@@ -368,6 +405,7 @@ int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_
 #endif
     if (!kn_use_avx2(env) && !kn_use_neon(env)) j.blk = kn_attn_blk_scalar;
     if (attn_blocked(a) && j.blk) gl_pool_run(env->pool, attn_task_blk, &j);
+    else if (attn_grouped(a) && j.blk) gl_pool_run(env->pool, attn_task_grp, &j);
     else gl_pool_run(env->pool, attn_task_dot, &j);
     return GLIMPSE_OK;
 }

@@ -8,6 +8,8 @@
 #include "qgemm.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <string.h>
 
 #define KN_Q_CHUNK_BYTES (32 << 10)
 #define KN_Q_TRANS_ROWS 16 /* a_trans: rows gathered at a time before quantizing */
@@ -79,8 +81,25 @@ static void dot_rows(const qjob *j, int64_t n0, int64_t n1) {
     int64_t chunk = GL_MAX(1, (int64_t)(KN_Q_CHUNK_BYTES / rb));
     void (*dot)(int64_t, const void *, const kn_block_q8a *, int64_t, int, float *) =
         a->b_type == GL_Q8_0 ? j->isa->dot_q8_0 : j->isa->dot_q4_0;
+    void (*dot4)(int64_t, const void *, size_t, const kn_block_q8a *, float *) =
+        a->b_type == GL_Q8_0 ? j->isa->dot4_q8_0 : j->isa->dot4_q4_0;
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
         int64_t c1 = GL_MIN(n1, c0 + chunk);
+        if (j->m1 - j->m0 == 1 && dot4) { /* decode: 4 weight rows per pass over the activations */
+            float *crow = a->c_trans ? NULL : &a->C[j->m0 * a->ldc];
+            for (int64_t n = c0; n < c1; n += 4) {
+                float o[4];
+                int r = (int)GL_MIN(4, c1 - n);
+                if (r == 4) dot4(nb, (const uint8_t *)a->B + (size_t)n * rb, rb, j->xq, o);
+                else
+                    for (int i = 0; i < r; i++) dot(nb, (const uint8_t *)a->B + (size_t)(n + i) * rb, j->xq, nb, 1, &o[i]);
+                for (int i = 0; i < r; i++) {
+                    float bias = a->bias_n ? a->bias_n[n + i] : 0.0f;
+                    float *c = crow ? &crow[n + i] : &a->C[(n + i) * a->ldc + j->m0];
+                    *c = a->accumulate ? *c + (o[i] + bias) : o[i] + bias;
+                }
+            }
+        } else
         for (int64_t m = j->m0; m < j->m1; m += 4) {
             int nx = (int)GL_MIN(4, j->m1 - m);
             const kn_block_q8a *xr = j->xq + (m - j->m0) * nb;
@@ -127,9 +146,109 @@ static int check(const kn_qgemm_args *a) {
     return 0;
 }
 
+/* ---- decode-sized products, several per pool run ----------------------------------------- */
+
+#define KN_QBATCH 8
+#define KN_QBATCH_CHUNK_BYTES (24 << 10) /* weight bytes per claimed chunk */
+
+typedef struct qbatch {
+    qjob j[KN_QBATCH];
+    int64_t first[KN_QBATCH + 1]; /* product i owns chunks [first[i], first[i+1]) */
+    int64_t w[KN_QBATCH];         /* rows per chunk (a multiple of 4) */
+    int n;
+    atomic_llong next;
+} qbatch;
+
+static void run_batch(void *v, int ith, int nth) {
+    qbatch *b = v;
+    int i = 0;
+    for (;;) {
+        int64_t ch = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
+        if (ch >= b->first[b->n]) break;
+        while (ch >= b->first[i + 1]) i++; /* claimed in increasing order */
+        int64_t n0 = (ch - b->first[i]) * b->w[i];
+        dot_rows(&b->j[i], n0, GL_MIN(n0 + b->w[i], b->j[i].a->N));
+    }
+    (void)ith, (void)nth;
+}
+
+static int same_a(const kn_qgemm_args *x, const kn_qgemm_args *y) {
+    return x->A == y->A && x->lda == y->lda && x->M == y->M && x->K == y->K;
+}
+
+/* n <= KN_QBATCH products with M <= KN_GEMV_MAX_M and A in rows (checked by the caller). */
+static int qgemm_batch(const kn_env *env, const kn_qgemm_args *const *a, int n) {
+    qbatch b;
+    memset(&b, 0, sizeof b);
+    atomic_init(&b.next, 0);
+    const kn_quant_isa *isa = kn_quant_pick(env);
+    const kn_gemm_isa *act = kn_gemm_isa_pick(env);
+    size_t need = 0;
+    int owner[KN_QBATCH];
+    for (int i = 0; i < n; i++) {
+        owner[i] = i;
+        for (int k = 0; k < i; k++)
+            if (same_a(a[k], a[i])) { owner[i] = owner[k]; break; }
+        if (owner[i] == i) need += (size_t)a[i]->M * (size_t)(a[i]->K / GL_QK);
+    }
+    kn_block_q8a local[1536], *buf = need <= GL_ARRAY_LEN(local) ? local : gl_malloc(need * sizeof *buf);
+    if (!buf) return GLIMPSE_ERR_NOMEM;
+    kn_block_q8a *p = buf;
+    for (int i = 0; i < n; i++) {
+        qjob *j = &b.j[i];
+        *j = (qjob){a[i], isa, act, NULL, NULL, 0, a[i]->M};
+        int64_t nb = a[i]->K / GL_QK;
+        if (owner[i] == i) {
+            j->xq = p;
+            p += a[i]->M * nb;
+            quant_rows(j, 0, a[i]->M, NULL);
+        } else {
+            j->xq = b.j[owner[i]].xq;
+        }
+        int64_t w = (int64_t)(KN_QBATCH_CHUNK_BYTES / row_bytes(a[i]->b_type, a[i]->K)) / 4 * 4;
+        b.w[i] = GL_MAX(w, 4);
+        b.first[i + 1] = b.first[i] + (a[i]->N + b.w[i] - 1) / b.w[i];
+    }
+    b.n = n;
+    gl_pool_run(env->pool, run_batch, &b);
+    if (buf != local) gl_free(buf);
+    return 0;
+}
+
+static int batchable(const kn_qgemm_args *a) { return a->M <= KN_GEMV_MAX_M && !a->a_trans; }
+
+int kn_qgemm_batch(const kn_env *env, const kn_qgemm_args *a, int n) {
+    const kn_qgemm_args *g[KN_QBATCH];
+    int ng = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (check(&a[i])) {
+            rc = GLIMPSE_ERR_INVALID_ARG;
+            continue;
+        }
+        if (a[i].M <= 0 || a[i].N <= 0) continue;
+        if (!batchable(&a[i])) {
+            int r = kn_qgemm(env, &a[i]);
+            if (r) rc = r;
+            continue;
+        }
+        g[ng++] = &a[i];
+        if (ng == KN_QBATCH) {
+            int r = qgemm_batch(env, g, ng);
+            if (r) rc = r;
+            ng = 0;
+        }
+    }
+    if (ng) {
+        int r = qgemm_batch(env, g, ng);
+        if (r) rc = r;
+    }
+    return rc;
+}
+
 int kn_qgemm(const kn_env *env, const kn_qgemm_args *a) {
     if (check(a)) return GLIMPSE_ERR_INVALID_ARG;
     if (a->M <= 0 || a->N <= 0) return 0;
+    if (batchable(a) && qgemm_batch(env, &a, 1) == 0) return 0;
     qjob j = {a, kn_quant_pick(env), kn_gemm_isa_pick(env), NULL, NULL, 0, a->M};
     int64_t nb = a->K / GL_QK;
     size_t need = kn_qgemm_ws_size(env, a->M, a->K, a->a_trans);

@@ -56,6 +56,10 @@ void kn_dequant_rows(const kn_env *env, const void *B, gl_dtype t, int64_t rows,
 
 /* GLIMPSE_ERR_INVALID_ARG when K is not a multiple of 32 or b_type is not quantized. */
 int kn_qgemm(const kn_env *env, const kn_qgemm_args *a);
+/* n products at once: the decode-sized ones (M <= KN_GEMV_MAX_M, A in rows) share one pool run
+ * whose threads claim chunks of weight rows from one counter (a thread slowed by other load
+ * takes fewer), and products reading the same A quantize it once. Results equal kn_qgemm's. */
+int kn_qgemm_batch(const kn_env *env, const kn_qgemm_args *a, int n);
 size_t kn_qgemm_ws_size(const kn_env *env, int64_t M, int64_t K, int a_trans);
 /* The plain-C definition (single-threaded, same quantization of A): the spec. */
 int kn_qgemm_ref(const kn_qgemm_args *a);
@@ -70,6 +74,10 @@ typedef struct kn_quant_isa {
      * for i < nx (1..4): one weight row (nb blocks of Q8_0 / Q4_0) against nx activation rows. */
     void (*dot_q8_0)(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out);
     void (*dot_q4_0)(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out);
+    /* Decode: 4 weight rows (row i at w + i * row_bytes) against one activation row, each out[i]
+     * bitwise equal to dot_*(nb, row i, x, .., 1, ..). May be NULL (then dot_* per row). */
+    void (*dot4_q8_0)(int64_t nb, const void *w, size_t row_bytes, const kn_block_q8a *x, float *out);
+    void (*dot4_q4_0)(int64_t nb, const void *w, size_t row_bytes, const kn_block_q8a *x, float *out);
 } kn_quant_isa;
 
 extern const kn_quant_isa kn_quant_isa_scalar;

@@ -220,6 +220,7 @@ static void t_attention(const kn_env *e, const char *tag) {
     attn_case(e, tag, 13, 13, 3, 3, 64, 1, 0, 1);     /* causal text (MobileCLIP-B) */
     attn_case(e, tag, 9, 9, 14, 2, 64, 1, 0, 0);      /* Qwen2-0.5B prefill: 14 q heads, 2 kv */
     attn_case(e, tag, 1, 40, 14, 2, 64, 1, 39, 0);    /* decode one token against the cache */
+    attn_case(e, tag, 1, 700, 28, 4, 128, 1, 699, 0); /* Qwen2-7B decode: groups of 7 heads, long cache */
     attn_case(e, tag, 5, 23, 6, 3, 7, 1, 18, 0);      /* chunked prefill, odd head_dim */
     attn_case(e, tag, 3, 11, 2, 1, 9, 1, -2, 0);      /* first rows fully masked -> zeros */
     attn_case(e, tag, 7, 300, 2, 2, 128, 0, 0, 0);    /* head_dim 128 (Qwen2-7B size) */

@@ -181,9 +181,74 @@ static void test_dots(uint64_t *seed) {
                                   isas[s]->name, gl_dtype_name(t), nb, nx, i, out[i], e);
                     }
                 }
+            /* 4-row decode kernels: each row bitwise equal to the one-row dot */
+            size_t rb = (size_t)nb * (t == GL_Q8_0 ? sizeof(gl_block_q8_0) : sizeof(gl_block_q4_0));
+            uint8_t *w4 = malloc(rb * 4);
+            for (int r = 0; r < 4; r++) {
+                void *wr = rand_row(t, nb, seed);
+                memcpy(w4 + r * rb, wr, rb);
+                free(wr);
+            }
+            for (int s = 0; s < n_isas; s++) {
+                void (*d4)(int64_t, const void *, size_t, const kn_block_q8a *, float *) =
+                    t == GL_Q8_0 ? isas[s]->dot4_q8_0 : isas[s]->dot4_q4_0;
+                if (!d4) continue;
+                float o4[4], o1;
+                d4(nb, w4, rb, x, o4);
+                for (int r = 0; r < 4; r++) {
+                    (t == GL_Q8_0 ? isas[s]->dot_q8_0 : isas[s]->dot_q4_0)(nb, w4 + r * rb, x, xs, 1, &o1);
+                    CHECK_MSG(!memcmp(&o1, &o4[r], sizeof o1), "%s %s dot4 nb=%d row %d: %.9g vs %.9g", isas[s]->name,
+                              gl_dtype_name(t), nb, r, o4[r], o1);
+                }
+            }
+            free(w4);
             free(w); free(xf); free(x);
         }
     }
+}
+
+/* kn_qgemm_batch (decode-sized products, some sharing A, one not batchable) equals kn_qgemm of
+ * each product, bit for bit, for 1 and 3 threads. */
+static void test_qgemm_batch(uint64_t *seed, gl_pool *p3) {
+    enum { NP = 10 };
+    kn_qgemm_args a[NP];
+    float *A[NP], *C[NP], *Cb[NP], *bias = malloc(sizeof(float) * 400);
+    void *W[NP];
+    for (int i = 0; i < 400; i++) bias[i] = t_rand_f32(seed);
+    for (int i = 0; i < NP; i++) {
+        gl_dtype t = i % 3 ? GL_Q8_0 : GL_Q4_0;
+        int64_t M = i == 7 ? 12 : 1 + (int64_t)(t_rand_u64(seed) % (i < 5 ? 1 : 4));
+        int64_t K = 32 * (1 + (int64_t)(t_rand_u64(seed) % 40)), N = 1 + (int64_t)(t_rand_u64(seed) % 400);
+        int share = i > 0 && i % 4 == 1 && a[i - 1].M == M; /* same A as the product before */
+        if (share) K = a[i - 1].K;
+        A[i] = malloc(sizeof(float) * M * (K + 3));
+        for (int64_t k = 0; k < M * (K + 3); k++) A[i][k] = t_rand_f32(seed);
+        float *wf = malloc(sizeof(float) * N * K);
+        for (int64_t k = 0; k < N * K; k++) wf[k] = t_rand_f32(seed);
+        size_t rb = (size_t)(K / 32) * (t == GL_Q8_0 ? 34 : 18);
+        W[i] = malloc(rb * N);
+        for (int64_t n = 0; n < N; n++) gl_quantize_row(t, wf + n * K, (uint8_t *)W[i] + n * rb, K);
+        free(wf);
+        C[i] = malloc(sizeof(float) * M * (N + 1)), Cb[i] = malloc(sizeof(float) * M * (N + 1));
+        a[i] = (kn_qgemm_args){M, N, K, share ? A[i - 1] : A[i], share ? a[i - 1].lda : K + 3, 0, W[i], t, NULL, N + 1, 0,
+                               i % 2 ? bias : NULL, i == 4 ? KN_ACT_SILU : KN_ACT_NONE, i == 6, NULL, 0};
+    }
+    for (int th = 0; th < 2; th++) {
+        kn_env e = kn_env_native(th ? p3 : NULL);
+        for (int i = 0; i < NP; i++) {
+            for (int64_t k = 0; k < a[i].M * (a[i].N + 1); k++) C[i][k] = Cb[i][k] = (float)k;
+            kn_qgemm_args s = a[i];
+            s.C = C[i];
+            CHECK_EQ_INT(kn_qgemm(&e, &s), 0);
+            a[i].C = Cb[i];
+        }
+        CHECK_EQ_INT(kn_qgemm_batch(&e, a, NP), 0);
+        for (int i = 0; i < NP; i++)
+            CHECK_MSG(!memcmp(C[i], Cb[i], sizeof(float) * a[i].M * (a[i].N + 1)), "batch %dt product %d (M=%lld N=%lld K=%lld)",
+                      th ? 3 : 1, i, (long long)a[i].M, (long long)a[i].N, (long long)a[i].K);
+    }
+    for (int i = 0; i < NP; i++) free(A[i]), free(W[i]), free(C[i]), free(Cb[i]);
+    free(bias);
 }
 
 static double act_d(kn_act act, double x) {
@@ -330,6 +395,7 @@ int main(void) {
     test_quantize_act(&seed);
     test_dots(&seed);
     test_qgemm(&seed, p3);
+    test_qgemm_batch(&seed, p3);
     test_gemm_dequant(&seed, p3);
     gl_pool_free(p3);
     TEST_DONE();

@@ -51,4 +51,4 @@ static void dot_q4_0(int64_t nb, const void *w, const kn_block_q8a *x, int64_t x
     }
 }
 
-const kn_quant_isa kn_quant_isa_scalar = {"scalar", quantize_act, dot_q8_0, dot_q4_0};
+const kn_quant_isa kn_quant_isa_scalar = {"scalar", quantize_act, dot_q8_0, dot_q4_0, NULL, NULL};

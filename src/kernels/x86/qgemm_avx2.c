@@ -48,10 +48,60 @@ static inline __m256i load_q4(const gl_block_q4_0 *b) {
 }
 
 /* 8 int32 partial sums of the 32 products w[j]·a[j], as f32. */
-static inline __m256 dot32(__m256i aw, __m256i w, const int8_t *a) {
-    __m256i sa = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a), w);
+static inline __m256 dot32v(__m256i aw, __m256i w, __m256i a) {
+    __m256i sa = _mm256_sign_epi8(a, w);
     __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), _mm256_set1_epi16(1));
     return _mm256_cvtepi32_ps(p);
+}
+static inline __m256 dot32(__m256i aw, __m256i w, const int8_t *a) {
+    return dot32v(aw, w, _mm256_loadu_si256((const __m256i *)a));
+}
+
+/* Decode, 4 weight rows against one activation row: each row's arithmetic is exactly the
+ * one-row kernel's below (even blocks into a0, odd into a1, hsum8(a0 + a1)); the activation
+ * blocks are loaded once for the 4 rows, and the next 4 rows (contiguous after these) are
+ * prefetched a little per step, so memory sees one long read instead of 4 short streams. */
+static inline __attribute__((always_inline)) void rows4(int64_t nb, const void *w, size_t rb, const kn_block_q8a *x,
+                                                        float *out, const int q4) {
+    const size_t bs = q4 ? sizeof(gl_block_q4_0) : sizeof(gl_block_q8_0);
+    const char *b0 = w, *b1 = b0 + rb, *b2 = b1 + rb, *b3 = b2 + rb;
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    /* pf is an address, not an access: prefetches past the end of B do not fault */
+    const char *pf = b0 + 4 * rb, *pf_end = pf + 4 * rb;
+    const size_t pf_step = ((4 * rb) / (size_t)(nb / 2 + 1) + 63) & ~(size_t)63;
+#define LD(p) (q4 ? load_q4((const gl_block_q4_0 *)(p)) : load_q8((const gl_block_q8_0 *)(p)))
+#define DW(p) _cvtsh_ss(*(const uint16_t *)(p)) /* both block types start with the f16 scale */
+#define STEP(bp, acc, xv, xd, off)                                                                 \
+    do {                                                                                            \
+        __m256i wv = LD(bp + (off));                                                                \
+        acc = _mm256_fmadd_ps(dot32v(_mm256_sign_epi8(wv, wv), wv, xv), _mm256_set1_ps(DW(bp + (off)) * (xd)), acc); \
+    } while (0)
+    int64_t k = 0;
+    for (; k + 2 <= nb; k += 2) {
+        if (pf < pf_end)
+            for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        pf += pf_step;
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[k].qs), x1 = _mm256_loadu_si256((const __m256i *)x[k + 1].qs);
+        float d0 = x[k].d, d1 = x[k + 1].d;
+        size_t o0 = (size_t)k * bs, o1 = o0 + bs;
+        STEP(b0, a00, x0, d0, o0); STEP(b0, a01, x1, d1, o1);
+        STEP(b1, a10, x0, d0, o0); STEP(b1, a11, x1, d1, o1);
+        STEP(b2, a20, x0, d0, o0); STEP(b2, a21, x1, d1, o1);
+        STEP(b3, a30, x0, d0, o0); STEP(b3, a31, x1, d1, o1);
+    }
+    if (k < nb) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[k].qs);
+        float d0 = x[k].d;
+        size_t o0 = (size_t)k * bs;
+        STEP(b0, a00, x0, d0, o0); STEP(b1, a10, x0, d0, o0); STEP(b2, a20, x0, d0, o0); STEP(b3, a30, x0, d0, o0);
+    }
+#undef STEP
+#undef DW
+#undef LD
+    out[0] = hsum8(_mm256_add_ps(a00, a01));
+    out[1] = hsum8(_mm256_add_ps(a10, a11));
+    out[2] = hsum8(_mm256_add_ps(a20, a21));
+    out[3] = hsum8(_mm256_add_ps(a30, a31));
 }
 
 #define DOT_FN(NAME, BLOCK, LOAD)                                                                               \
@@ -88,6 +138,9 @@ static inline __m256 dot32(__m256i aw, __m256i w, const int8_t *a) {
         }                                                                                                         \
         *out = hsum8(_mm256_add_ps(a0, a1));                                                                      \
     }                                                                                                             \
+    static void NAME##_r4(int64_t nb, const void *w, size_t rb, const kn_block_q8a *x, float *out) {             \
+        rows4(nb, w, rb, x, out, sizeof(BLOCK) == sizeof(gl_block_q4_0));                                          \
+    }                                                                                                             \
     static void NAME(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out) {          \
         const BLOCK *b = w;                                                                                       \
         switch (nx) {                                                                                             \
@@ -101,4 +154,4 @@ static inline __m256 dot32(__m256i aw, __m256i w, const int8_t *a) {
 DOT_FN(dot_q8_0, gl_block_q8_0, load_q8)
 DOT_FN(dot_q4_0, gl_block_q4_0, load_q4)
 
-const kn_quant_isa kn_quant_isa_avx2 = {"avx2", quantize_act, dot_q8_0, dot_q4_0};
+const kn_quant_isa kn_quant_isa_avx2 = {"avx2", quantize_act, dot_q8_0, dot_q4_0, dot_q8_0_r4, dot_q4_0_r4};
