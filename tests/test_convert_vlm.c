@@ -13,6 +13,7 @@
 #include "npy_read.h"
 
 #include "glimpse.h"
+#include "core/quant.h"
 #include "io/gguf.h"
 #include "io/json.h"
 #include "io/weights.h"
@@ -202,6 +203,26 @@ int main(void) {
         unlink(out);
         unlink(mm);
     }
+    /* --vision-type: LLM at Q4_0, tower + projector kept f32 */
+    snprintf(out, sizeof out, "/tmp/glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
+    snprintf(mm, sizeof mm, "/tmp/mmproj-glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
+    CHECK_MSG(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, GLIMPSE_WTYPE_F32, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, 7, NULL, err, sizeof err) == GLIMPSE_ERR_INVALID_ARG);
+    gl_weights *wl = NULL, *wm = NULL;
+    CHECK_MSG(gl_weights_open(out, &wl, &e) == 0 && gl_weights_open(mm, &wm, &e) == 0, "%s", e.msg);
+    if (wl && wm) {
+        const gl_tensor *q = gl_weights_find(wl, "blk.0.attn_q.weight"), *p0 = gl_weights_find(wm, "mm.0.weight");
+        int n_f32 = 0, n_q = 0;
+        for (size_t i = 0; i < gl_weights_count(wm); i++) {
+            const gl_tensor *t = gl_weights_at(wm, i);
+            n_f32 += t->dtype == GL_F32, n_q += gl_dtype_is_quant(t->dtype) || t->dtype == GL_F16;
+        }
+        CHECK(q && q->dtype == GL_Q4_0 && p0 && p0->dtype == GL_F32 && n_q == 0 && n_f32 > 0);
+    }
+    gl_weights_close(wl);
+    gl_weights_close(wm);
+    unlink(out);
+    unlink(mm);
     fastvlm_free(ref);
     free(f_ref);
     free(f_got);
