@@ -124,6 +124,49 @@ static void check_llama_layout(const char *path, int t) {
     gl_weights_close(w);
 }
 
+/* The merge id triples stored by convert are checked against the merge strings: a file with
+ * one triple changed is refused with a message, not tokenised differently. */
+static void check_bad_merge_ids(const char *llm, const char *mmproj) {
+    FILE *f = fopen(llm, "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)size);
+    CHECK(buf && fread(buf, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    io_gguf *g = NULL;
+    gl_err e = {0};
+    CHECK_MSG(io_gguf_parse(buf, (size_t)size, llm, &g, &e) == 0, "%s", e.msg);
+    const io_gguf_kv *kv = g ? io_gguf_find_kv(g, "glimpse.tokenizer.merge_ids") : NULL;
+    CHECK(kv && kv->arr_type == IO_GGUF_I32 && kv->n >= 30);
+    if (kv) {
+        size_t at = (size_t)(kv->data - buf) + 4 * 28; /* merge 9's left id */
+        int32_t v;
+        memcpy(&v, buf + at, 4);
+        v = v == 0 ? 1 : v - 1;
+        io_gguf_free(g);
+        g = NULL;
+        memcpy(buf + at, &v, 4);
+        char bad[400];
+        snprintf(bad, sizeof bad, "%s.bad.gguf", llm);
+        FILE *o = fopen(bad, "wb");
+        CHECK(o && fwrite(buf, 1, (size_t)size, o) == (size_t)size);
+        if (o) fclose(o);
+        glimpse_model_params mp = glimpse_model_default_params();
+        mp.mmproj_path = mmproj;
+        glimpse_model *m = NULL;
+        char err[512];
+        CHECK(glimpse_model_open(bad, &mp, &m, err, sizeof err) == GLIMPSE_ERR_FORMAT);
+        CHECK_MSG(strstr(err, "merge 9") != NULL, "%s", err);
+        glimpse_model_close(m);
+        unlink(bad);
+    }
+    io_gguf_free(g);
+    free(buf);
+}
+
 static void check_tokenizer(const char *folder, const char *llm, const char *mmproj) {
     char err[512];
     glimpse_model *a = NULL, *b = NULL;
@@ -155,6 +198,7 @@ static void check_tokenizer(const char *folder, const char *llm, const char *mmp
     if (a && b) CHECK(glimpse_model_get_kind(b) == GLIMPSE_MODEL_VLM && glimpse_image_size(a) == glimpse_image_size(b));
     glimpse_model_close(a);
     glimpse_model_close(b);
+    check_bad_merge_ids(llm, mmproj);
 }
 
 int main(void) {

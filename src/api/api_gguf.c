@@ -219,7 +219,15 @@ int api_vlm_open_gguf(glimpse_model *m, const char *path, const glimpse_model_pa
         if (!(ts[i] = i < n ? io_gguf_arr_str(tk, i, &tl[i]) : io_gguf_arr_str(mk, i - n, &tl[i])))
             rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: bad tokenizer string %zu", path, i);
     for (size_t i = 0; !rc && i < n; i++) types[i] = (int32_t)io_gguf_arr_int(ty, i);
-    if (!rc) rc = tok_qwen2_load_lists(ts, tl, types, n, ts + n, tl + n, nm, path, &m->qtok, &m->err);
+    /* id triples of the merges, when `glimpse convert` stored them (checked as they are used) */
+    const io_gguf_kv *mi = io_gguf_find_kv(g, "glimpse.tokenizer.merge_ids");
+    int32_t *mids = NULL;
+    if (!rc && mi && mi->type == IO_GGUF_ARRAY && mi->arr_type == IO_GGUF_I32 && mi->n == 3 * (uint64_t)nm) {
+        if ((mids = gl_malloc((size_t)mi->n * sizeof *mids + 1))) memcpy(mids, mi->data, (size_t)mi->n * sizeof *mids);
+        else rc = api_fail(&m->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) rc = tok_qwen2_load_lists(ts, tl, types, n, ts + n, tl + n, nm, mids, path, &m->qtok, &m->err);
+    gl_free(mids);
     gl_free(ts);
     gl_free(tl);
     gl_free(types);
@@ -256,6 +264,11 @@ static int set_qwen2_tokenizer(io_gguf_writer *gw, glimpse_model *m, gl_err *err
     if (!rc && m->endoftext >= 0) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.padding_token_id", IO_GGUF_U32, m->endoftext);
     if (!rc) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.add_bos_token", IO_GGUF_BOOL, 0);
     tok_qwen2_export_free(tok, types, n, mer, nm);
+    int32_t *ids = NULL;
+    size_t ni = 0;
+    if (!rc && (rc = tok_qwen2_merge_ids(m->qtok, &ids, &ni, err))) return rc;
+    if (!rc && ni == nm) rc = io_gguf_writer_set_arr(gw, "glimpse.tokenizer.merge_ids", IO_GGUF_I32, ids, 3 * ni);
+    gl_free(ids);
     return rc ? gl_err_set(err, rc, "cannot write the tokenizer") : 0;
 }
 
