@@ -25,6 +25,7 @@ static void KN_Q_CAT(KN_Q_PREFIX, quantize_act)(const float *x, kn_block_q8a *y,
             int16x8_t h = vcombine_s16(vqmovn_s32(a), vqmovn_s32(b));
             vst1_s8(y[i].qs + 4 * j, vqmovn_s16(h));
         }
+        y[i].sum = vaddlvq_s8(vld1q_s8(y[i].qs)) + vaddlvq_s8(vld1q_s8(y[i].qs + 16));
     }
 }
 
