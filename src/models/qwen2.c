@@ -34,6 +34,8 @@ struct qwen2_model {
 struct qwen2_state {
     int n_ctx, n_batch, pos, kv_dim, n_threads;
     float *k, *v;                    /* [layers][n_ctx][kv_dim] */
+    float *kt;                       /* [layers][kv_dim][kt_ld]: K transposed, for the attention */
+    int64_t kt_ld;
     float *x, *xn, *q, *kk, *vv, *att, *g, *u, *ws, *last;
 };
 
@@ -188,10 +190,17 @@ int qwen2_state_new(const qwen2_model *m, int n_ctx, int n_batch, int n_threads,
     size_t qd = (size_t)m->cfg.n_head * m->head_dim;
     s->k = gl_aligned_alloc(64, kv * sizeof(float));
     s->v = gl_aligned_alloc(64, kv * sizeof(float));
+    /* K^T: the attention kernels read keys as rows of dims; keeping them so saves transposing
+     * the whole cache at every step. Zeroed: columns past the last position are read (never
+     * used) in 16-wide steps. */
+    s->kt_ld = ((int64_t)n_ctx + 15) & ~(int64_t)15;
+    size_t ktn = (size_t)m->n_layer * (size_t)s->kv_dim * (size_t)s->kt_ld;
+    s->kt = gl_aligned_alloc(64, ktn * sizeof(float));
+    if (s->kt) memset(s->kt, 0, ktn * sizeof(float));
     size_t scratch = B * (2 * (size_t)m->hidden + 2 * qd + 2 * (size_t)s->kv_dim + 2 * (size_t)m->inter) +
                      (size_t)n_ctx * s->n_threads + (size_t)m->hidden + 64;
     s->x = gl_aligned_alloc(64, scratch * sizeof(float));
-    if (!s->k || !s->v || !s->x) {
+    if (!s->k || !s->v || !s->kt || !s->x) {
         qwen2_state_free(s);
         return gl_err_set(err, GLIMPSE_ERR_NOMEM, "qwen2: cannot allocate a %d-token KV cache", n_ctx);
     }
@@ -212,6 +221,7 @@ void qwen2_state_free(qwen2_state *s) {
     if (!s) return;
     gl_aligned_free(s->k);
     gl_aligned_free(s->v);
+    gl_aligned_free(s->kt);
     gl_aligned_free(s->x);
     gl_free(s);
 }
@@ -282,7 +292,10 @@ int qwen2_forward(const qwen2_model *m, qwen2_state *s, const kn_env *env, const
             op_linear_multi(env, s->xn, nb, H, qkv, 3);
             rope(m, s->q, nb, nh, pos);
             rope(m, kc + (size_t)pos * kd, nb, nkv, pos);
-            op_attention_kv(env, s->q, nb, kc, vc, pos, nh, nkv, hd, s->att);
+            float *ktc = s->kt + (size_t)li * kd * s->kt_ld;
+            for (int c = 0; c < kd; c++)
+                for (int t = 0; t < nb; t++) ktc[c * s->kt_ld + pos + t] = kc[(size_t)(pos + t) * kd + c];
+            op_attention_kvt(env, s->q, nb, kc, ktc, s->kt_ld, vc, pos, nh, nkv, hd, s->att);
             op_linear(env, s->att, nb, qd, L->o.data, L->o.type, NULL, H, x, KN_ACT_NONE, 1);
             rmsnorm(x, nb, H, L->post_norm, m->cfg.rms_eps, s->xn);
             const op_lin gu[2] = {{L->gate.data, L->gate.type, NULL, I, s->g, KN_ACT_SILU, 0},
