@@ -1,4 +1,5 @@
-/* cpu.h — run-time CPU feature detection. GLIMPSE_ISA=scalar forces the reference kernels. */
+/* cpu.h — run-time CPU feature detection. GLIMPSE_ISA=scalar forces the reference kernels,
+ * GLIMPSE_ISA=avx2 the plain AVX2 ones on a CPU with more (for comparisons). */
 #ifndef GL_CPU_H
 #define GL_CPU_H
 
@@ -6,6 +7,7 @@
 
 typedef struct gl_cpu {
     bool avx2, fma, f16c;   /* x86-64: the AVX2 path needs all three */
+    bool avxvnni;           /* x86-64: AVX-VNNI (256-bit dpbusd), used by the int8 kernels */
     bool neon, dotprod;     /* arm64 */
     bool forced_scalar;     /* GLIMPSE_ISA=scalar */
 } gl_cpu;

@@ -32,6 +32,8 @@ int64_t gl_tensor_numel(const gl_tensor *t) {
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "cpu.h"
 /* F16 -> F32 with F16C, 8 at a time (checkpoints converted at load: ~10x the bit-twiddling). */
 __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *p, float *dst, int64_t n) {
     int64_t i = 0;
@@ -39,9 +41,8 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *p
     for (; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = gl_f16_to_f32(h); }
 }
 static int have_f16c(void) {
-    static int v = -1; /* a CPU property, the same for every caller: a benign cache, not state */
-    if (v < 0) v = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return v;
+    gl_cpu c = gl_cpu_detect(); /* cpuid: cheap next to converting a tensor */
+    return gl_cpu_has_avx2(&c);
 }
 #endif
 

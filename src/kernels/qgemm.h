@@ -85,6 +85,8 @@ typedef struct kn_quant_isa {
 extern const kn_quant_isa kn_quant_isa_scalar;
 #if defined(__x86_64__)
 extern const kn_quant_isa kn_quant_isa_avx2;
+extern const kn_quant_isa kn_quant_isa_vnni; /* AVX-VNNI dot products; only where cpu.avxvnni */
+void kn_quantize_act_avx2(const float *x, kn_block_q8a *y, int64_t nb);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;
