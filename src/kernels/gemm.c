@@ -479,6 +479,9 @@ static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a, int un_a, in
 
 size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type) {
     if (!gl_dtype_is_quant(b_type)) return kn_gemm_ws_size(env, M, N, K);
+#if defined(__x86_64__)
+    if (M >= KN_Q_DEQUANT_M && kn_use_avx2(env) && env->cpu.avxvnni) return kn_qgemm_vnni_ws_size(env, M, K);
+#endif
     if (!kn_q_dequant(M, N, K)) return kn_qgemm_ws_size(env, M, K, 0);
     return kn_gemm_ws_size(env, M, N, K) + (size_t)N * (size_t)K * sizeof(float) + 128;
 }
@@ -486,6 +489,18 @@ size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_
 /* Quantized B: a Linear weight [N, K] of blocks (trans_b, ldb == K, no bias_m). Large M:
  * dequantize to f32 (after the GEMM workspace) and run the f32 path; small M: qgemm.h. */
 static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
+#if defined(__x86_64__)
+    if (a->M >= KN_Q_DEQUANT_M && kn_use_avx2(env) && env->cpu.avxvnni) {
+        kn_qgemm_args q = {0};
+        q.M = a->M; q.N = a->N; q.K = a->K;
+        q.A = a->A; q.lda = a->lda;
+        q.B = a->B; q.b_type = a->b_type;
+        q.C = a->C; q.ldc = a->ldc;
+        q.bias_n = a->bias_n; q.act = a->act; q.accumulate = a->accumulate;
+        q.ws = a->ws; q.ws_size = a->ws_size;
+        if (kn_qgemm_vnni(env, &q) == 0) return;
+    }
+#endif
     if (kn_q_dequant(a->M, a->N, a->K)) {
         size_t gws = kn_gemm_ws_size(env, a->M, a->N, a->K), off = (gws + 63) / 64 * 64;
         size_t need = off + (size_t)a->N * (size_t)a->K * sizeof(float) + 64;

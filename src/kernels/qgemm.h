@@ -87,6 +87,11 @@ extern const kn_quant_isa kn_quant_isa_scalar;
 extern const kn_quant_isa kn_quant_isa_avx2;
 extern const kn_quant_isa kn_quant_isa_vnni; /* AVX-VNNI dot products; only where cpu.avxvnni */
 void kn_quantize_act_avx2(const float *x, kn_block_q8a *y, int64_t nb);
+/* Many-row products (M >= KN_Q_DEQUANT_M) in int8 with AVX-VNNI (qgemm_big_vnni.c), any of
+ * kn_qgemm's layouts; only where cpu.avxvnni. Results differ from kn_qgemm's by float rounding
+ * only (the block dots are exact integers either way). */
+int kn_qgemm_vnni(const kn_env *env, const kn_qgemm_args *a);
+size_t kn_qgemm_vnni_ws_size(const kn_env *env, int64_t M, int64_t K);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;

@@ -273,6 +273,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
         {1, 1, 32, 0, 0, 0, 0, KN_ACT_NONE},   {1, 37, 96, 0, 0, 1, 0, KN_ACT_SILU}, {2, 5, 64, 0, 0, 1, 1, KN_ACT_NONE},
         {5, 9, 128, 1, 1, 1, 0, KN_ACT_GELU},  {9, 33, 64, 0, 1, 0, 1, KN_ACT_NONE}, {17, 70, 96, 1, 0, 1, 0, KN_ACT_NONE},
         {40, 300, 320, 1, 1, 1, 0, KN_ACT_GELU}, {3, 130, 896, 0, 0, 1, 0, KN_ACT_NONE},
+        {37, 21, 64, 1, 1, 0, 1, KN_ACT_NONE},  {33, 50, 96, 0, 1, 1, 0, KN_ACT_SILU}, {45, 17, 128, 1, 0, 0, 1, KN_ACT_NONE},
     };
     for (int ti = 0; ti < 2; ti++) {
         gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
@@ -308,6 +309,23 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
             a.ws = ws; a.ws_size = wsn;
             CHECK_EQ_INT(kn_qgemm(&e3, &a), 0);
             free(ws);
+            /* the int8 VNNI GEMM (many rows; every layout), where the CPU has it */
+            float *Cv = NULL;
+#if defined(__x86_64__)
+            if (M >= KN_Q_DEQUANT_M && kn_use_avx2(&e1) && e1.cpu.avxvnni) {
+                Cv = malloc(sizeof(float) * crows * ldc);
+                float *Cv3 = malloc(sizeof(float) * crows * ldc);
+                memcpy(Cv, C0, sizeof(float) * crows * ldc);
+                memcpy(Cv3, C0, sizeof(float) * crows * ldc);
+                kn_qgemm_args v = a;
+                v.ws = NULL, v.ws_size = 0, v.C = Cv;
+                CHECK_EQ_INT(kn_qgemm_vnni(&e1, &v), 0);
+                v.C = Cv3;
+                CHECK_EQ_INT(kn_qgemm_vnni(&e3, &v), 0);
+                CHECK_MSG(!memcmp(Cv, Cv3, sizeof(float) * crows * ldc), "%s shape %zu: vnni 1 vs 3 threads", gl_dtype_name(t), si);
+                free(Cv3);
+            }
+#endif
             /* exact product of the quantized values, and the f32 product for the error bound */
             kn_block_q8a *xq = malloc(sizeof *xq * nb);
             float *row = malloc(sizeof(float) * K);
@@ -325,7 +343,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
                     int64_t ci = sh.c_trans ? n * ldc + m : m * ldc + n;
                     double want = sh.acc ? C0[ci] + e + bsum : act_d(sh.act, e + bsum);
                     double tol = TOL_DOT * sc + 1e-5 * (fabs(want) + fabs(C0[ci]) + fabs(bsum)) + 1e-6;
-                    if (fabs(Cr[ci] - want) > tol || fabs(C1[ci] - want) > tol) {
+                    if (fabs(Cr[ci] - want) > tol || fabs(C1[ci] - want) > tol || (Cv && fabs(Cv[ci] - want) > tol)) {
                         if (!bad++)
                             fprintf(stderr, "%s shape %zu (m %lld n %lld): ref %.9g native %.9g exact %.9g\n",
                                     gl_dtype_name(t), si, (long long)m, (long long)n, Cr[ci], C1[ci], want);
@@ -347,7 +365,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
                 CHECK_MSG(!memcmp(C1, Cg, sizeof(float) * crows * ldc), "%s shape %zu: kn_gemm differs", gl_dtype_name(t), si);
                 free(Cg);
             }
-            free(xq); free(row); free(A); free(bias); free(Wf); free(C0); free(W); free(Cr); free(C1); free(C3);
+            free(xq); free(row); free(A); free(bias); free(Wf); free(C0); free(W); free(Cr); free(C1); free(C3); free(Cv);
         }
     }
     /* bad arguments */
@@ -360,7 +378,8 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
 }
 
 /* From KN_Q_DEQUANT_M rows on, kn_gemm with quantized B is the f32 GEMM of the dequantized
- * weights: bitwise equal to running that product directly (both thread counts). */
+ * weights: bitwise equal to running that product directly (both thread counts); with AVX-VNNI
+ * it is the int8 GEMM instead: within the int8 tolerance of the exact quantized product. */
 static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
     static const int64_t shapes[][3] = {{KN_Q_DEQUANT_M, 40, 64}, {70, 300, 320}, {281, 129, 96}};
     for (int ti = 0; ti < 2; ti++) {
@@ -376,18 +395,45 @@ static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
             for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed);
             for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
             for (int64_t n = 0; n < N; n++) gl_dequantize_row(t, W + n * rb, Wf + n * K, K);
+            float *C0 = malloc(sizeof(float) * M * N);
             for (int pass = 0; pass < 2; pass++) {
                 kn_env e = kn_env_native(pass ? p3 : NULL);
                 kn_gemm_args g = {0};
                 g.M = M; g.N = N; g.K = K; g.A = A; g.lda = K; g.B = W; g.ldb = K; g.b_type = t; g.trans_b = 1;
                 g.C = C1; g.ldc = N; g.bias_n = bias; g.act = KN_ACT_GELU;
                 kn_gemm(&e, &g);
+#if defined(__x86_64__)
+                if (kn_use_avx2(&e) && e.cpu.avxvnni) {
+                    /* int8 with VNNI: the exact product of the quantized operands, and the
+                     * same bits with 1 and 3 threads */
+                    int64_t nb = K / 32;
+                    kn_block_q8a *xq = malloc(sizeof *xq * nb);
+                    int bad = 0;
+                    for (int64_t m = 0; m < M; m++) {
+                        kn_quant_isa_scalar.quantize_act(A + m * K, xq, nb);
+                        for (int64_t n = 0; n < N; n++) {
+                            double sc, ex = exact_dot(t, (int)nb, W + n * rb, xq, &sc), want = act_d(KN_ACT_GELU, ex + bias[n]);
+                            if (fabs(C1[m * N + n] - want) > TOL_DOT * sc + 1e-5 * fabs(want) + 1e-6 && !bad++)
+                                fprintf(stderr, "vnni %s m %lld n %lld: %.9g vs %.9g\n", gl_dtype_name(t), (long long)m,
+                                        (long long)n, C1[m * N + n], want);
+                        }
+                    }
+                    CHECK_MSG(!bad, "%s %lldx%lldx%lld: %d int8 outputs off", gl_dtype_name(t), (long long)M,
+                              (long long)N, (long long)K, bad);
+                    if (pass) CHECK_MSG(!memcmp(C0, C1, sizeof(float) * M * N), "vnni: 1 vs 3 threads differ");
+                    else memcpy(C0, C1, sizeof(float) * M * N);
+                    CHECK(kn_gemm_ws_size_t(&e, M, N, K, t) >= kn_qgemm_vnni_ws_size(&e, M, K));
+                    free(xq);
+                    continue;
+                }
+#endif
                 g.B = Wf; g.b_type = GL_F32; g.C = C2;
                 kn_gemm(&e, &g);
                 CHECK_MSG(!memcmp(C1, C2, sizeof(float) * M * N), "%s %lldx%lldx%lld: dequantized path differs",
                           gl_dtype_name(t), (long long)M, (long long)N, (long long)K);
                 CHECK(kn_gemm_ws_size_t(&e, M, N, K, t) >= kn_gemm_ws_size(&e, M, N, K) + (size_t)N * K * 4);
             }
+            free(C0);
             free(A); free(Wf); free(bias); free(C1); free(C2); free(W);
         }
     }
