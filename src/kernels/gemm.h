@@ -139,6 +139,12 @@ typedef struct kn_gemm_isa {
 extern const kn_gemm_isa kn_gemm_isa_scalar;
 #if defined(__x86_64__)
 extern const kn_gemm_isa kn_gemm_isa_avx2;
+/* AVX-512F: its own microkernel (a taller tile of 16-wide rows), the AVX2 table's packing,
+ * activations and GEMV. B panels are 16 wide in both, so weights packed for either serve both. */
+extern const kn_gemm_isa kn_gemm_isa_avx512;
+void kn_gemm_avx2_pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+void kn_gemm_avx2_act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
+void kn_gemm_avx2_gemv(const kn_gemm_args *a, int64_t n0, int64_t n1);
 #endif
 #if defined(__aarch64__)
 extern const kn_gemm_isa kn_gemm_isa_neon;

@@ -1,0 +1,47 @@
+/* gemm_avx512.c — the AVX-512F GEMM microkernel: MR rows x 16 columns, one zmm accumulator per
+ * row, each FMA taking its A element as an embedded broadcast. Only called behind
+ * kn_use_avx512(); packing, activations and the GEMV path are the AVX2 ones (gemm_avx2.c).
+ *
+ * Why a tall tile of one-vector rows rather than a wide one: B panels stay 16 columns wide, the
+ * layout the AVX2 kernel reads, so weights packed at load serve either ISA, and every output is
+ * the same chain of FMAs over k as in the AVX2 kernel (bit-identical results). 16 rows give 16
+ * independent accumulators, enough to cover the FMA latency of two 512-bit pipes, and tile the
+ * text tower's 77 tokens into 80 rows. */
+#include <immintrin.h>
+
+#include "kernels/gemm.h"
+
+#define MR 16
+#define NR 16
+
+static void kernel_16x16(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int load_c,
+                         const float *bias_m, const float *bias_n) {
+    __m512 acc[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        acc[r] = _mm512_setzero_ps();
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    }
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b = _mm512_loadu_ps(pb);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(pa[r]), b, acc[r]);
+        pa += MR;
+        pb += NR;
+    }
+    /* the AVX2 kernel's order: (C + acc) + bias_n + bias_m */
+    __m512 bn = bias_n ? _mm512_loadu_ps(bias_n) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        float *cr = c + r * ldc;
+        __m512 v = acc[r];
+        if (load_c) v = _mm512_add_ps(_mm512_loadu_ps(cr), v);
+        if (bias_n) v = _mm512_add_ps(v, bn);
+        if (bias_m) v = _mm512_add_ps(v, _mm512_set1_ps(bias_m[r]));
+        _mm512_storeu_ps(cr, v);
+    }
+}
+
+const kn_gemm_isa kn_gemm_isa_avx512 = {MR, NR, kernel_16x16, kn_gemm_avx2_pack_b, kn_gemm_avx2_act_tile,
+                                        kn_gemm_avx2_gemv};
