@@ -31,6 +31,7 @@
 
 const kn_gemm_isa *kn_gemm_isa_pick(const kn_env *env) {
 #if defined(__x86_64__)
+    if (kn_use_avx512(env)) return &kn_gemm_isa_avx512;
     if (kn_use_avx2(env)) return &kn_gemm_isa_avx2;
 #endif
 #if defined(__aarch64__)
