@@ -48,7 +48,7 @@ typedef struct blocking { int64_t kc, mc, nc; } blocking;
 
 static blocking block_sizes(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K) {
     blocking b;
-    b.kc = GL_MIN(K, KN_GEMM_KC);
+    b.kc = GL_MIN(K, isa->kc);
     if (b.kc < 1) b.kc = 1;
     b.mc = GL_MIN(round_up(M, isa->mr), KN_GEMM_MC / isa->mr * isa->mr);
     b.nc = GL_MIN(round_up(N, isa->nr), KN_GEMM_NC / isa->nr * isa->nr);
@@ -424,8 +424,8 @@ void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, i
     kn_gemm_args a;
     memset(&a, 0, sizeof a);
     a.M = M, a.K = K, a.A = A, a.lda = lda;
-    pack_a_blocks(&a, isa->mr, KN_GEMM_KC, 0, M, 0, round_up(M, isa->mr) / isa->mr, dst);
-    *out = (kn_packed_a){.p = dst, .M = M, .K = K, .mr = isa->mr, .kc = KN_GEMM_KC};
+    pack_a_blocks(&a, isa->mr, isa->kc, 0, M, 0, round_up(M, isa->mr) / isa->mr, dst);
+    *out = (kn_packed_a){.p = dst, .M = M, .K = K, .mr = isa->mr, .kc = isa->kc};
 }
 
 float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k) {
@@ -440,11 +440,11 @@ size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N) {
 void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out) {
     const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     int64_t N_r = round_up(a->N, isa->nr);
-    for (int64_t pc = 0; pc < a->K; pc += KN_GEMM_KC) {
-        int64_t kc = GL_MIN((int64_t)KN_GEMM_KC, a->K - pc);
+    for (int64_t pc = 0; pc < a->K; pc += isa->kc) {
+        int64_t kc = GL_MIN((int64_t)isa->kc, a->K - pc);
         isa->pack_b(a, pc, kc, 0, a->N, dst + pc * N_r);
     }
-    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = KN_GEMM_KC};
+    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = isa->kc};
 }
 
 float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n) {
@@ -532,8 +532,8 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     atomic_init(&j.next_pack, 0);
     j.a = a;
     j.isa = kn_gemm_isa_pick(env);
-    const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
-    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == KN_GEMM_KC);
+    const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == j.isa->kc;
+    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == j.isa->kc);
     if ((a->Ap && !prepacked) || !b_ok) {
         gemm_unpacked(env, a, a->Ap && !prepacked, !b_ok);
         return;

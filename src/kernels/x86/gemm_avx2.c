@@ -369,4 +369,4 @@ void kn_gemm_avx2_gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
         kn_gemm_avx2_act_tile(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, kn_gemm_avx2_pack_b, kn_gemm_avx2_act_tile, kn_gemm_avx2_gemv};
+const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, KN_GEMM_KC, kernel_6x16, kn_gemm_avx2_pack_b, kn_gemm_avx2_act_tile, kn_gemm_avx2_gemv};
