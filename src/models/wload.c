@@ -173,21 +173,13 @@ int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out
     return 0;
 }
 
-static int pack_b(wl *l, const void *w, gl_dtype type, int64_t N, int64_t K, kn_packed_b *out) {
+int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out) {
     kn_env env = kn_env_native(NULL);
     kn_gemm_args a;
     memset(&a, 0, sizeof a);
-    a.K = K, a.N = N, a.B = w, a.ldb = K, a.b_type = type, a.trans_b = 1;
+    a.K = K, a.N = N, a.B = w, a.ldb = K, a.b_type = GL_F32, a.trans_b = 1;
     float *d = gl_blobs_alloc_raw(l->blobs, kn_gemm_packed_b_floats(&env, K, N) * sizeof(float)); /* all written */
     if (!d) return gl_err_set(l->err, GLIMPSE_ERR_NOMEM, "out of memory");
     kn_gemm_pack_b(&env, &a, d, out);
     return 0;
-}
-
-int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out) { return pack_b(l, w, GL_F32, N, K, out); }
-
-int wl_pack_mat(wl *l, const wl_mat *m, kn_packed_b *out) {
-    memset(out, 0, sizeof *out);
-    if (m->type != GL_F32 && m->type != GL_F16 && m->type != GL_BF16) return 0;
-    return pack_b(l, m->data, m->type, m->rows, m->cols, out);
 }

@@ -58,7 +58,4 @@ int wl_matrix(wl *l, const gl_tensor *t, int64_t rows, int64_t cols, wl_mat *out
  * the native ISA (op_linear_p). For weights the model holds a folded f32 copy of anyway: packing
  * mmapped checkpoint weights would cost fresh memory and load time. 0 or an error code. */
 int wl_pack_b(wl *l, const float *w, int64_t N, int64_t K, kn_packed_b *out);
-/* The same for a matrix as wl_matrix gives it when it is F32/F16/BF16 (converted while packing);
- * quantized matrices are left to op_linear: out->p stays NULL. 0 or an error code. */
-int wl_pack_mat(wl *l, const wl_mat *m, kn_packed_b *out);
 #endif
