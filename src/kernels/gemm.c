@@ -170,6 +170,13 @@ static void macro_kernel(const job *j, const float *wa, const float *wb, int64_t
                 bn = bn_pad;
             }
         }
+        /* pre-packed weights stream from DRAM (panels packed per call are in cache already):
+         * the next panel towards L2 while this one runs over the rows. With few rows per weight
+         * (77 text tokens) that saved ~3% of the text tower's CPU time on 1 and 2 threads. */
+        if (a->Bp && jr + nr < nc) {
+            const char *nx = (const char *)(pb + nr * kc);
+            for (int64_t o = 0; o < nr * kc * (int64_t)sizeof(float); o += 64) __builtin_prefetch(nx + o, 0, 2);
+        }
         for (int64_t ir = 0; ir < mc; ir += mr) {
             int64_t mv = GL_MIN(mr, mc - ir);
             int64_t row = ic + ir;
