@@ -116,7 +116,7 @@ static void bench_attn(void) {
     /* FastViTHD stage-4 attention at 1024²: 1024 tokens, 768 ch = 24 heads × 32 */
     int64_t T = 1024, C = 768;
     float *qkv = rnd(T * 3 * C), *o = rnd(T * C);
-    kn_attn_args a = {T, T, 24, 24, 32, 0.17677669f, 0, 0, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, o, C};
+    kn_attn_args a = {T, T, 24, 24, 32, 0.17677669f, 0, 0, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, o, C, NULL, 0};
     double flop = 4.0 * T * T * C;
     for (int nt = 1; nt <= 2; nt++) {
         gl_pool *p = gl_pool_new(nt);

@@ -125,7 +125,11 @@ static int on_token(void *user, int32_t tok, const char *text, size_t len) {
 }
 
 /* Bytes of one matrix as stored. */
-static double mat_bytes(const wl_mat *m) { return (double)m->rows * m->cols * gl_dtype_size(m->type); }
+static double mat_bytes(const wl_mat *m) {
+    size_t n = 0;
+    gl_dtype_nbytes(m->type, (uint64_t)m->rows * (uint64_t)m->cols, &n);
+    return (double)n;
+}
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *image = NULL;

@@ -141,6 +141,12 @@ typedef enum glimpse_wtype {
  * open it with glimpse_model_params.mmproj_path. errbuf (may be NULL) gets a message on failure. */
 GLIMPSE_API glimpse_status glimpse_convert(const char *model_path, const char *out_path, glimpse_wtype type,
                                            const glimpse_model_params *params, char *errbuf, size_t errlen);
+/* The same with the image tower (MobileCLIP) or mmproj file (FastVLM) stored as vision_type, a
+ * glimpse_wtype, while the text tower / LLM take type; vision_type -1 keeps the default (type,
+ * or Q8_0 for FastVLM's tower when type is Q4_0). */
+GLIMPSE_API glimpse_status glimpse_convert_ex(const char *model_path, const char *out_path, glimpse_wtype type,
+                                              int vision_type, const glimpse_model_params *params, char *errbuf,
+                                              size_t errlen);
 
 GLIMPSE_API glimpse_status glimpse_ctx_new(glimpse_model *model, const glimpse_ctx_params *params,
                                            glimpse_ctx **out);

@@ -13,6 +13,7 @@
 #include "npy_read.h"
 
 #include "glimpse.h"
+#include "core/quant.h"
 #include "io/gguf.h"
 #include "io/json.h"
 #include "io/weights.h"
@@ -123,6 +124,49 @@ static void check_llama_layout(const char *path, int t) {
     gl_weights_close(w);
 }
 
+/* The merge id triples stored by convert are checked against the merge strings: a file with
+ * one triple changed is refused with a message, not tokenised differently. */
+static void check_bad_merge_ids(const char *llm, const char *mmproj) {
+    FILE *f = fopen(llm, "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)size);
+    CHECK(buf && fread(buf, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    io_gguf *g = NULL;
+    gl_err e = {0};
+    CHECK_MSG(io_gguf_parse(buf, (size_t)size, llm, &g, &e) == 0, "%s", e.msg);
+    const io_gguf_kv *kv = g ? io_gguf_find_kv(g, "glimpse.tokenizer.merge_ids") : NULL;
+    CHECK(kv && kv->arr_type == IO_GGUF_I32 && kv->n >= 30);
+    if (kv) {
+        size_t at = (size_t)(kv->data - buf) + 4 * 28; /* merge 9's left id */
+        int32_t v;
+        memcpy(&v, buf + at, 4);
+        v = v == 0 ? 1 : v - 1;
+        io_gguf_free(g);
+        g = NULL;
+        memcpy(buf + at, &v, 4);
+        char bad[400];
+        snprintf(bad, sizeof bad, "%s.bad.gguf", llm);
+        FILE *o = fopen(bad, "wb");
+        CHECK(o && fwrite(buf, 1, (size_t)size, o) == (size_t)size);
+        if (o) fclose(o);
+        glimpse_model_params mp = glimpse_model_default_params();
+        mp.mmproj_path = mmproj;
+        glimpse_model *m = NULL;
+        char err[512];
+        CHECK(glimpse_model_open(bad, &mp, &m, err, sizeof err) == GLIMPSE_ERR_FORMAT);
+        CHECK_MSG(strstr(err, "merge 9") != NULL, "%s", err);
+        glimpse_model_close(m);
+        unlink(bad);
+    }
+    io_gguf_free(g);
+    free(buf);
+}
+
 static void check_tokenizer(const char *folder, const char *llm, const char *mmproj) {
     char err[512];
     glimpse_model *a = NULL, *b = NULL;
@@ -154,6 +198,7 @@ static void check_tokenizer(const char *folder, const char *llm, const char *mmp
     if (a && b) CHECK(glimpse_model_get_kind(b) == GLIMPSE_MODEL_VLM && glimpse_image_size(a) == glimpse_image_size(b));
     glimpse_model_close(a);
     glimpse_model_close(b);
+    check_bad_merge_ids(llm, mmproj);
 }
 
 int main(void) {
@@ -202,6 +247,26 @@ int main(void) {
         unlink(out);
         unlink(mm);
     }
+    /* --vision-type: LLM at Q4_0, tower + projector kept f32 */
+    snprintf(out, sizeof out, "/tmp/glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
+    snprintf(mm, sizeof mm, "/tmp/mmproj-glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
+    CHECK_MSG(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, GLIMPSE_WTYPE_F32, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, 7, NULL, err, sizeof err) == GLIMPSE_ERR_INVALID_ARG);
+    gl_weights *wl = NULL, *wm = NULL;
+    CHECK_MSG(gl_weights_open(out, &wl, &e) == 0 && gl_weights_open(mm, &wm, &e) == 0, "%s", e.msg);
+    if (wl && wm) {
+        const gl_tensor *q = gl_weights_find(wl, "blk.0.attn_q.weight"), *p0 = gl_weights_find(wm, "mm.0.weight");
+        int n_f32 = 0, n_q = 0;
+        for (size_t i = 0; i < gl_weights_count(wm); i++) {
+            const gl_tensor *t = gl_weights_at(wm, i);
+            n_f32 += t->dtype == GL_F32, n_q += gl_dtype_is_quant(t->dtype) || t->dtype == GL_F16;
+        }
+        CHECK(q && q->dtype == GL_Q4_0 && p0 && p0->dtype == GL_F32 && n_q == 0 && n_f32 > 0);
+    }
+    gl_weights_close(wl);
+    gl_weights_close(wm);
+    unlink(out);
+    unlink(mm);
     fastvlm_free(ref);
     free(f_ref);
     free(f_got);

@@ -103,7 +103,7 @@ static int set_tokenizer(io_gguf_writer *gw, const tok_clip *tok, gl_err *err) {
     return rc ? gl_err_set(err, rc, "cannot write the tokenizer") : 0;
 }
 
-static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, gl_err *err) {
+static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, glimpse_wtype vt, gl_err *err) {
     io_gguf_writer *gw = io_gguf_writer_new(32);
     gl_blobs keep = {0};
     if (!gw) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
@@ -119,7 +119,7 @@ static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, g
     if (!rc) rc = io_gguf_writer_set_int(gw, "mobileclip.text.head_count", IO_GGUF_U32, clipt_n_head(m->txt));
     if (rc) rc = gl_err_set(err, rc, "cannot write metadata");
     if (!rc) rc = set_tokenizer(gw, m->ctok, err);
-    if (!rc) rc = mci_save_gguf(m->vis, gw, "v.", wtype_dtype(type), &keep, err);
+    if (!rc) rc = mci_save_gguf(m->vis, gw, "v.", wtype_dtype(vt), &keep, err);
     for (size_t i = 0; !rc && i < gl_weights_count(m->w); i++) {
         const gl_tensor *t = gl_weights_at(m->w, i);
         if (strncmp(t->name, "text.", 5) || t->dtype == GL_I64 || t->dtype == GL_I32) continue;
@@ -219,7 +219,15 @@ int api_vlm_open_gguf(glimpse_model *m, const char *path, const glimpse_model_pa
         if (!(ts[i] = i < n ? io_gguf_arr_str(tk, i, &tl[i]) : io_gguf_arr_str(mk, i - n, &tl[i])))
             rc = api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: bad tokenizer string %zu", path, i);
     for (size_t i = 0; !rc && i < n; i++) types[i] = (int32_t)io_gguf_arr_int(ty, i);
-    if (!rc) rc = tok_qwen2_load_lists(ts, tl, types, n, ts + n, tl + n, nm, path, &m->qtok, &m->err);
+    /* id triples of the merges, when `glimpse convert` stored them (checked as they are used) */
+    const io_gguf_kv *mi = io_gguf_find_kv(g, "glimpse.tokenizer.merge_ids");
+    int32_t *mids = NULL;
+    if (!rc && mi && mi->type == IO_GGUF_ARRAY && mi->arr_type == IO_GGUF_I32 && mi->n == 3 * (uint64_t)nm) {
+        if ((mids = gl_malloc((size_t)mi->n * sizeof *mids + 1))) memcpy(mids, mi->data, (size_t)mi->n * sizeof *mids);
+        else rc = api_fail(&m->err, GLIMPSE_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) rc = tok_qwen2_load_lists(ts, tl, types, n, ts + n, tl + n, nm, mids, path, &m->qtok, &m->err);
+    gl_free(mids);
     gl_free(ts);
     gl_free(tl);
     gl_free(types);
@@ -256,6 +264,11 @@ static int set_qwen2_tokenizer(io_gguf_writer *gw, glimpse_model *m, gl_err *err
     if (!rc && m->endoftext >= 0) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.padding_token_id", IO_GGUF_U32, m->endoftext);
     if (!rc) rc = io_gguf_writer_set_int(gw, "tokenizer.ggml.add_bos_token", IO_GGUF_BOOL, 0);
     tok_qwen2_export_free(tok, types, n, mer, nm);
+    int32_t *ids = NULL;
+    size_t ni = 0;
+    if (!rc && (rc = tok_qwen2_merge_ids(m->qtok, &ids, &ni, err))) return rc;
+    if (!rc && ni == nm) rc = io_gguf_writer_set_arr(gw, "glimpse.tokenizer.merge_ids", IO_GGUF_I32, ids, 3 * ni);
+    gl_free(ids);
     return rc ? gl_err_set(err, rc, "cannot write the tokenizer") : 0;
 }
 
@@ -265,7 +278,8 @@ static void mmproj_path(const char *out, char *buf, size_t n) {
     snprintf(buf, n, "%.*smmproj-%s", dl, out, out + dl);
 }
 
-static int convert_vlm(glimpse_model *m, const char *src, const char *out, glimpse_wtype type, gl_err *err) {
+static int convert_vlm(glimpse_model *m, const char *src, const char *out, glimpse_wtype type, glimpse_wtype vt,
+                       gl_err *err) {
     const fastvlm_model *v = m->vlm;
     const qwen2_config *qc = qwen2_get_config(v->llm);
     char cpath[1024];
@@ -317,8 +331,7 @@ static int convert_vlm(glimpse_model *m, const char *src, const char *out, glimp
             continue;
         rc = add_converted(gw, &keep, name, t, llm_dtype(t, name, type), err);
     }
-    /* the tower + projector (mmproj), the tower in inference form; Q4_0 keeps the vision at Q8_0 */
-    glimpse_wtype vt = type == GLIMPSE_WTYPE_Q4_0 ? GLIMPSE_WTYPE_Q8_0 : type;
+    /* the tower + projector (mmproj), the tower in inference form */
     static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1}; /* LLaVA pad + resize, pixels / 255 */
     if (!rc) rc = io_gguf_writer_set_str(gm, "general.architecture", "clip");
     if (!rc) rc = io_gguf_writer_set_str(gm, "general.name", m->name);
@@ -351,10 +364,16 @@ static int convert_vlm(glimpse_model *m, const char *src, const char *out, glimp
 
 glimpse_status glimpse_convert(const char *model_path, const char *out_path, glimpse_wtype type,
                                const glimpse_model_params *params, char *errbuf, size_t errlen) {
+    return glimpse_convert_ex(model_path, out_path, type, -1, params, errbuf, errlen);
+}
+
+glimpse_status glimpse_convert_ex(const char *model_path, const char *out_path, glimpse_wtype type, int vision_type,
+                                  const glimpse_model_params *params, char *errbuf, size_t errlen) {
     gl_err err = {0};
     int rc = 0;
     glimpse_model *m = NULL;
-    if (!model_path || !out_path || type < GLIMPSE_WTYPE_F32 || type > GLIMPSE_WTYPE_Q4_0) {
+    if (!model_path || !out_path || type < GLIMPSE_WTYPE_F32 || type > GLIMPSE_WTYPE_Q4_0 || vision_type < -1 ||
+        vision_type > GLIMPSE_WTYPE_Q4_0) {
         rc = gl_err_set(&err, GLIMPSE_ERR_INVALID_ARG, "glimpse_convert: bad argument");
         goto done;
     }
@@ -363,8 +382,13 @@ glimpse_status glimpse_convert(const char *model_path, const char *out_path, gli
         rc = gl_err_set(&err, GLIMPSE_ERR_UNSUPPORTED, "%s is already a converted GGUF file", model_path);
         goto done;
     }
-    if (m->kind == GLIMPSE_MODEL_CLIP) rc = convert_clip(m, out_path, type, &err);
-    else rc = convert_vlm(m, model_path, out_path, type, &err);
+    if (m->kind == GLIMPSE_MODEL_CLIP) {
+        rc = convert_clip(m, out_path, type, vision_type < 0 ? type : (glimpse_wtype)vision_type, &err);
+    } else {
+        /* FastVLM's tower defaults to Q8_0 under a Q4_0 LLM (its 1x1 convs lose too much at 4 bits) */
+        glimpse_wtype vt = vision_type >= 0 ? (glimpse_wtype)vision_type : type == GLIMPSE_WTYPE_Q4_0 ? GLIMPSE_WTYPE_Q8_0 : type;
+        rc = convert_vlm(m, model_path, out_path, type, vt, &err);
+    }
 done:
     if (rc && errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg[0] ? err.msg : glimpse_status_str(rc));
     glimpse_model_close(m);

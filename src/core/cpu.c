@@ -30,6 +30,12 @@ gl_cpu gl_cpu_detect(void) {
     c.f16c = (cc >> 29) & 1;
     /* libgcc's answer includes the OS check (XCR0 saves opmask and zmm state) */
     c.avx512f = __builtin_cpu_supports("avx512f") && !(isa && strcmp(isa, "avx2") == 0);
+    /* AVX-VNNI: cpuid leaf 7 subleaf 1, eax bit 4 (neither gcc 12 nor clang 14 name it) */
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(0), "c"(0));
+    if (a >= 7) {
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(7), "c"(1));
+        c.avxvnni = ((a >> 4) & 1) && !(isa && strcmp(isa, "avx2") == 0);
+    }
 #elif defined(__aarch64__)
     c.neon = true; /* mandatory in ARMv8-A */
 #if defined(__linux__)

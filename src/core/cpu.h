@@ -1,5 +1,5 @@
 /* cpu.h — run-time CPU feature detection. GLIMPSE_ISA=scalar forces the reference kernels,
- * GLIMPSE_ISA=avx2 keeps an AVX-512 CPU on the AVX2 kernels (for comparisons). */
+ * GLIMPSE_ISA=avx2 the plain AVX2 ones on a CPU with more (AVX-512, AVX-VNNI; for comparisons). */
 #ifndef GL_CPU_H
 #define GL_CPU_H
 
@@ -8,6 +8,7 @@
 typedef struct gl_cpu {
     bool avx2, fma, f16c;   /* x86-64: the AVX2 path needs all three */
     bool avx512f;           /* x86-64: AVX-512 Foundation, with the OS saving the zmm state */
+    bool avxvnni;           /* x86-64: AVX-VNNI (256-bit dpbusd), used by the int8 kernels */
     bool neon, dotprod;     /* arm64 */
     bool forced_scalar;     /* GLIMPSE_ISA=scalar */
 } gl_cpu;

@@ -30,12 +30,34 @@ int64_t gl_tensor_numel(const gl_tensor *t) {
     return n;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include "cpu.h"
+/* F16 -> F32 with F16C, 8 at a time (checkpoints converted at load: ~10x the bit-twiddling). */
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *p, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = gl_f16_to_f32(h); }
+}
+static int have_f16c(void) {
+    gl_cpu c = gl_cpu_detect(); /* cpuid: cheap next to converting a tensor */
+    return gl_cpu_has_avx2(&c);
+}
+#endif
+
 int gl_tensor_to_f32(const gl_tensor *t, float *dst, gl_err *err) {
     int64_t n = gl_tensor_numel(t);
     const uint8_t *p = t->data;
     switch (t->dtype) {
     case GL_F32: memcpy(dst, p, (size_t)n * 4); return 0;
     case GL_F16:
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (have_f16c()) {
+            f16_to_f32_f16c(p, dst, n);
+            return 0;
+        }
+#endif
         for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = gl_f16_to_f32(h); }
         return 0;
     case GL_BF16:

@@ -264,7 +264,8 @@ void kn_transpose(const kn_env *env, const float *x, float *y, int64_t batch, in
 
 static bool attn_ok(const kn_attn_args *a) {
     return a && a->q && a->k && a->v && a->out && a->n_q >= 0 && a->n_kv >= 0 && a->n_heads > 0 &&
-           a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0 && a->head_dim > 0;
+           a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0 && a->head_dim > 0 &&
+           (!a->kt || (a->kt_ld % 16 == 0 && a->kt_ld >= ((a->n_kv + 15) & ~(int64_t)15)));
 }
 
 /* Queries per task of the blocked path: K is packed transposed once per (head, chunk). */
@@ -272,10 +273,14 @@ static bool attn_ok(const kn_attn_args *a) {
 static bool attn_blocked(const kn_attn_args *a) { return a->n_q >= 8; }
 /* Decode with grouped-query heads: the heads sharing one K/V head are the block's queries. */
 static bool attn_grouped(const kn_attn_args *a) { return a->n_q < 8 && a->n_heads / a->n_kv_heads >= 2; }
-static int64_t attn_ldkt(const kn_attn_args *a) { return (GL_MAX(a->n_kv, (int64_t)1) + 15) & ~(int64_t)15; }
+/* Row stride of K^T and of the scores scratch (kn_attn_blk uses one for both). */
+static int64_t attn_ldkt(const kn_attn_args *a) {
+    return a->kt ? a->kt_ld : (GL_MAX(a->n_kv, (int64_t)1) + 15) & ~(int64_t)15;
+}
 
 size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a) {
-    size_t per = attn_blocked(a) || attn_grouped(a) ? (size_t)(a->head_dim + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
+    size_t per = attn_blocked(a) || attn_grouped(a)
+                     ? (size_t)((a->kt ? 0 : a->head_dim) + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
                                  : (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
     return per * (size_t)gl_pool_size(env->pool);
 }
@@ -335,7 +340,7 @@ static void attn_task_grp(void *v, int ith, int nth) {
     const kn_attn_args *a = j->a;
     const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
     const int64_t ldkt = attn_ldkt(a);
-    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = kt + (size_t)hd * ldkt;
+    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = a->kt ? kt : kt + (size_t)hd * ldkt;
     int64_t lo, hi;
     gl_split((int64_t)a->n_kv_heads * a->n_q, ith, nth, &lo, &hi);
     for (int64_t t = lo; t < hi; t++) {
@@ -345,12 +350,15 @@ static void attn_task_grp(void *v, int ith, int nth) {
             memset(o, 0, (size_t)grp * hd * sizeof(float));
             continue;
         }
-        pack_kt(a, kvh, lim, ldkt, kt);
+        const float *ktp = kt;
+        int64_t ld = ldkt;
+        if (a->kt) ktp = a->kt + kvh * hd * a->kt_ld, ld = a->kt_ld;
+        else pack_kt(a, kvh, lim, ldkt, kt);
         int64_t lims[KN_ATTN_QB];
         for (int r = 0; r < KN_ATTN_QB; r++) lims[r] = lim;
         for (int h = 0; h < grp; h += KN_ATTN_QB) {
             int nq = GL_MIN(KN_ATTN_QB, grp - h);
-            kn_attn_blk b = {a->q + i * a->q_stride + (kvh * grp + h) * hd, hd, nq, kt, ldkt,
+            kn_attn_blk b = {a->q + i * a->q_stride + (kvh * grp + h) * hd, hd, nq, ktp, ld,
                              a->v + kvh * hd, a->v_stride, lims, hd, a->scale, sc, o + (int64_t)h * hd, hd};
             j->blk(&b);
         }
@@ -363,14 +371,18 @@ static void attn_task_blk(void *v, int ith, int nth) {
     const kn_attn_args *a = j->a;
     const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
     const int64_t ldkt = attn_ldkt(a), nch = (a->n_q + ATTN_QCH - 1) / ATTN_QCH;
-    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = kt + (size_t)hd * ldkt;
+    float *kt = j->ws + (size_t)ith * j->ws_per, *sc = a->kt ? kt : kt + (size_t)hd * ldkt;
     int64_t lo, hi;
     gl_split((int64_t)a->n_heads * nch, ith, nth, &lo, &hi);
     int64_t packed_kvh = -1, packed_n = 0;
     for (int64_t t = lo; t < hi; t++) {
         int64_t h = t / nch, i0 = t % nch * ATTN_QCH, i1 = GL_MIN(i0 + ATTN_QCH, a->n_q), kvh = h / grp;
         int64_t need = attn_lim(a, i1 - 1); /* lim grows with i */
-        if (kvh != packed_kvh || need > packed_n) {
+        const float *ktp = kt;
+        int64_t ld = ldkt;
+        if (a->kt) {
+            ktp = a->kt + kvh * hd * a->kt_ld, ld = a->kt_ld;
+        } else if (kvh != packed_kvh || need > packed_n) {
             pack_kt(a, kvh, need, ldkt, kt);
             packed_kvh = kvh;
             packed_n = need;
@@ -385,7 +397,7 @@ static void attn_task_blk(void *v, int ith, int nth) {
             int nq = (int)GL_MIN((int64_t)KN_ATTN_QB, i1 - i);
             int64_t lims[KN_ATTN_QB];
             for (int r = 0; r < nq; r++) lims[r] = attn_lim(a, i + r);
-            kn_attn_blk b = {a->q + i * a->q_stride + h * hd, a->q_stride, nq, kt, ldkt,
+            kn_attn_blk b = {a->q + i * a->q_stride + h * hd, a->q_stride, nq, ktp, ld,
                              a->v + kvh * hd, a->v_stride, lims, hd, a->scale, sc,
                              a->out + i * a->o_stride + h * hd, a->o_stride};
             j->blk(&b);

@@ -85,6 +85,11 @@ typedef struct kn_attn_args {
     const float *k; int64_t k_stride;
     const float *v; int64_t v_stride;
     float *out; int64_t o_stride;
+    /* Optional K transposed per kv head, as a KV cache can keep it: key j, dim d of kv head h at
+     * kt[(h·head_dim + d)·kt_ld + j], kt_ld a multiple of 16 and columns readable (any finite
+     * values) up to n_kv rounded up to 16. Spares the blocked paths their per-call transpose;
+     * k is still needed (the plain path reads rows). */
+    const float *kt; int64_t kt_ld;
 } kn_attn_args;
 
 /* Workspace floats kn_attention needs with env's thread count. */

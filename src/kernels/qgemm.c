@@ -16,7 +16,7 @@
 
 const kn_quant_isa *kn_quant_pick(const kn_env *env) {
 #if defined(__x86_64__)
-    if (kn_use_avx2(env)) return &kn_quant_isa_avx2;
+    if (kn_use_avx2(env)) return env->cpu.avxvnni ? &kn_quant_isa_vnni : &kn_quant_isa_avx2;
 #endif
 #if defined(__aarch64__)
     if (kn_use_neon(env)) return env->cpu.dotprod ? &kn_quant_isa_dotprod : &kn_quant_isa_neon;

@@ -25,6 +25,7 @@
 
 typedef struct kn_block_q8a {
     float d;
+    int32_t sum; /* Σ qs: lets 4-bit kernels multiply the unsigned nibbles (Σ(q-8)a = Σqa - 8Σa) */
     int8_t qs[GL_QK];
 } kn_block_q8a;
 
@@ -68,7 +69,8 @@ int kn_qgemm_ref(const kn_qgemm_args *a);
 typedef struct kn_quant_isa {
     const char *name;
     /* nb blocks of 32 floats -> nb activation blocks: d = amax / 127, q = rint(x / d) (ties to
-     * even; computed as x * (1 / d)), d = 0 for an all-zero block. Bitwise equal on all ISAs. */
+     * even; computed as x * (1 / d)), d = 0 for an all-zero block, sum = Σ q. Bitwise equal on
+     * all ISAs. */
     void (*quantize_act)(const float *x, kn_block_q8a *y, int64_t nb);
     /* out[i] = sum over blocks b of d_w[b] * x[i*xs + b].d * sum_j w[b][j] * x[i*xs + b].qs[j]
      * for i < nx (1..4): one weight row (nb blocks of Q8_0 / Q4_0) against nx activation rows. */
@@ -83,6 +85,8 @@ typedef struct kn_quant_isa {
 extern const kn_quant_isa kn_quant_isa_scalar;
 #if defined(__x86_64__)
 extern const kn_quant_isa kn_quant_isa_avx2;
+extern const kn_quant_isa kn_quant_isa_vnni; /* AVX-VNNI dot products; only where cpu.avxvnni */
+void kn_quantize_act_avx2(const float *x, kn_block_q8a *y, int64_t nb);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;

@@ -240,6 +240,14 @@ int op_attention_kv(const kn_env *env, const float *q, int n, const float *k, co
     return run_attention(env, &a);
 }
 
+int op_attention_kvt(const kn_env *env, const float *q, int n, const float *k, const float *kt, int64_t kt_ld,
+                     const float *v, int pos, int nh, int nkv, int hd, float *out) {
+    kn_attn_args a = attn_args(q, (int64_t)nh * hd, k, v, (int64_t)nkv * hd, n, pos + n, nh, nkv, hd, 1, pos, out);
+    a.kt = kt;
+    a.kt_ld = kt_ld;
+    return run_attention(env, &a);
+}
+
 void op_l2_normalize(float *x, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += (double)x[i] * x[i];

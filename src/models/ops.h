@@ -76,6 +76,9 @@ int op_attention(const kn_env *env, const float *qkv, int T, int n_head, int hea
  * out[n, nh*hd]. */
 int op_attention_kv(const kn_env *env, const float *q, int n, const float *k, const float *v, int pos, int nh,
                     int nkv, int hd, float *out);
+/* The same with the cache's keys also kept transposed (kt, kt_ld: see kn_attn_args.kt). */
+int op_attention_kvt(const kn_env *env, const float *q, int n, const float *k, const float *kt, int64_t kt_ld,
+                     const float *v, int pos, int nh, int nkv, int hd, float *out);
 /* x *= y (n floats). */
 void op_mul(const kn_env *env, float *x, const float *y, size_t n);
 /* x += y (n floats). */

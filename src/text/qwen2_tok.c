@@ -411,9 +411,58 @@ int tok_qwen2_export(const tok_qwen2 *t, size_t n_rows, char ***tokens_out, int3
     return 0;
 }
 
+typedef struct rank_triple { int32_t rank, a, b, m; } rank_triple;
+static int by_rank3(const void *x, const void *y) {
+    int32_t a = ((const rank_triple *)x)->rank, b = ((const rank_triple *)y)->rank;
+    return (a > b) - (a < b);
+}
+
+int tok_qwen2_merge_ids(const tok_qwen2 *t, int32_t **ids_out, size_t *nm_out, gl_err *err) {
+    size_t nm = t->merges.n, k = 0;
+    rank_triple *rt = gl_malloc((nm + 1) * sizeof *rt);
+    int32_t *ids = gl_malloc((3 * nm + 1) * sizeof *ids);
+    if (!rt || !ids) {
+        gl_free(rt);
+        gl_free(ids);
+        return gl_err_set(err, GLIMPSE_ERR_NOMEM, "tokenizer export: out of memory");
+    }
+    for (size_t i = 0; i <= t->merges.mask && k < nm; i++) {
+        const tok_pair_slot *sl = &t->merges.slots[i];
+        if (!sl->key) continue;
+        uint64_t key = sl->key - 1;
+        rt[k++] = (rank_triple){sl->rank, (int32_t)(key >> 32), (int32_t)(uint32_t)key, sl->merged};
+    }
+    qsort(rt, k, sizeof *rt, by_rank3);
+    for (size_t i = 0; i < k; i++) ids[3 * i] = rt[i].a, ids[3 * i + 1] = rt[i].b, ids[3 * i + 2] = rt[i].m;
+    gl_free(rt);
+    *ids_out = ids, *nm_out = k;
+    return 0;
+}
+
+/* Merges from checked id triples (see tok_qwen2_merge_ids): tokens[r] must be tokens[a] then
+ * tokens[b], and merge i the text "tokens[a] tokens[b]" (byte-level strings concatenate as
+ * the bytes they stand for). */
+static int merges_from_ids(tok_qwen2 *t, const char *const *tokens, const size_t *tlen, const int32_t *types, size_t n,
+                           const char *const *merges, const size_t *mlen, size_t nm, const int32_t *ids,
+                           const char *name, gl_err *err) {
+    for (size_t i = 0; i < nm; i++) {
+        int32_t a = ids[3 * i], b = ids[3 * i + 1], r = ids[3 * i + 2];
+        int ok = a >= 0 && b >= 0 && r >= 0 && (size_t)a < n && (size_t)b < n && (size_t)r < n;
+        ok = ok && (types[a] == 1 || types[a] == 2 || types[a] == 6) && (types[b] == 1 || types[b] == 2 || types[b] == 6);
+        ok = ok && tlen[r] == tlen[a] + tlen[b] && mlen[i] == tlen[a] + 1 + tlen[b];
+        ok = ok && !memcmp(tokens[r], tokens[a], tlen[a]) && !memcmp(tokens[r] + tlen[a], tokens[b], tlen[b]);
+        ok = ok && !memcmp(merges[i], tokens[a], tlen[a]) && merges[i][tlen[a]] == ' ' &&
+             !memcmp(merges[i] + tlen[a] + 1, tokens[b], tlen[b]);
+        if (!ok) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: merge %zu does not match its id triple", name, i);
+        if (i + 8 < nm) tok_pairmap_prefetch(&t->merges, ids[3 * i + 24], ids[3 * i + 25]);
+        if (tok_pairmap_put(&t->merges, a, b, (int32_t)i, r)) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "%s: out of memory", name);
+    }
+    return 0;
+}
+
 int tok_qwen2_load_lists(const char *const *tokens, const size_t *tlen, const int32_t *types, size_t n,
-                         const char *const *merges, const size_t *mlen, size_t nm, const char *name, tok_qwen2 **out,
-                         gl_err *err) {
+                         const char *const *merges, const size_t *mlen, size_t nm, const int32_t *merge_ids,
+                         const char *name, tok_qwen2 **out, gl_err *err) {
     if (!tokens || !tlen || !types || !merges || !mlen || !out || !name)
         return gl_err_set(err, GLIMPSE_ERR_INVALID_ARG, "tok_qwen2_load_lists: NULL argument");
     if (n < 256 || n >= QWEN2_MAX_ID) return gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: %zu tokens", name, n);
@@ -439,14 +488,15 @@ int tok_qwen2_load_lists(const char *const *tokens, const size_t *tlen, const in
             rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: no token for byte 0x%02x", name, b);
     }
     size_t ml = 0;
-    for (size_t i = 0; !rc && i < nm; i++) {
+    for (size_t i = 0; !rc && !merge_ids && i < nm; i++) {
         if (memchr(merges[i], '\n', mlen[i])) rc = gl_err_set(err, GLIMPSE_ERR_FORMAT, "%s: merge %zu has a newline", name, i);
         memcpy(mbuf + ml, merges[i], mlen[i]);
         ml += mlen[i];
         mbuf[ml++] = '\n';
     }
     if (!rc && (rc = tok_pairmap_init(&t->merges, nm + 16))) gl_err_set(err, rc, "%s: out of memory", name);
-    if (!rc) rc = parse_merges(t, mbuf, ml, name, err);
+    if (!rc && merge_ids) rc = merges_from_ids(t, tokens, tlen, types, n, merges, mlen, nm, merge_ids, name, err);
+    else if (!rc) rc = parse_merges(t, mbuf, ml, name, err);
     c.is_added = 1;
     for (size_t i = 0; !rc && i < n; i++)
         if (types[i] == 3 || types[i] == 4) {

@@ -39,8 +39,13 @@ void tok_qwen2_export_free(char **tokens, int32_t *types, size_t n, char **merge
 /* The inverse: token i has id i; types 1/2/6 are regular (byte-level), 3/4 added (split out
  * whole), 5 unused. name is used in messages. */
 int tok_qwen2_load_lists(const char *const *tokens, const size_t *tlen, const int32_t *types, size_t n,
-                         const char *const *merges, const size_t *mlen, size_t nm, const char *name, tok_qwen2 **out,
-                         gl_err *err);
+                         const char *const *merges, const size_t *mlen, size_t nm, const int32_t *merge_ids,
+                         const char *name, tok_qwen2 **out, gl_err *err);
+/* The merges as id triples (left, right, merged), 3 * nm int32 in rank order (the order of
+ * tok_qwen2_export's merges): stored beside them in converted files, merge_ids above lets a
+ * load skip decoding and looking up every merge string (each triple is checked against the
+ * strings instead: a stale or corrupt table is an error). Free with gl_free. */
+int tok_qwen2_merge_ids(const tok_qwen2 *t, int32_t **ids, size_t *nm, gl_err *err);
 
 /* Encodes len bytes of UTF-8 text. Always sets *n to the full token count and writes the first
  * min(cap, *n) ids. Returns GLIMPSE_OK if they all fit (ids == NULL with cap == 0 is a size

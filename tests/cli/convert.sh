@@ -9,6 +9,11 @@ err() { echo "FAIL: $*"; fail=1; }
 "$G" info "$T/s0.gguf" | grep -q '^v.s3.b0.ffn.fc1.weight Q8_0 \[96, 32\]$' || err "q8_0 tensor in info"
 "$G" embed -m "$T/s0.gguf" --image "$D/img0.png" --npy "$T/e.npy" || err "embed from the gguf alone"
 [ -s "$T/e.npy" ] || err "no embedding written"
+"$G" convert -m "$D/openclip" -o "$T/v.gguf" --type q4_0 --vision-type f16 --vocab "$V" 2>/dev/null || err "--vision-type exit $?"
+"$G" info "$T/v.gguf" | grep -q '^v.s3.b0.ffn.fc1.weight F16 \[96, 32\]$' || err "vision tower at f16"
+"$G" info "$T/v.gguf" | grep -Eq '^text.transformer.resblocks.0.mlp.c_proj.weight Q(4|8)_0 ' || err "text tower quantized"
+"$G" embed -m "$T/v.gguf" --image "$D/img0.png" >/dev/null || err "embed from the mixed gguf"
+"$G" convert -m "$D/openclip" -o "$T/x.gguf" --vision-type q3 2>/dev/null; [ $? -eq 2 ] || err "bad --vision-type exit"
 "$G" convert -m "$D/openclip" -o "$T/x.gguf" --type q5_1 2>/dev/null; [ $? -eq 2 ] || err "bad --type exit"
 "$G" convert -m "$D/openclip" 2>/dev/null; [ $? -eq 2 ] || err "no -o exit"
 e=$("$G" convert -m /nonexistent -o "$T/x.gguf" 2>&1 >/dev/null); rc=$?

@@ -210,6 +210,26 @@ static void attn_case(const kn_env *e, const char *tag, int64_t nq, int64_t nkv,
     naive_attn(&a, ref);
     CHECK_MSG(maxdiff(out, ref, nq * a.o_stride, &at) <= 1e-5, "attn %s nq %lld nkv %lld h %d/%d hd %d causal %d pos0 %lld: %g",
               tag, (long long)nq, (long long)nkv, nh, nkvh, hd, causal, (long long)pos0, maxdiff(out, ref, nq * a.o_stride, &at));
+    /* the same with K also given transposed (as Qwen2's cache keeps it); padding columns hold
+     * other finite values, which must not matter */
+    int64_t ld = ((nkv + 15) & ~(int64_t)15) + 16;
+    float *kt = malloc(sizeof(float) * (size_t)(kw * ld)), *out2 = malloc(sizeof(float) * (size_t)(nq * a.o_stride));
+    for (int64_t i = 0; i < kw * ld; i++) kt[i] = 7.0f;
+    for (int64_t j = 0; j < nkv; j++)
+        for (int64_t c = 0; c < kw; c++) kt[c * ld + j] = a.k[j * a.k_stride + c];
+    memcpy(out2, out, sizeof(float) * (size_t)(nq * a.o_stride)); /* same padding as ref */
+    a.kt = kt;
+    a.kt_ld = ld;
+    a.out = out2;
+    wf = kn_attention_ws_floats(e, &a);
+    free(ws);
+    ws = malloc(wf * sizeof(float));
+    CHECK(kn_attention(e, &a, ws, wf) == GLIMPSE_OK);
+    CHECK_MSG(maxdiff(out2, ref, nq * a.o_stride, &at) <= 1e-5, "attn kt %s nq %lld nkv %lld h %d/%d hd %d: %g", tag,
+              (long long)nq, (long long)nkv, nh, nkvh, hd, maxdiff(out2, ref, nq * a.o_stride, &at));
+    a.kt_ld = ld - 8; /* not a multiple of 16 */
+    CHECK(kn_attention(e, &a, ws, wf) == GLIMPSE_ERR_INVALID_ARG);
+    free(kt); free(out2);
     free(qkv); free(q); free(k); free(v); free(out); free(ref); free(ws);
 }
 

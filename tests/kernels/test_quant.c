@@ -23,6 +23,7 @@ static void list_isas(void) {
     kn_env e = kn_env_native(NULL);
 #if defined(__x86_64__)
     if (kn_use_avx2(&e)) isas[n_isas++] = &kn_quant_isa_avx2;
+    if (kn_use_avx2(&e) && e.cpu.avxvnni) isas[n_isas++] = &kn_quant_isa_vnni;
 #endif
 #if defined(__aarch64__)
     if (kn_use_neon(&e)) isas[n_isas++] = &kn_quant_isa_neon;
@@ -175,6 +176,14 @@ static void test_dots(uint64_t *seed) {
                 for (int nx = 1; nx <= 4; nx++) {
                     float out[4];
                     (t == GL_Q8_0 ? isas[s]->dot_q8_0 : isas[s]->dot_q4_0)(nb, w, x, xs, nx, out);
+#if defined(__x86_64__)
+                    if (isas[s] == &kn_quant_isa_vnni) { /* exact integer sums: the same floats as AVX2 */
+                        float o2[4];
+                        (t == GL_Q8_0 ? kn_quant_isa_avx2.dot_q8_0 : kn_quant_isa_avx2.dot_q4_0)(nb, w, x, xs, nx, o2);
+                        CHECK_MSG(!memcmp(out, o2, sizeof(float) * (size_t)nx), "vnni vs avx2 %s nb=%d nx=%d",
+                                  gl_dtype_name(t), nb, nx);
+                    }
+#endif
                     for (int i = 0; i < nx; i++) {
                         double sc, e = exact_dot(t, nb, w, x + i * xs, &sc);
                         CHECK_MSG(fabs(out[i] - e) <= TOL_DOT * sc + 1e-30, "%s %s nb=%d nx=%d row %d: %.9g vs %.9g",

@@ -13,4 +13,5 @@ static inline int32x4_t neon_mul32(int8x16_t w0, int8x16_t w1, int8x16_t a0, int
 #define KN_Q_MUL32(w0, w1, a0, a1) neon_mul32(w0, w1, a0, a1)
 #include "qgemm_neon.h"
 
-const kn_quant_isa kn_quant_isa_neon = {"neon", neon_quantize_act, neon_dot_q8_0, neon_dot_q4_0, NULL, NULL};
+const kn_quant_isa kn_quant_isa_neon = {"neon", neon_quantize_act, neon_dot_q8_0, neon_dot_q4_0,
+                                        neon_dot_q8_0_r4, neon_dot_q4_0_r4};

@@ -25,6 +25,7 @@ static void KN_Q_CAT(KN_Q_PREFIX, quantize_act)(const float *x, kn_block_q8a *y,
             int16x8_t h = vcombine_s16(vqmovn_s32(a), vqmovn_s32(b));
             vst1_s8(y[i].qs + 4 * j, vqmovn_s16(h));
         }
+        y[i].sum = vaddlvq_s8(vld1q_s8(y[i].qs)) + vaddlvq_s8(vld1q_s8(y[i].qs + 16));
     }
 }
 
@@ -54,6 +55,23 @@ static inline int8x16x2_t KN_Q_CAT(KN_Q_PREFIX, load_q4)(const gl_block_q4_0 *b)
             }                                                                                                     \
         }                                                                                                         \
         for (int i = 0; i < nx; i++) out[i] = vaddvq_f32(acc[i]);                                                 \
+    }                                                                                                             \
+    /* decode, 4 weight rows against one activation row: each row's arithmetic is NAME's with    \
+     * nx = 1, the activation blocks are loaded once for the 4 */                                                 \
+    static void KN_Q_CAT(NAME, _r4)(int64_t nb, const void *w, size_t rb, const kn_block_q8a *x, float *out) {    \
+        const BLOCK *b[4];                                                                                        \
+        float32x4_t acc[4];                                                                                       \
+        for (int r = 0; r < 4; r++) b[r] = (const BLOCK *)((const char *)w + r * rb), acc[r] = vdupq_n_f32(0);   \
+        for (int64_t k = 0; k < nb; k++) {                                                                        \
+            int8x16_t x0 = vld1q_s8(x[k].qs), x1 = vld1q_s8(x[k].qs + 16);                                        \
+            for (int r = 0; r < 4; r++) {                                                                         \
+                int8x16x2_t wv = LOAD(&b[r][k]);                                                                  \
+                float dw = vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(b[r][k].d))), 0);          \
+                int32x4_t s = KN_Q_MUL32(wv.val[0], wv.val[1], x0, x1);                                           \
+                acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(s), dw * x[k].d);                                      \
+            }                                                                                                     \
+        }                                                                                                         \
+        for (int r = 0; r < 4; r++) out[r] = vaddvq_f32(acc[r]);                                                  \
     }                                                                                                             \
     static void NAME(int64_t nb, const void *w, const kn_block_q8a *x, int64_t xs, int nx, float *out) {          \
         const BLOCK *b = w;                                                                                       \

@@ -13,9 +13,11 @@ static void quantize_act(const float *x, kn_block_q8a *y, int64_t nb) {
         }
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = d;
+        y[i].sum = 0;
         for (int j = 0; j < GL_QK; j++) {
             long q = lrintf(x[j] * id); /* current rounding mode: to nearest even, like cvtps */
             y[i].qs[j] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+            y[i].sum += y[i].qs[j];
         }
     }
 }
