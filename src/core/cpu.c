@@ -28,6 +28,8 @@ gl_cpu gl_cpu_detect(void) {
     unsigned a, b, cc, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(1), "c"(0));
     c.f16c = (cc >> 29) & 1;
+    /* libgcc's answer includes the OS check (XCR0 saves opmask and zmm state) */
+    c.avx512f = __builtin_cpu_supports("avx512f") && !(isa && strcmp(isa, "avx2") == 0);
     /* AVX-VNNI: cpuid leaf 7 subleaf 1, eax bit 4 (neither gcc 12 nor clang 14 name it) */
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(0), "c"(0));
     if (a >= 7) {
@@ -44,6 +46,7 @@ gl_cpu gl_cpu_detect(void) {
 }
 
 const char *gl_cpu_isa_name(const gl_cpu *c) {
+    if (gl_cpu_has_avx512(c)) return "avx512";
     if (gl_cpu_has_avx2(c)) return "avx2";
     if (c->neon) return c->dotprod ? "neon+dotprod" : "neon";
     return "scalar";

@@ -31,6 +31,7 @@
 
 const kn_gemm_isa *kn_gemm_isa_pick(const kn_env *env) {
 #if defined(__x86_64__)
+    if (kn_use_avx512(env)) return &kn_gemm_isa_avx512;
     if (kn_use_avx2(env)) return &kn_gemm_isa_avx2;
 #endif
 #if defined(__aarch64__)
@@ -47,7 +48,7 @@ typedef struct blocking { int64_t kc, mc, nc; } blocking;
 
 static blocking block_sizes(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K) {
     blocking b;
-    b.kc = GL_MIN(K, KN_GEMM_KC);
+    b.kc = GL_MIN(K, isa->kc);
     if (b.kc < 1) b.kc = 1;
     b.mc = GL_MIN(round_up(M, isa->mr), KN_GEMM_MC / isa->mr * isa->mr);
     b.nc = GL_MIN(round_up(N, isa->nr), KN_GEMM_NC / isa->nr * isa->nr);
@@ -168,6 +169,13 @@ static void macro_kernel(const job *j, const float *wa, const float *wb, int64_t
                 for (int x = 0; x < nr; x++) bn_pad[x] = x < nv ? a->bias_n[col + x] : 0.0f;
                 bn = bn_pad;
             }
+        }
+        /* pre-packed weights stream from DRAM (panels packed per call are in cache already):
+         * the next panel towards L2 while this one runs over the rows. With few rows per weight
+         * (77 text tokens) that saved ~3% of the text tower's CPU time on 1 and 2 threads. */
+        if (a->Bp && jr + nr < nc) {
+            const char *nx = (const char *)(pb + nr * kc);
+            for (int64_t o = 0; o < nr * kc * (int64_t)sizeof(float); o += 64) __builtin_prefetch(nx + o, 0, 2);
         }
         for (int64_t ir = 0; ir < mc; ir += mr) {
             int64_t mv = GL_MIN(mr, mc - ir);
@@ -423,8 +431,8 @@ void kn_gemm_pack_a(const kn_env *env, const float *A, int64_t lda, int64_t M, i
     kn_gemm_args a;
     memset(&a, 0, sizeof a);
     a.M = M, a.K = K, a.A = A, a.lda = lda;
-    pack_a_blocks(&a, isa->mr, KN_GEMM_KC, 0, M, 0, round_up(M, isa->mr) / isa->mr, dst);
-    *out = (kn_packed_a){.p = dst, .M = M, .K = K, .mr = isa->mr, .kc = KN_GEMM_KC};
+    pack_a_blocks(&a, isa->mr, isa->kc, 0, M, 0, round_up(M, isa->mr) / isa->mr, dst);
+    *out = (kn_packed_a){.p = dst, .M = M, .K = K, .mr = isa->mr, .kc = isa->kc};
 }
 
 float kn_packed_a_at(const kn_packed_a *ap, int64_t m, int64_t k) {
@@ -439,11 +447,11 @@ size_t kn_gemm_packed_b_floats(const kn_env *env, int64_t K, int64_t N) {
 void kn_gemm_pack_b(const kn_env *env, const kn_gemm_args *a, float *dst, kn_packed_b *out) {
     const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     int64_t N_r = round_up(a->N, isa->nr);
-    for (int64_t pc = 0; pc < a->K; pc += KN_GEMM_KC) {
-        int64_t kc = GL_MIN((int64_t)KN_GEMM_KC, a->K - pc);
+    for (int64_t pc = 0; pc < a->K; pc += isa->kc) {
+        int64_t kc = GL_MIN((int64_t)isa->kc, a->K - pc);
         isa->pack_b(a, pc, kc, 0, a->N, dst + pc * N_r);
     }
-    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = KN_GEMM_KC};
+    *out = (kn_packed_b){.p = dst, .K = a->K, .N = a->N, .nr = isa->nr, .kc = isa->kc};
 }
 
 float kn_packed_b_at(const kn_packed_b *bp, int64_t k, int64_t n) {
@@ -546,8 +554,8 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
     atomic_init(&j.next_pack, 0);
     j.a = a;
     j.isa = kn_gemm_isa_pick(env);
-    const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == KN_GEMM_KC;
-    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == KN_GEMM_KC);
+    const int prepacked = a->Ap && a->M > KN_GEMV_MAX_M && a->Ap->mr == j.isa->mr && a->Ap->kc == j.isa->kc;
+    const int b_ok = !a->Bp || (a->M > KN_GEMV_MAX_M && a->Bp->nr == j.isa->nr && a->Bp->kc == j.isa->kc);
     if ((a->Ap && !prepacked) || !b_ok) {
         gemm_unpacked(env, a, a->Ap && !prepacked, !b_ok);
         return;

@@ -121,6 +121,7 @@ void kn_gemm_ref(const kn_gemm_args *a);
 
 typedef struct kn_gemm_isa {
     int mr, nr; /* register tile */
+    int kc;     /* K block (KN_GEMM_KC unless the ISA's L1 and tile favour another) */
     /* c[mr, nr] (row stride ldc) = (load_c ? c : 0) + pa·pb over kc, then + bias_m[r] and
      * + bias_n[j] where those are not NULL (mr / nr values). pa: kc x mr (k-major), pb: kc x nr. */
     void (*kernel)(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc, int load_c,
@@ -139,6 +140,12 @@ typedef struct kn_gemm_isa {
 extern const kn_gemm_isa kn_gemm_isa_scalar;
 #if defined(__x86_64__)
 extern const kn_gemm_isa kn_gemm_isa_avx2;
+/* AVX-512F: its own microkernel (a taller tile of 16-wide rows) and K block, the AVX2 table's
+ * packing, activations and GEMV. */
+extern const kn_gemm_isa kn_gemm_isa_avx512;
+void kn_gemm_avx2_pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+void kn_gemm_avx2_act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
+void kn_gemm_avx2_gemv(const kn_gemm_args *a, int64_t n0, int64_t n1);
 #endif
 #if defined(__aarch64__)
 extern const kn_gemm_isa kn_gemm_isa_neon;

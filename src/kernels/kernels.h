@@ -63,6 +63,7 @@ static inline void kn_scratch_free(kn_scratch *s) {
 }
 
 static inline bool kn_use_avx2(const kn_env *e) { return gl_cpu_has_avx2(&e->cpu); }
+static inline bool kn_use_avx512(const kn_env *e) { return gl_cpu_has_avx512(&e->cpu); }
 static inline bool kn_use_neon(const kn_env *e) { return e->cpu.neon; }
 
 #endif

@@ -32,7 +32,8 @@ size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads);
 /* ids: [n_seq, ctx] token ids (0-padded). emb: [n_seq, embed_dim], not normalised. */
 int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *emb, float *ws,
                   gl_err *err);
-/* clipt_forward in three steps, for towers that wrap the transformer (MCt): the token stream
+/* clipt_forward in three steps, for towers that wrap the transformer (MCt; clipt_forward itself
+ * skips the last layer's work on positions that are not pooled): the token stream
  * x [n_seq * ctx, width] is the first floats of ws (clipt_ws_floats in all), the rest scratch.
  * clipt_embed checks the ids; clipt_pool takes the EOT position of each sequence. */
 int clipt_embed(const clipt_model *m, const int32_t *ids, int n_seq, float *ws, gl_err *err);

@@ -385,13 +385,37 @@ static void t_batch(uint64_t *seed) {
     for (int i = 0; i < NP; i++) prob_free(&p[i]), free(C[i]), free(Cb[i]);
 }
 
-int main(void) {
-    uint64_t seed = 0x5eed6e33ull;
-    const char *s = getenv("GLIMPSE_TEST_SEED");
-    if (s) seed = strtoull(s, NULL, 0);
-    fprintf(stderr, "test_gemm: seed 0x%llx (set GLIMPSE_TEST_SEED to replay)\n", (unsigned long long)seed);
-    for (int t = 1; t <= 3; t++) pools[t] = gl_pool_new(t);
+/* The AVX-512 microkernel runs the AVX2 kernel's FMA chain per output: the same bits across tile
+ * edges while K fits in one K block of both (their K blocks differ, and so does the rounding
+ * where a longer K is cut). */
+static void t_avx512_matches_avx2(uint64_t *seed) {
+    kn_env e512 = kn_env_native(pools[2]), e2 = e512;
+    if (!kn_use_avx512(&e512)) return;
+    e2.cpu.avx512f = false;
+#if defined(__x86_64__)
+    CHECK_MSG(kn_gemm_isa_pick(&e512) == &kn_gemm_isa_avx512 && kn_gemm_isa_pick(&e2) == &kn_gemm_isa_avx2,
+              "the ISA picker does not pick the AVX-512 kernel");
+#endif
+    const int64_t M = 77, N = 70, K = KN_GEMM_KC - 6;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    for (int64_t i = 0; i < M * K; i++) A[i] = t_rand_f32(seed);
+    for (int64_t i = 0; i < N * K; i++) B[i] = t_rand_f32(seed);
+    for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed);
+    for (int act = KN_ACT_NONE; act <= KN_ACT_RELU; act++) { /* (GELU's reciprocal differs) */
+        kn_gemm_args a = {0};
+        a.M = M, a.N = N, a.K = K, a.A = A, a.lda = K, a.B = B, a.ldb = K, a.b_type = GL_F32, a.trans_b = 1;
+        a.ldc = N, a.bias_n = bias, a.act = (kn_act)act;
+        a.C = C1;
+        kn_gemm(&e2, &a);
+        a.C = C2;
+        kn_gemm(&e512, &a);
+        CHECK_MSG(memcmp(C1, C2, sizeof(float) * M * N) == 0, "avx512 differs from avx2 (act %d)", act);
+    }
+    free(A), free(B), free(bias), free(C1), free(C2);
+}
 
+static void run_all(uint64_t seed) {
     t_act_accuracy();
     t_ws_monotonic();
     t_batch(&seed);
@@ -417,7 +441,24 @@ int main(void) {
     /* pre-packed A: GEMV-sized M (unpacked), tile edges, several K blocks, narrow N (row tasks) */
     static const int64_t pk[][3] = {{5, 40, 30}, {13, 33, 17}, {64, 70, 300}, {100, 16, 64}, {192, 300, 64}, {67, 9, 520}};
     for (size_t i = 0; i < GL_ARRAY_LEN(pk); i++) prepacked_case(&seed, pk[i][0], pk[i][1], pk[i][2]);
+    t_avx512_matches_avx2(&seed);
+}
 
+int main(void) {
+    uint64_t seed = 0x5eed6e33ull;
+    const char *s = getenv("GLIMPSE_TEST_SEED");
+    if (s) seed = strtoull(s, NULL, 0);
+    fprintf(stderr, "test_gemm: seed 0x%llx (set GLIMPSE_TEST_SEED to replay)\n", (unsigned long long)seed);
+    for (int t = 1; t <= 3; t++) pools[t] = gl_pool_new(t);
+    run_all(seed);
+    /* on an AVX-512 CPU, everything again on the AVX2 kernels (GLIMPSE_ISA=avx2) */
+    kn_env native = kn_env_native(NULL);
+    if (kn_use_avx512(&native)) {
+        fprintf(stderr, "test_gemm: again with GLIMPSE_ISA=avx2\n");
+        setenv("GLIMPSE_ISA", "avx2", 1);
+        run_all(seed);
+        unsetenv("GLIMPSE_ISA");
+    }
     for (int t = 1; t <= 3; t++) gl_pool_free(pools[t]);
     TEST_DONE();
 }

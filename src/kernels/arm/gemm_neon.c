@@ -197,4 +197,4 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
         kn_gemm_act_tile_scalar(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, kernel_8x12, pack_b, kn_gemm_act_tile_scalar, gemv};
+const kn_gemm_isa kn_gemm_isa_neon = {MR, NR, KN_GEMM_KC, kernel_8x12, pack_b, kn_gemm_act_tile_scalar, gemv};

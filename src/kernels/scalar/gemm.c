@@ -77,4 +77,4 @@ static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     }
 }
 
-const kn_gemm_isa kn_gemm_isa_scalar = {MR, NR, kernel_4x8, pack_b, kn_gemm_act_tile_scalar, gemv};
+const kn_gemm_isa kn_gemm_isa_scalar = {MR, NR, KN_GEMM_KC, kernel_4x8, pack_b, kn_gemm_act_tile_scalar, gemv};

@@ -140,7 +140,7 @@ static inline __attribute__((always_inline)) void pack_b_typed(const kn_gemm_arg
     }
 }
 
-static void pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+void kn_gemm_avx2_pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
     switch (a->b_type) {
     case GL_F16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_F16); break;
     case GL_BF16: pack_b_typed(a, k0, kc, n0, nc, dst, GL_BF16); break;
@@ -236,7 +236,7 @@ static inline __attribute__((always_inline)) void act_tile_a(const kn_act A, flo
     }
 }
 
-static void act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
+void kn_gemm_avx2_act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
     switch (act) {
     case KN_ACT_RELU: act_tile_a(KN_ACT_RELU, c, ldc, rows, n); break;
     case KN_ACT_GELU: act_tile_a(KN_ACT_GELU, c, ldc, rows, n); break;
@@ -362,11 +362,11 @@ static void gemv_n(const kn_gemm_args *a, int64_t n0, int64_t n1) {
         }
 }
 
-static void gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
+void kn_gemm_avx2_gemv(const kn_gemm_args *a, int64_t n0, int64_t n1) {
     if (a->trans_b) gemv_t(a, n0, n1);
     else gemv_n(a, n0, n1);
     if (a->act != KN_ACT_NONE && !a->accumulate)
-        act_tile(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
+        kn_gemm_avx2_act_tile(a->act, a->C + n0, a->ldc, a->M, n1 - n0);
 }
 
-const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, kernel_6x16, pack_b, act_tile, gemv};
+const kn_gemm_isa kn_gemm_isa_avx2 = {MR, NR, KN_GEMM_KC, kernel_6x16, kn_gemm_avx2_pack_b, kn_gemm_avx2_act_tile, kn_gemm_avx2_gemv};
