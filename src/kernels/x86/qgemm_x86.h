@@ -48,12 +48,14 @@ static inline __attribute__((always_inline)) __m256 qprod(const void *blk, __m25
 static inline __attribute__((always_inline)) void rows_x1(int64_t nb, const void *w, size_t rb, const kn_block_q8a *x,
                                                           float *out, const int R, const int q4) {
     const size_t bs = q4 ? sizeof(gl_block_q4_0) : sizeof(gl_block_q8_0);
-    const char *b[4];
-    __m256 a0[4], a1[4];
-    for (int r = 0; r < R; r++) b[r] = (const char *)w + r * rb, a0[r] = a1[r] = _mm256_setzero_ps();
+    /* named accumulators (not arrays): with arrays the compiler keeps them in memory */
+    const char *b0 = w, *b1 = b0 + (R > 1 ? rb : 0), *b2 = b0 + (R > 1 ? 2 * rb : 0), *b3 = b0 + (R > 1 ? 3 * rb : 0);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     /* pf is an address, not an access: prefetches past the end of B do not fault */
     const char *pf = (const char *)w + 4 * rb, *pf_end = pf + 4 * rb;
     const size_t pf_step = ((4 * rb) / (size_t)(nb / 2 + 1) + 63) & ~(size_t)63;
+#define QX_STEP(bp, acc, xv, xs, xd, off) \
+    acc = _mm256_fmadd_ps(qprod((bp) + (off), xv, xs, q4), _mm256_set1_ps(QDW((bp) + (off)) * (xd)), acc)
     int64_t k = 0;
     for (; k + 2 <= nb; k += 2) {
         if (R == 4 && pf < pf_end)
@@ -62,18 +64,27 @@ static inline __attribute__((always_inline)) void rows_x1(int64_t nb, const void
         __m256i x0 = QLOADX(k), x1 = QLOADX(k + 1), s0 = QSUMX(k), s1 = QSUMX(k + 1);
         float d0 = x[k].d, d1 = x[k + 1].d;
         size_t o0 = (size_t)k * bs, o1 = o0 + bs;
-        for (int r = 0; r < R; r++) {
-            a0[r] = _mm256_fmadd_ps(qprod(b[r] + o0, x0, s0, q4), _mm256_set1_ps(QDW(b[r] + o0) * d0), a0[r]);
-            a1[r] = _mm256_fmadd_ps(qprod(b[r] + o1, x1, s1, q4), _mm256_set1_ps(QDW(b[r] + o1) * d1), a1[r]);
+        QX_STEP(b0, a00, x0, s0, d0, o0); QX_STEP(b0, a01, x1, s1, d1, o1);
+        if (R > 1) {
+            QX_STEP(b1, a10, x0, s0, d0, o0); QX_STEP(b1, a11, x1, s1, d1, o1);
+            QX_STEP(b2, a20, x0, s0, d0, o0); QX_STEP(b2, a21, x1, s1, d1, o1);
+            QX_STEP(b3, a30, x0, s0, d0, o0); QX_STEP(b3, a31, x1, s1, d1, o1);
         }
     }
     if (k < nb) {
         __m256i x0 = QLOADX(k), s0 = QSUMX(k);
+        float d0 = x[k].d;
         size_t o0 = (size_t)k * bs;
-        for (int r = 0; r < R; r++)
-            a0[r] = _mm256_fmadd_ps(qprod(b[r] + o0, x0, s0, q4), _mm256_set1_ps(QDW(b[r] + o0) * x[k].d), a0[r]);
+        QX_STEP(b0, a00, x0, s0, d0, o0);
+        if (R > 1) { QX_STEP(b1, a10, x0, s0, d0, o0); QX_STEP(b2, a20, x0, s0, d0, o0); QX_STEP(b3, a30, x0, s0, d0, o0); }
     }
-    for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
+#undef QX_STEP
+    out[0] = hsum8(_mm256_add_ps(a00, a01));
+    if (R > 1) {
+        out[1] = hsum8(_mm256_add_ps(a10, a11));
+        out[2] = hsum8(_mm256_add_ps(a20, a21));
+        out[3] = hsum8(_mm256_add_ps(a30, a31));
+    }
 }
 
 /* One weight row against nx = 2..4 activation rows (row i at x + i * xs): each weight block is
