@@ -361,6 +361,13 @@ static void gemv_batch(const kn_env *env, const kn_gemm_args *const *a, int n) {
     gl_pool_run(env->pool, run_gemv, &j);
 }
 
+/* A product with quantized B (trans_b, ldb == K, no bias_m) as qgemm.h takes it. */
+static kn_qgemm_args qargs_of(const kn_gemm_args *a) {
+    return (kn_qgemm_args){.M = a->M, .N = a->N, .K = a->K, .A = a->A, .lda = a->lda, .B = a->B, .b_type = a->b_type,
+                           .C = a->C, .ldc = a->ldc, .bias_n = a->bias_n, .act = a->act,
+                           .accumulate = a->accumulate, .ws = a->ws, .ws_size = a->ws_size};
+}
+
 /* Decode-sized products with quantized B (as gemm_quant would run them): one kn_qgemm_batch. */
 static int on_qgemv_path(const kn_gemm_args *a) {
     return a->M > 0 && a->M <= KN_GEMV_MAX_M && a->N > 0 && gl_dtype_is_quant(a->b_type) && a->trans_b &&
@@ -373,10 +380,7 @@ void kn_gemm_batch(const kn_env *env, const kn_gemm_args *a, int n) {
     int ng = 0, nq = 0;
     for (int i = 0; i < n; i++) {
         if (on_qgemv_path(&a[i])) {
-            const kn_gemm_args *x = &a[i];
-            q[nq++] = (kn_qgemm_args){.M = x->M, .N = x->N, .K = x->K, .A = x->A, .lda = x->lda, .B = x->B,
-                                      .b_type = x->b_type, .C = x->C, .ldc = x->ldc, .bias_n = x->bias_n,
-                                      .act = x->act, .accumulate = x->accumulate};
+            q[nq++] = qargs_of(&a[i]);
             if (nq == GEMV_BATCH) kn_qgemm_batch(env, q, nq), nq = 0;
             continue;
         }
@@ -499,13 +503,7 @@ size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_
 static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
 #if defined(__x86_64__)
     if (a->M >= KN_Q_DEQUANT_M && kn_use_avx2(env) && env->cpu.avxvnni) {
-        kn_qgemm_args q = {0};
-        q.M = a->M; q.N = a->N; q.K = a->K;
-        q.A = a->A; q.lda = a->lda;
-        q.B = a->B; q.b_type = a->b_type;
-        q.C = a->C; q.ldc = a->ldc;
-        q.bias_n = a->bias_n; q.act = a->act; q.accumulate = a->accumulate;
-        q.ws = a->ws; q.ws_size = a->ws_size;
+        kn_qgemm_args q = qargs_of(a);
         if (kn_qgemm_vnni(env, &q) == 0) return;
     }
 #endif
@@ -528,13 +526,7 @@ static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
         }
         /* out of memory: the int8 path needs less */
     }
-    kn_qgemm_args q = {0};
-    q.M = a->M; q.N = a->N; q.K = a->K;
-    q.A = a->A; q.lda = a->lda;
-    q.B = a->B; q.b_type = a->b_type;
-    q.C = a->C; q.ldc = a->ldc;
-    q.bias_n = a->bias_n; q.act = a->act; q.accumulate = a->accumulate;
-    q.ws = a->ws; q.ws_size = a->ws_size;
+    kn_qgemm_args q = qargs_of(a);
     kn_qgemm(env, &q);
 }
 

@@ -267,14 +267,21 @@ static void linear(const kn_env *env, const float *x, int T, const wl_mat *w, co
 
 /* One layer on all T positions: x [T, W] in place; h [T, W], qkv [T, 3W], big [T, hidden]
  * scratch (the workspace's first regions). */
-static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *env, int n_seq, int pk, float *ws) {
+/* Attention of one layer on all T positions: h = attn(ln1(x)) per sequence (qkv as scratch). */
+static void attend(const clipt_model *m, const clipt_layer *L, const kn_env *env, int n_seq, int pk, float *x, float *h,
+                   float *qkv) {
     int W = m->width, T = n_seq * m->ctx;
-    float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
     op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
     linear(env, h, T, &L->in_w, &L->in_p, pk, L->in_b, qkv, KN_ACT_NONE, 0);
     for (int s = 0; s < n_seq; s++)
         op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, m->head_dim, m->causal,
                      h + (size_t)s * m->ctx * W);
+}
+
+static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *env, int n_seq, int pk, float *ws) {
+    int W = m->width, T = n_seq * m->ctx;
+    float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
+    attend(m, L, env, n_seq, pk, x, h, qkv);
     linear(env, h, T, &L->out_w, &L->out_p, pk, L->out_b, x, KN_ACT_NONE, 1);
     op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);
     linear(env, h, T, &L->fc_w, &L->fc_p, pk, L->fc_b, big, KN_ACT_GELU, 0);
@@ -318,11 +325,7 @@ static float *last_layer_pooled(const clipt_model *m, const clipt_layer *L, cons
                                 int n_seq, int pk, float *ws) {
     int W = m->width, T = n_seq * m->ctx;
     float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
-    op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
-    linear(env, h, T, &L->in_w, &L->in_p, pk, L->in_b, qkv, KN_ACT_NONE, 0);
-    for (int s = 0; s < n_seq; s++)
-        op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, m->head_dim, m->causal,
-                     h + (size_t)s * m->ctx * W);
+    attend(m, L, env, n_seq, pk, x, h, qkv);
     float *he = qkv, *xe = qkv + (size_t)n_seq * W;
     for (int s = 0; s < n_seq; s++) {
         size_t r = (size_t)s * m->ctx + (size_t)eot_pos(m, ids + (size_t)s * m->ctx);

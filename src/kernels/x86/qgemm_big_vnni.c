@@ -120,13 +120,13 @@ static inline __attribute__((always_inline)) void tile(const vjob *j, const pane
     const kn_qgemm_args *a = j->a;
     const int64_t K = a->K, nb = K / GL_QK;
     const __m256 z = _mm256_setzero_ps();
-    __m256 f00 = z, f01 = z, f10 = z, f11 = z, f20 = z, f21 = z;
-    const uint8_t *x0 = j->xu + m * K, *x1 = x0 + (R > 1 ? K : 0), *x2 = x0 + (R > 2 ? 2 * K : 0);
+    __m256 f00 = z, f01 = z, f10 = z, f11 = z;
+    const uint8_t *x0 = j->xu + m * K, *x1 = x0 + (R > 1 ? K : 0);
     const float *xd = j->xd + m * nb;
     for (int64_t b = 0; b < nb; b++) {
         const __m256i zi = _mm256_setzero_si256();
-        __m256i s00 = zi, s01 = zi, s10 = zi, s11 = zi, s20 = zi, s21 = zi;
-        __m256i t00 = zi, t01 = zi, t10 = zi, t11 = zi, t20 = zi, t21 = zi;
+        __m256i s00 = zi, s01 = zi, s10 = zi, s11 = zi;
+        __m256i t00 = zi, t01 = zi, t10 = zi, t11 = zi;
         const int8_t *w = p->w + (size_t)b * 512;
         const size_t xo = (size_t)b * GL_QK;
         for (int q = 0; q < 8; q += 2) {
@@ -147,13 +147,6 @@ static inline __attribute__((always_inline)) void tile(const vjob *j, const pane
                 xb = _mm256_set1_epi32(v);
                 DP(s10, xa, w0); DP(s11, xa, w1); DP(t10, xb, w2); DP(t11, xb, w3);
             }
-            if (R > 2) {
-                memcpy(&v, x2 + xo + q * 4, 4);
-                xa = _mm256_set1_epi32(v);
-                memcpy(&v, x2 + xo + q * 4 + 4, 4);
-                xb = _mm256_set1_epi32(v);
-                DP(s20, xa, w0); DP(s21, xa, w1); DP(t20, xb, w2); DP(t21, xb, w3);
-            }
         }
         __m256i c0 = _mm256_load_si256((const __m256i *)(p->sw + b * NR));
         __m256i c1 = _mm256_load_si256((const __m256i *)(p->sw + b * NR + 8));
@@ -163,10 +156,9 @@ static inline __attribute__((always_inline)) void tile(const vjob *j, const pane
                         _mm256_mul_ps(d, _mm256_set1_ps(xd[(r) * nb + b])), f)
         FIN(f00, s00, t00, c0, d0, 0); FIN(f01, s01, t01, c1, d1, 0);
         if (R > 1) { FIN(f10, s10, t10, c0, d0, 1); FIN(f11, s11, t11, c1, d1, 1); }
-        if (R > 2) { FIN(f20, s20, t20, c0, d0, 2); FIN(f21, s21, t21, c1, d1, 2); }
 #undef FIN
     }
-    __m256 fr[3][2] = {{f00, f01}, {f10, f11}, {f20, f21}};
+    __m256 fr[MR][2] = {{f00, f01}, {f10, f11}};
     for (int r = 0; r < R; r++) {
         float o[NR];
         _mm256_storeu_ps(o, fr[r][0]);
