@@ -159,17 +159,29 @@ typedef struct qbatch {
     atomic_llong next;
 } qbatch;
 
+/* Guided claims: each takes a share of what is left (at least one chunk), so a thread streams
+ * long contiguous runs of weight rows (one chunk at a time, alternating between two cores,
+ * defeats the hardware prefetchers: 24 -> 18 ms per Q8_0 0.5B token measured) and the last
+ * claims are small enough to balance a thread slowed by other load. */
 static void run_batch(void *v, int ith, int nth) {
     qbatch *b = v;
+    int64_t total = b->first[b->n];
     int i = 0;
     for (;;) {
-        int64_t ch = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
-        if (ch >= b->first[b->n]) break;
-        while (ch >= b->first[i + 1]) i++; /* claimed in increasing order */
-        int64_t n0 = (ch - b->first[i]) * b->w[i];
-        dot_rows(&b->j[i], n0, GL_MIN(n0 + b->w[i], b->j[i].a->N));
+        int64_t ch = atomic_load_explicit(&b->next, memory_order_relaxed), k;
+        do {
+            if (ch >= total) return;
+            k = GL_MAX(1, (total - ch) / (2 * nth));
+        } while (!atomic_compare_exchange_weak_explicit(&b->next, &ch, ch + k, memory_order_relaxed, memory_order_relaxed));
+        for (int64_t end = ch + k; ch < end;) { /* claims are in increasing order */
+            while (ch >= b->first[i + 1]) i++;
+            int64_t stop = GL_MIN(end, b->first[i + 1]);
+            int64_t n0 = (ch - b->first[i]) * b->w[i], n1 = GL_MIN((stop - b->first[i]) * b->w[i], b->j[i].a->N);
+            dot_rows(&b->j[i], n0, n1);
+            ch = stop;
+        }
     }
-    (void)ith, (void)nth;
+    (void)ith;
 }
 
 static int same_a(const kn_qgemm_args *x, const kn_qgemm_args *y) {
