@@ -78,7 +78,7 @@ static void dot_rows(const qjob *j, int64_t n0, int64_t n1) {
     const kn_qgemm_args *a = j->a;
     int64_t nb = a->K / GL_QK;
     size_t rb = row_bytes(a->b_type, a->K);
-    int64_t chunk = GL_MAX(1, (int64_t)(KN_Q_CHUNK_BYTES / rb));
+    int64_t chunk = GL_MAX(4, (int64_t)(KN_Q_CHUNK_BYTES / rb) / 4 * 4); /* whole 4-row decode steps */
     void (*dot)(int64_t, const void *, const kn_block_q8a *, int64_t, int, float *) =
         a->b_type == GL_Q8_0 ? j->isa->dot_q8_0 : j->isa->dot_q4_0;
     void (*dot4)(int64_t, const void *, size_t, const kn_block_q8a *, float *) =
