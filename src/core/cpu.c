@@ -29,7 +29,10 @@ gl_cpu gl_cpu_detect(void) {
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(1), "c"(0));
     c.f16c = (cc >> 29) & 1;
     /* libgcc's answer includes the OS check (XCR0 saves opmask and zmm state) */
-    c.avx512f = __builtin_cpu_supports("avx512f") && !(isa && strcmp(isa, "avx2") == 0);
+    c.avx512f = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                !(isa && strcmp(isa, "avx2") == 0);
+    c.avx512vnni = c.avx512f && __builtin_cpu_supports("avx512vnni");
     /* AVX-VNNI: cpuid leaf 7 subleaf 1, eax bit 4 (neither gcc 12 nor clang 14 name it) */
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(cc), "=d"(d) : "a"(0), "c"(0));
     if (a >= 7) {
