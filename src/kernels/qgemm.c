@@ -16,6 +16,7 @@
 
 const kn_quant_isa *kn_quant_pick(const kn_env *env) {
 #if defined(__x86_64__)
+    if (gl_cpu_has_avx512vnni(&env->cpu)) return &kn_quant_isa_avx512vnni;
     if (kn_use_avx2(env)) return env->cpu.avxvnni ? &kn_quant_isa_vnni : &kn_quant_isa_avx2;
 #endif
 #if defined(__aarch64__)

@@ -86,6 +86,7 @@ extern const kn_quant_isa kn_quant_isa_scalar;
 #if defined(__x86_64__)
 extern const kn_quant_isa kn_quant_isa_avx2;
 extern const kn_quant_isa kn_quant_isa_vnni; /* AVX-VNNI dot products; only where cpu.avxvnni */
+extern const kn_quant_isa kn_quant_isa_avx512vnni; /* 512-bit, two blocks per dpbusd; cpu.avx512vnni */
 void kn_quantize_act_avx2(const float *x, kn_block_q8a *y, int64_t nb);
 /* Many-row products (M >= KN_Q_DEQUANT_M) in int8 with AVX-VNNI (qgemm_big_vnni.c), any of
  * kn_qgemm's layouts; only where cpu.avxvnni. Results differ from kn_qgemm's by float rounding

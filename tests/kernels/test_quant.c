@@ -15,7 +15,7 @@
 #define TOL_Q8_REL 0.01
 #define TOL_Q4_REL 0.12
 
-static const kn_quant_isa *isas[4];
+static const kn_quant_isa *isas[5];
 static int n_isas;
 
 static void list_isas(void) {
@@ -24,6 +24,7 @@ static void list_isas(void) {
 #if defined(__x86_64__)
     if (kn_use_avx2(&e)) isas[n_isas++] = &kn_quant_isa_avx2;
     if (kn_use_avx2(&e) && e.cpu.avxvnni) isas[n_isas++] = &kn_quant_isa_vnni;
+    if (gl_cpu_has_avx512vnni(&e.cpu)) isas[n_isas++] = &kn_quant_isa_avx512vnni;
 #endif
 #if defined(__aarch64__)
     if (kn_use_neon(&e)) isas[n_isas++] = &kn_quant_isa_neon;
