@@ -86,7 +86,7 @@ static void ew_run(const kn_env *env, int op, kn_act act, const float *a, const 
                    float s, int64_t n) {
     if (n <= 0) return;
     ew_job j = {op, act, a, b, y, s, n, pick(env), 0};
-    if (n < 4096) ew_task(&j, 0, 1); /* not worth waking threads */
+    if (n < 16384) ew_task(&j, 0, 1); /* not worth waking threads (a few microseconds) */
     else gl_pool_run(env->pool, ew_task, &j);
 }
 
@@ -416,9 +416,13 @@ int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_
     if (kn_use_avx2(env)) j.blk = kn_attn_blk_avx2;
 #endif
     if (!kn_use_avx2(env) && !kn_use_neon(env)) j.blk = kn_attn_blk_scalar;
-    if (attn_blocked(a) && j.blk) gl_pool_run(env->pool, attn_task_blk, &j);
-    else if (attn_grouped(a) && j.blk) gl_pool_run(env->pool, attn_task_grp, &j);
-    else gl_pool_run(env->pool, attn_task_dot, &j);
+    void (*task)(void *, int, int) = attn_blocked(a) && j.blk   ? attn_task_blk
+                                     : attn_grouped(a) && j.blk ? attn_task_grp
+                                                                : attn_task_dot;
+    /* a decode step over a short context is a few microseconds of work: less than waking and
+     * joining the other threads costs */
+    if (a->n_q * a->n_kv * a->n_heads * a->head_dim < ((int64_t)1 << 18)) task(&j, 0, 1);
+    else gl_pool_run(env->pool, task, &j);
     return GLIMPSE_OK;
 }
 
