@@ -7,6 +7,7 @@
 #include "kernels/qgemm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -84,6 +85,20 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
         run_gemm(env, &a);
         return;
     }
+#if defined(__x86_64__)
+    if (N >= KN_Q_DEQUANT_M && gl_cpu_has_avx512vnni(&env->cpu) && !getenv("GL_PW_F32")) {
+        kn_qgemm_args q = {0};
+        q.M = N; q.N = M; q.K = K;
+        q.A = x; q.lda = N; q.a_trans = 1;
+        q.B = w; q.b_type = wt;
+        q.C = y; q.ldc = N; q.c_trans = 1;
+        q.bias_n = b; q.act = act; q.accumulate = accumulate;
+        size_t n = kn_qgemm_avx512vnni_ws_size(env, q.M, q.N, K, 1);
+        q.ws = kn_scratch_get(env, n);
+        q.ws_size = q.ws ? n : 0;
+        if (kn_qgemm_avx512vnni(env, &q) == 0) return;
+    }
+#endif
     /* (kn_qgemm_vnni takes this layout too, but measured slower here than dequantizing the
      * small W and running the f32 GEMM: gathering pixel rows and writing C transposed cost more
      * than the int8 products save) */
