@@ -28,6 +28,7 @@
 #include "core/fp16.h"
 #include "core/pool.h"
 #include "kernels/qgemm.h"
+#include "nn_math_avx512.h"
 
 #define NR 32 /* rows layout: columns per panel */
 #define MR 6  /* rows per tile (rows layout) / output channels per tile (channel-major) */
@@ -171,6 +172,8 @@ static inline __attribute__((always_inline)) void rtile(const rjob *j, const pan
         if (a->accumulate) {
             v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, c), v0);
             v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, c + 16), v1);
+        } else if (a->act == KN_ACT_GELU) { /* fused: the act_tile pass's gelu16, same bits */
+            v0 = gelu16(v0), v1 = gelu16(v1);
         }
         _mm512_mask_storeu_ps(c, k0, v0);
         _mm512_mask_storeu_ps(c + 16, k1, v1);
@@ -200,7 +203,7 @@ static void run_panels(void *v, int ith, int nth) {
         case 1: rtile(j, &p, m, n0, nc, 1); break;
         default: break;
         }
-        if (a->act != KN_ACT_NONE && !a->accumulate) j->act->act_tile(a->act, a->C + m0 * a->ldc + n0, a->ldc, m1 - m0, nc);
+        if (a->act != KN_ACT_NONE && a->act != KN_ACT_GELU && !a->accumulate) j->act->act_tile(a->act, a->C + m0 * a->ldc + n0, a->ldc, m1 - m0, nc);
     }
     (void)nth;
 }
@@ -299,35 +302,48 @@ static void pack_w(void *v, int ith, int nth) {
 }
 
 /* Pixels [m0, m0 + np) of the [K, M] map (np <= pc) -> xu [K/4][pc][4] u8 (q + 128) and
- * xd [nb][pc]: per 16 pixels and block, the block's 32 channel rows are read twice (amax,
- * then quantize), whole 64-byte lines, and each 4 channels' bytes are interleaved per pixel
- * with shifts. Same arithmetic as the reference quantizer (d = amax / 127, q = rint(x · 1/d)),
- * so the same bits. Pixels past np are zero (q = 0). */
-static void quant_map(const cjob *j, int64_t m0, int64_t np, uint8_t *xu, float *xd) {
+ * xd [nb][pc]. Per block, its 32 channel rows are read whole (np contiguous floats each, so the
+ * prefetchers see plain streams; 16 pixels at a time down the channels was 32 page-strided
+ * loads per vector and a third of this kernel's time): first the amax per pixel, then again
+ * (from L2) 4 channels at a time, each 4 channels' bytes interleaved per pixel with shifts.
+ * Same arithmetic as the reference quantizer (d = amax / 127, q = rint(x · 1/d)), so the same
+ * bits. Pixels past np are zero (q = 0). idb: pc floats. */
+static void quant_map(const cjob *j, int64_t m0, int64_t np, uint8_t *xu, float *xd, float *idb) {
     const kn_qgemm_args *a = j->a;
     const int64_t nb = a->K / GL_QK, pc = j->pc, lda = a->lda;
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     const __m512i lo8 = _mm512_set1_epi32(0xff), off = _mm512_set1_epi32((int)0x80808080u);
-    for (int64_t p = 0; p < pc; p += 16) {
-        const __mmask16 k = p >= np ? 0 : np - p >= 16 ? 0xffff : (__mmask16)((1u << (np - p)) - 1);
-        for (int64_t b = 0; b < nb; b++) {
-            const float *x = a->A + b * GL_QK * lda + m0 + p;
-            __m512 amax = _mm512_setzero_ps();
-            for (int i = 0; i < GL_QK; i++) amax = _mm512_max_ps(amax, _mm512_and_ps(_mm512_maskz_loadu_ps(k, x + i * lda), sign));
-            const __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
-            const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
-            const __m512 id = _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d);
-            _mm512_store_ps(xd + b * pc + p, d);
-            for (int q = 0; q < 8; q++) {
+#define KMASK(p) ((p) >= np ? (__mmask16)0 : np - (p) >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (np - (p))) - 1))
+    for (int64_t b = 0; b < nb; b++) {
+        const float *x = a->A + b * GL_QK * lda + m0;
+        float *d = xd + b * pc;
+        for (int64_t p = 0; p < pc; p += 16) _mm512_store_ps(d + p, _mm512_setzero_ps());
+        for (int i = 0; i < GL_QK; i++)
+            for (int64_t p = 0; p < np; p += 16)
+                _mm512_store_ps(d + p, _mm512_max_ps(_mm512_load_ps(d + p),
+                                                     _mm512_and_ps(_mm512_maskz_loadu_ps(KMASK(p), x + i * lda + p), sign)));
+        for (int64_t p = 0; p < pc; p += 16) {
+            const __m512 dv = _mm512_div_ps(_mm512_load_ps(d + p), _mm512_set1_ps(127.0f));
+            const __mmask16 nz = _mm512_cmp_ps_mask(dv, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+            _mm512_store_ps(d + p, dv);
+            _mm512_store_ps(idb + p, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), dv));
+        }
+        for (int q = 0; q < 8; q++) {
+            const float *xq = x + q * 4 * lda;
+            uint8_t *dst = xu + (b * 8 + q) * pc * 4;
+            for (int64_t p = 0; p < pc; p += 16) {
+                const __mmask16 k = KMASK(p);
+                const __m512 id = _mm512_load_ps(idb + p);
                 __m512i u = _mm512_setzero_si512();
                 for (int i = 0; i < 4; i++) {
-                    __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (q * 4 + i) * lda), id));
+                    __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, xq + i * lda + p), id));
                     u = _mm512_or_si512(u, _mm512_slli_epi32(_mm512_and_si512(qi, lo8), 8 * i));
                 }
-                _mm512_store_si512(xu + ((b * 8 + q) * pc + p) * 4, _mm512_xor_si512(u, off));
+                _mm512_store_si512(dst + p * 4, _mm512_xor_si512(u, off));
             }
         }
     }
+#undef KMASK
 }
 
 /* Output channels [n, n + R) x pixels [p, p + 32) of the chunk (pixel m0 + p of the map). */
@@ -375,6 +391,8 @@ static inline __attribute__((always_inline)) void ctile(const cjob *j, const uin
         if (a->accumulate) {
             v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, c), v0);
             v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, c + 16), v1);
+        } else if (a->act == KN_ACT_GELU) { /* fused (a second pass over C cost ~5% of the tower) */
+            v0 = gelu16(v0), v1 = gelu16(v1);
         }
         _mm512_mask_storeu_ps(c, k0, v0);
         _mm512_mask_storeu_ps(c + 16, k1, v1);
@@ -386,14 +404,14 @@ static void run_chunks(void *v, int ith, int nth) {
     const kn_qgemm_args *a = j->a;
     const int64_t nb = a->K / GL_QK;
     uint8_t *xu = align64(j->xbuf + (size_t)ith * j->xstride);
-    float *xd = (float *)(xu + (size_t)a->K * (size_t)j->pc);
+    float *xd = (float *)(xu + (size_t)a->K * (size_t)j->pc), *idb = xd + (size_t)nb * (size_t)j->pc;
     int64_t last = -1; /* the chunk now in xu: consecutive tasks of one chunk quantize it once */
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (t >= j->n_chunks * j->n_ctasks) break;
         int64_t ci = t / j->n_ctasks, n0 = t % j->n_ctasks * j->ch_per_task, n1 = GL_MIN(a->N, n0 + j->ch_per_task);
         int64_t m0 = ci * j->pc, np = GL_MIN(j->pc, a->M - m0);
-        if (ci != last) quant_map(j, m0, np, xu, xd), last = ci;
+        if (ci != last) quant_map(j, m0, np, xu, xd, idb), last = ci;
         /* channel tiles outer: the tile's W rows (6 K bytes) stay in L1 while the chunk's
          * activations stream from L2 */
         int64_t n = n0;
@@ -406,10 +424,9 @@ static void run_chunks(void *v, int ith, int nth) {
             case 2: ctile(j, xu, xd, m0, p, np, n, 2); break;
             default: ctile(j, xu, xd, m0, p, np, n, 1); break;
             }
-        if (a->act != KN_ACT_NONE && !a->accumulate) j->act->act_tile(a->act, a->C + n0 * a->ldc + m0, a->ldc, n1 - n0, np);
+        if (a->act != KN_ACT_NONE && a->act != KN_ACT_GELU && !a->accumulate) j->act->act_tile(a->act, a->C + n0 * a->ldc + m0, a->ldc, n1 - n0, np);
     }
     (void)nth;
-    (void)nb;
 }
 
 /* Pixels per chunk: a multiple of 32 whose quantized activations (K bytes per pixel) stay in
@@ -423,7 +440,7 @@ static int64_t chunk_pixels(int nth, int64_t M, int64_t K) {
 static size_t cm_ws(int nth, int64_t M, int64_t N, int64_t K) {
     int64_t nb = K / GL_QK, pc = chunk_pixels(nth, M, K);
     return (size_t)N * (size_t)K + (size_t)N * (size_t)nb * 8 + 128 +
-           (size_t)nth * ((size_t)K * (size_t)pc + (size_t)nb * (size_t)pc * 4 + 64);
+           (size_t)nth * ((size_t)K * (size_t)pc + (size_t)(nb + 1) * (size_t)pc * 4 + 64);
 }
 
 static int run_cm(const kn_env *env, const kn_qgemm_args *a, void *ws) {
@@ -438,7 +455,7 @@ static int run_cm(const kn_env *env, const kn_qgemm_args *a, void *ws) {
     j.wc = (int32_t *)(j.wd + (size_t)a->N * (size_t)nb);
     j.xbuf = (uint8_t *)(j.wc + (size_t)a->N * (size_t)nb);
     j.pc = chunk_pixels(nth, a->M, K);
-    j.xstride = (size_t)K * (size_t)j.pc + (size_t)nb * (size_t)j.pc * 4 + 64;
+    j.xstride = (size_t)K * (size_t)j.pc + (size_t)(nb + 1) * (size_t)j.pc * 4 + 64;
     j.n_chunks = (a->M + j.pc - 1) / j.pc;
     /* too few chunks (small maps): split the output channels too, in whole tiles */
     int64_t want = GL_MAX((int64_t)1, (2 * nth + j.n_chunks - 1) / j.n_chunks);
