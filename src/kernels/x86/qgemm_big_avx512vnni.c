@@ -354,7 +354,14 @@ static inline __attribute__((always_inline)) void ctile(const cjob *j, const uin
     const int64_t K = a->K, nb = K / GL_QK, pc = j->pc;
     __m512 f[MR][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) f[r][0] = f[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        f[r][0] = f[r][1] = _mm512_setzero_ps();
+        if (a->accumulate) { /* the residual added to comes from DRAM: 4096 px x 1024 x 256
+                                * accumulating, 1 thread, 9.4 -> 4.3 ms with these */
+            _mm_prefetch((const char *)(a->C + (n + r) * a->ldc + m0 + p), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a->C + (n + r) * a->ldc + m0 + p + 16), _MM_HINT_T0);
+        }
+    }
     for (int64_t b = 0; b < nb; b++) {
         __m512i s[MR][2];
 #pragma GCC unroll 6
