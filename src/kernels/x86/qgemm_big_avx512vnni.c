@@ -8,10 +8,11 @@
  *  is 6 rows x 32 columns (12 int32 + 12 f32 accumulators).
  *
  *  channel-major (a_trans + c_trans: 1x1 convolutions, A a [K, M] map of M pixels, C [N, M]):
- *  lanes over 32 pixels. The map is quantized per (pixel, 32-channel block) 16 pixels at a time
- *  straight into [K/4][pixels][4] u8 (no gathers), W's 4 bytes are the broadcast operand
- *  (vpdpbusd's {1to16} memory form), and outputs land as whole rows of C; a tile is 6 output
- *  channels x 32 pixels.
+ *  lanes over 32 pixels. The map is quantized per (pixel, 32-channel block), 16 pixels per
+ *  vector, reading whole channel rows, straight into 32-pixel tiles of [K/4][32][4] u8 (no
+ *  gathers); W is packed per call to int8 rows whose 4 bytes are broadcast (one vpbroadcastd
+ *  per 2 dpbusd), and outputs land as whole rows of C with bias, accumulate or fused GELU; a
+ *  tile is 6 output channels x 32 pixels.
  *
  * dpbusd's first operand is unsigned: the u8 side carries q + 128 and the block's int32
  * accumulator starts at -128 · Σ w (per column / output channel), so it ends at the exact
@@ -254,7 +255,7 @@ static int run_rows(const kn_env *env, const kn_qgemm_args *a, void *ws) {
     j.pstride = panel_bytes(nb) + 64;
     j.n_panels = (a->N + NR - 1) / NR;
     /* too few panels for the threads (k/v projections): split the rows too, each task packing
-     * its panel again (cheap next to its rows' products), in whole tiles of >= 8 tiles */
+     * its panel again (cheap next to its rows' products), at least 8 whole tiles per task */
     int64_t want = GL_MAX((int64_t)1, (2 * nth + j.n_panels - 1) / j.n_panels);
     want = GL_MIN(want, GL_MAX((int64_t)1, a->M / (8 * MR)));
     j.rows_per_task = rup((a->M + want - 1) / want, MR);
