@@ -492,6 +492,7 @@ static void gemm_unpacked(const kn_env *env, const kn_gemm_args *a, int un_a, in
 size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_dtype b_type) {
     if (!gl_dtype_is_quant(b_type)) return kn_gemm_ws_size(env, M, N, K);
 #if defined(__x86_64__)
+    if (M >= KN_Q_DEQUANT_M && gl_cpu_has_avx512vnni(&env->cpu)) return kn_qgemm_avx512vnni_ws_size(env, M, N, K, 0);
     if (M >= KN_Q_DEQUANT_M && kn_use_avx2(env) && env->cpu.avxvnni) return kn_qgemm_vnni_ws_size(env, M, K);
 #endif
     if (!kn_q_dequant(M, N, K)) return kn_qgemm_ws_size(env, M, K, 0);
@@ -502,6 +503,10 @@ size_t kn_gemm_ws_size_t(const kn_env *env, int64_t M, int64_t N, int64_t K, gl_
  * dequantize to f32 (after the GEMM workspace) and run the f32 path; small M: qgemm.h. */
 static void gemm_quant(const kn_env *env, const kn_gemm_args *a) {
 #if defined(__x86_64__)
+    if (a->M >= KN_Q_DEQUANT_M && gl_cpu_has_avx512vnni(&env->cpu)) {
+        kn_qgemm_args q = qargs_of(a);
+        if (kn_qgemm_avx512vnni(env, &q) == 0) return;
+    }
     if (a->M >= KN_Q_DEQUANT_M && kn_use_avx2(env) && env->cpu.avxvnni) {
         kn_qgemm_args q = qargs_of(a);
         if (kn_qgemm_vnni(env, &q) == 0) return;

@@ -93,6 +93,12 @@ void kn_quantize_act_avx2(const float *x, kn_block_q8a *y, int64_t nb);
  * only (the block dots are exact integers either way). */
 int kn_qgemm_vnni(const kn_env *env, const kn_qgemm_args *a);
 size_t kn_qgemm_vnni_ws_size(const kn_env *env, int64_t M, int64_t K);
+/* The same with 512-bit AVX512-VNNI (qgemm_big_avx512vnni.c); only where
+ * gl_cpu_has_avx512vnni. Rows layout, or channel-major (a_trans + c_trans; cm = 1 for its
+ * workspace: 1x1 convolutions) with lanes over pixels; mixed layouts go to kn_qgemm. Results
+ * do not depend on the thread count. */
+int kn_qgemm_avx512vnni(const kn_env *env, const kn_qgemm_args *a);
+size_t kn_qgemm_avx512vnni_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K, int cm);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;
