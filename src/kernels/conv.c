@@ -182,17 +182,33 @@ typedef struct im2col_job {
 static void im2col_task(void *v, int ith, int nth) {
     const im2col_job *j = v;
     const kn_conv2d_args *a = j->a;
+    const int64_t s = a->stride, Wo = j->Wo;
     int64_t K = a->C_in / a->groups * a->kh * a->kw, lo, hi;
     gl_split(K, ith, nth, &lo, &hi);
     for (int64_t k = lo; k < hi; k++) {
         int64_t i = k / (a->kh * a->kw), ky = k / a->kw % a->kh, kx = k % a->kw;
         const float *xp = j->xg + i * a->H * a->W;
         float *col = j->cols + k * j->cnt;
-        int64_t oy = j->p0 / j->Wo, ox = j->p0 % j->Wo;
-        for (int64_t p = 0; p < j->cnt; p++) {
-            int64_t iy = oy * a->stride + ky - a->pad_h, ix = ox * a->stride + kx - a->pad_w;
-            col[p] = (iy >= 0 && iy < a->H && ix >= 0 && ix < a->W) ? xp[iy * a->W + ix] : 0.0f;
-            if (++ox == j->Wo) { ox = 0; oy++; }
+        /* output columns ox with 0 <= ox·s + kx − pad_w < W: [ox_lo, ox_hi) */
+        int64_t ox_lo = GL_MAX((int64_t)0, (a->pad_w - kx + s - 1) / s);
+        int64_t ox_hi = a->W - 1 - kx + a->pad_w < 0 ? 0 : GL_MIN(Wo, (a->W - 1 - kx + a->pad_w) / s + 1);
+        int64_t oy = j->p0 / Wo, ox = j->p0 % Wo;
+        /* a row of output pixels at a time: one input row, valid columns a contiguous range */
+        for (int64_t p = 0; p < j->cnt; oy++, ox = 0) {
+            int64_t n = GL_MIN(Wo - ox, j->cnt - p), iy = oy * s + ky - a->pad_h;
+            float *c = col + p - ox; /* c[x] is output column x of this row */
+            if (iy < 0 || iy >= a->H) {
+                memset(c + ox, 0, (size_t)n * sizeof(float));
+            } else {
+                const float *xr = xp + iy * a->W + kx - a->pad_w;
+                int64_t e = ox + n, v0 = GL_MIN(GL_MAX(ox, ox_lo), e), v1 = GL_MAX(GL_MIN(e, ox_hi), v0);
+                for (int64_t x = ox; x < v0; x++) c[x] = 0.0f;
+                if (s == 1) memcpy(c + v0, xr + v0, (size_t)(v1 - v0) * sizeof(float));
+                else if (s == 2) for (int64_t x = v0; x < v1; x++) c[x] = xr[2 * x];
+                else for (int64_t x = v0; x < v1; x++) c[x] = xr[x * s];
+                for (int64_t x = v1; x < e; x++) c[x] = 0.0f;
+            }
+            p += n;
         }
     }
 }
