@@ -164,6 +164,7 @@ static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int6
     j.rows = kn_dwrows_scalar;
 #if defined(__x86_64__)
     if (kn_use_avx2(env)) j.rows = kn_dwrows_avx2;
+    if (kn_use_avx512(env)) j.rows = kn_dwrows_avx512;
 #elif defined(__aarch64__)
     if (kn_use_neon(env)) j.rows = kn_dwrows_neon;
 #endif

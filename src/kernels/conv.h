@@ -96,6 +96,7 @@ typedef struct kn_dw_rows {
 typedef void (*kn_dwrows_fn)(const kn_dw_rows *r);
 void kn_dwrows_scalar(const kn_dw_rows *r);
 void kn_dwrows_avx2(const kn_dw_rows *r);
+void kn_dwrows_avx512(const kn_dw_rows *r);
 void kn_dwrows_neon(const kn_dw_rows *r);
 
 #endif
