@@ -113,6 +113,13 @@ static void dw_task(void *v, int ith, int nth) {
                 const float *xr = xp + iy * a->W;
                 if (s == 1) {
                     memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
+                } else if (s == 2) { /* the same, with a constant stride the compiler vectorizes */
+                    for (int ph = 0; ph < 2; ph++) {
+                        int64_t ix0 = ((ph - a->pad_w) % 2 + 2) % 2, cnt = (a->W - ix0 + 1) / 2;
+                        float *dd = dst + ph * L + (ix0 + a->pad_w) / 2;
+                        const float *xs = xr + ix0;
+                        for (int64_t k = 0; k < cnt; k++) dd[k] = xs[2 * k];
+                    }
                 } else {
                     /* phase ph holds input columns ix with (ix + pad) % s == ph */
                     for (int ph = 0; ph < s; ph++) {
