@@ -85,6 +85,8 @@ typedef struct dw_job {
     char *ws;
     size_t ws_per_thread;
     kn_dwrows_fn rows;
+    int plane;           /* stride 1, k 3 or 7, AVX-512: whole strips through kn_dwplane_avx512 */
+    int64_t strip;       /* output rows per task: DW_ROWS, or 16 for the plane kernel (S0's maps are 16·2^i rows) */
     int64_t col_off[64]; /* per kx: phase (kx % s)·L + kx / s; kw <= 64 on this path */
     atomic_llong next;   /* tasks are taken from this counter (gl_grab) */
 } dw_job;
@@ -101,7 +103,7 @@ static void dw_task(void *v, int ith, int nth) {
         for (int64_t task = lo; task < hi; task++) {
             int64_t plane = task / j->n_strips, strip = task % j->n_strips;
             int64_t n = plane / a->C_in, c = plane % a->C_in;
-            int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
+            int64_t oy0 = strip * j->strip, oy1 = GL_MIN(oy0 + j->strip, j->Ho);
             int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
             const float *xp = a->x + plane * a->H * a->W;
             /* stage the padded, phase-split input rows */
@@ -137,6 +139,26 @@ static void dw_task(void *v, int ith, int nth) {
             d.kw = a->kw;
             d.s = s;
             d.act = a->act;
+#if defined(__x86_64__)
+            if (j->plane) {
+                for (int64_t mo = 0; mo < m; mo++) {
+                    int64_t o = c * m + mo;
+                    kn_dw_plane pd;
+                    pd.y = a->y + (n * a->C_out + o) * P + oy0 * j->Wo;
+                    pd.res = a->residual ? a->residual + (n * a->C_out + o) * P + oy0 * j->Wo : NULL;
+                    pd.nr = (int)(oy1 - oy0);
+                    pd.n = j->Wo;
+                    pd.base = stage;
+                    pd.rowlen = rowlen;
+                    pd.w = a->w + o * taps;
+                    pd.k = kh;
+                    pd.bias = a->bias ? a->bias[o] : 0.0f;
+                    pd.act = a->act;
+                    kn_dwplane_avx512(&pd);
+                }
+                continue;
+            }
+#endif
             for (int64_t mo = 0; mo < m; mo++) {
                 int64_t o = c * m + mo;
                 float *yp = a->y + (n * a->C_out + o) * P;
@@ -163,7 +185,12 @@ static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int6
     j.a = a;
     j.Ho = Ho;
     j.Wo = Wo;
-    j.n_strips = (Ho + DW_ROWS - 1) / DW_ROWS;
+    j.plane = 0;
+#if defined(__x86_64__)
+    j.plane = kn_use_avx512(env) && a->stride == 1 && a->kh == a->kw && (a->kh == 3 || a->kh == 7);
+#endif
+    j.strip = j.plane ? 16 : DW_ROWS;
+    j.n_strips = (Ho + j.strip - 1) / j.strip;
     j.L = dw_phase_len(a);
     j.ws = ws;
     j.ws_per_thread = ws_bytes / (size_t)gl_pool_size(env->pool) & ~(size_t)63;
