@@ -98,6 +98,8 @@ static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, i
      * several B panels */
     int64_t w = round_up((N + 4 * nth - 1) / (4 * nth), isa->nr);
     w = GL_MAX(w, round_up(64, isa->nr));
+    /* a chunk's packed B (kc x w) within ~128 KB, so it is still in L2 when the kernels read it */
+    w = GL_MIN(w, GL_MAX(round_up(64, isa->nr), (32768 / p.b.kc) / isa->nr * isa->nr));
     p.w = GL_MIN(w, p.b.nc);
     p.floats = (size_t)round_up(round_up(p.ms, isa->mr) * K, 16) + (size_t)nth * round_up(p.b.kc * p.w, 16);
     return p;
