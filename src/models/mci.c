@@ -539,8 +539,19 @@ static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w,
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
     if (f->w1p.p) {
-        op_pointwise(env, &f->w1p, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
-        op_pointwise(env, &f->w2p, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+        /* One thread (a batch: each thread runs whole images, so both cores' maps compete for
+         * the cache): fc1 and fc2 a band of columns (pixels) at a time, the band's hidden rows
+         * (3x the width) within ~384 KB, so fc2 reads them from L2 rather than memory. Several
+         * threads on one image: the whole map per call (bands would add ~80 pool runs).
+         * Each output is computed exactly as on the whole map (kn_gemm's results do not depend
+         * on N). */
+        int64_t band = hw;
+        if (gl_pool_size(env->pool) <= 1) band = GL_MAX((int64_t)64, (384 * 1024 / 4) / f->h / 64 * 64);
+        for (int64_t p0 = 0; p0 < hw; p0 += band) {
+            int n = (int)(hw - p0 < band ? hw - p0 : band);
+            op_pointwise_ld(env, &f->w1p, f->b1, t1 + p0, hw, n, hid, n, KN_ACT_GELU, 0);
+            op_pointwise_ld(env, &f->w2p, f->b2, hid, n, n, x + p0, hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+        }
     } else { /* a converted file: weights as stored (f32 or quantized) */
         op_pointwise_t(env, f->w1, f->w1t, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
         op_pointwise_t(env, f->w2, f->w2t, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
