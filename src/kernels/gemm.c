@@ -126,6 +126,13 @@ static void pack_a(const kn_gemm_args *a, int mr, int64_t m0, int64_t mc, int64_
     for (int64_t i = 0; i < mc; i += mr) {
         int64_t rows = GL_MIN(mr, mc - i);
         const float *src = a->A + (m0 + i) * a->lda + k0;
+#if defined(__x86_64__)
+        if (mr == 16) { /* only the AVX-512 table has 16-row tiles */
+            kn_gemm_avx512_pack_a16(src, a->lda, (int)rows, kc, dst);
+            dst += kc * mr;
+            continue;
+        }
+#endif
         if (rows == mr) {
             for (int64_t k = 0; k < kc; k++)
                 for (int r = 0; r < mr; r++) dst[k * mr + r] = src[r * a->lda + k];
