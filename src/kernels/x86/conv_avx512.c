@@ -11,9 +11,11 @@
 
 #include "kernels/conv.h"
 #include "nn_math_avx2.h"
+#include "nn_math_avx512.h"
 
 static inline __attribute__((always_inline)) __m512 act16(kn_act act, __m512 v) {
     if (act == KN_ACT_NONE) return v;
+    if (act == KN_ACT_GELU) return gelu16(v); /* the GEMM epilogue's erfc form, 16 lanes */
     __m256 lo = kn8_act(act, _mm512_castps512_ps256(v));
     __m256 hi = kn8_act(act, _mm512_extractf32x8_ps(v, 1));
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
