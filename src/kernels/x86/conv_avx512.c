@@ -185,7 +185,7 @@ DEF_PLANES(7)
 #undef DEF_PLANES
 #undef DEF_PLANE
 
-/* rows [0, nr) of one column block of NV vectors: in groups of RMAX, then halves */
+/* rows [0, nr) of one column block of NV (4, 2, 1) vectors: groups of the largest R, then 4, 2, 1 */
 #define PB(R, NV, K) plane_##R##_##NV##_##K(d, d->y + r0 * d->n, RES(r0), d->base + r0 * d->rowlen, i, m), r0 += R
 #define GROUPS4(K)                                                                                   \
     {                                                                                                \
@@ -206,7 +206,6 @@ DEF_PLANES(7)
     {                                                                                                \
         int r0 = 0;                                                                                  \
         while (r0 + 8 <= nr) PB(8, 1, K);                                                            \
-        \
         if (nr - r0 >= 4) PB(4, 1, K);                                                               \
         if (nr - r0 >= 2) PB(2, 1, K);                                                               \
         if (nr - r0 >= 1) PB(1, 1, K);                                                               \
@@ -219,17 +218,17 @@ DEF_PLANES(7)
         const int64_t n = d->n;                                                                      \
         int64_t i = 0;                                                                               \
         __mmask16 m = 0xffff;                                                                        \
-        for (; i + 64 <= n; i += 64) GROUPS4(K)                                           \
+        for (; i + 64 <= n; i += 64) GROUPS4(K)                                                      \
         if (n - i > 16) {                                                                            \
             int64_t left = n - i - 16;                                                               \
             m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);                      \
-            GROUPS2(K)                                                                    \
+            GROUPS2(K)                                                                               \
             i += 32;                                                                                 \
         }                                                                                            \
         for (; i < n; i += 16) {                                                                     \
             int64_t left = n - i;                                                                    \
             m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);                      \
-            GROUPS1(K)                                                                   \
+            GROUPS1(K)                                                                               \
         }                                                                                            \
     }
 PLANE_K(3)
@@ -240,7 +239,6 @@ PLANE_K(7)
 #undef GROUPS4
 #undef GROUPS2
 #undef GROUPS1
-
 
 bool kn_dwplane_avx512(const kn_dw_plane *d) {
     if (d->k == 3) plane3(d);
