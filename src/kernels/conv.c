@@ -85,6 +85,8 @@ typedef struct dw_job {
     char *ws;
     size_t ws_per_thread;
     kn_dwrows_fn rows;
+    int plane;           /* stride 1, k 3 or 7, AVX-512: whole strips through kn_dwplane_avx512 */
+    int64_t strip;       /* output rows per task: DW_ROWS, or 16 for the plane kernel (S0's maps are 16·2^i rows) */
     int64_t col_off[64]; /* per kx: phase (kx % s)·L + kx / s; kw <= 64 on this path */
     atomic_llong next;   /* tasks are taken from this counter (gl_grab) */
 } dw_job;
@@ -101,7 +103,7 @@ static void dw_task(void *v, int ith, int nth) {
         for (int64_t task = lo; task < hi; task++) {
             int64_t plane = task / j->n_strips, strip = task % j->n_strips;
             int64_t n = plane / a->C_in, c = plane % a->C_in;
-            int64_t oy0 = strip * DW_ROWS, oy1 = GL_MIN(oy0 + DW_ROWS, j->Ho);
+            int64_t oy0 = strip * j->strip, oy1 = GL_MIN(oy0 + j->strip, j->Ho);
             int64_t iy0 = oy0 * s - a->pad_h, n_in = (oy1 - oy0 - 1) * s + kh;
             const float *xp = a->x + plane * a->H * a->W;
             /* stage the padded, phase-split input rows */
@@ -113,6 +115,13 @@ static void dw_task(void *v, int ith, int nth) {
                 const float *xr = xp + iy * a->W;
                 if (s == 1) {
                     memcpy(dst + a->pad_w, xr, (size_t)a->W * sizeof(float));
+                } else if (s == 2) { /* the same, with a constant stride the compiler vectorizes */
+                    for (int ph = 0; ph < 2; ph++) {
+                        int64_t ix0 = ((ph - a->pad_w) % 2 + 2) % 2, cnt = (a->W - ix0 + 1) / 2;
+                        float *dd = dst + ph * L + (ix0 + a->pad_w) / 2;
+                        const float *xs = xr + ix0;
+                        for (int64_t k = 0; k < cnt; k++) dd[k] = xs[2 * k];
+                    }
                 } else {
                     /* phase ph holds input columns ix with (ix + pad) % s == ph */
                     for (int ph = 0; ph < s; ph++) {
@@ -130,6 +139,26 @@ static void dw_task(void *v, int ith, int nth) {
             d.kw = a->kw;
             d.s = s;
             d.act = a->act;
+#if defined(__x86_64__)
+            if (j->plane) {
+                for (int64_t mo = 0; mo < m; mo++) {
+                    int64_t o = c * m + mo;
+                    kn_dw_plane pd;
+                    pd.y = a->y + (n * a->C_out + o) * P + oy0 * j->Wo;
+                    pd.res = a->residual ? a->residual + (n * a->C_out + o) * P + oy0 * j->Wo : NULL;
+                    pd.nr = (int)(oy1 - oy0);
+                    pd.n = j->Wo;
+                    pd.base = stage;
+                    pd.rowlen = rowlen;
+                    pd.w = a->w + o * taps;
+                    pd.k = kh;
+                    pd.bias = a->bias ? a->bias[o] : 0.0f;
+                    pd.act = a->act;
+                    kn_dwplane_avx512(&pd);
+                }
+                continue;
+            }
+#endif
             for (int64_t mo = 0; mo < m; mo++) {
                 int64_t o = c * m + mo;
                 float *yp = a->y + (n * a->C_out + o) * P;
@@ -156,7 +185,12 @@ static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int6
     j.a = a;
     j.Ho = Ho;
     j.Wo = Wo;
-    j.n_strips = (Ho + DW_ROWS - 1) / DW_ROWS;
+    j.plane = 0;
+#if defined(__x86_64__)
+    j.plane = kn_use_avx512(env) && a->stride == 1 && a->kh == a->kw && (a->kh == 3 || a->kh == 7);
+#endif
+    j.strip = j.plane ? 16 : DW_ROWS;
+    j.n_strips = (Ho + j.strip - 1) / j.strip;
     j.L = dw_phase_len(a);
     j.ws = ws;
     j.ws_per_thread = ws_bytes / (size_t)gl_pool_size(env->pool) & ~(size_t)63;
@@ -164,6 +198,7 @@ static void conv_dw(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int6
     j.rows = kn_dwrows_scalar;
 #if defined(__x86_64__)
     if (kn_use_avx2(env)) j.rows = kn_dwrows_avx2;
+    if (kn_use_avx512(env)) j.rows = kn_dwrows_avx512;
 #elif defined(__aarch64__)
     if (kn_use_neon(env)) j.rows = kn_dwrows_neon;
 #endif
@@ -182,17 +217,33 @@ typedef struct im2col_job {
 static void im2col_task(void *v, int ith, int nth) {
     const im2col_job *j = v;
     const kn_conv2d_args *a = j->a;
+    const int64_t s = a->stride, Wo = j->Wo;
     int64_t K = a->C_in / a->groups * a->kh * a->kw, lo, hi;
     gl_split(K, ith, nth, &lo, &hi);
     for (int64_t k = lo; k < hi; k++) {
         int64_t i = k / (a->kh * a->kw), ky = k / a->kw % a->kh, kx = k % a->kw;
         const float *xp = j->xg + i * a->H * a->W;
         float *col = j->cols + k * j->cnt;
-        int64_t oy = j->p0 / j->Wo, ox = j->p0 % j->Wo;
-        for (int64_t p = 0; p < j->cnt; p++) {
-            int64_t iy = oy * a->stride + ky - a->pad_h, ix = ox * a->stride + kx - a->pad_w;
-            col[p] = (iy >= 0 && iy < a->H && ix >= 0 && ix < a->W) ? xp[iy * a->W + ix] : 0.0f;
-            if (++ox == j->Wo) { ox = 0; oy++; }
+        /* output columns ox with 0 <= ox·s + kx − pad_w < W: [ox_lo, ox_hi) */
+        int64_t ox_lo = GL_MAX((int64_t)0, (a->pad_w - kx + s - 1) / s);
+        int64_t ox_hi = a->W - 1 - kx + a->pad_w < 0 ? 0 : GL_MIN(Wo, (a->W - 1 - kx + a->pad_w) / s + 1);
+        int64_t oy = j->p0 / Wo, ox = j->p0 % Wo;
+        /* a row of output pixels at a time: one input row, valid columns a contiguous range */
+        for (int64_t p = 0; p < j->cnt; oy++, ox = 0) {
+            int64_t n = GL_MIN(Wo - ox, j->cnt - p), iy = oy * s + ky - a->pad_h;
+            float *c = col + p - ox; /* c[x] is output column x of this row */
+            if (iy < 0 || iy >= a->H) {
+                memset(c + ox, 0, (size_t)n * sizeof(float));
+            } else {
+                const float *xr = xp + iy * a->W + kx - a->pad_w;
+                int64_t e = ox + n, v0 = GL_MIN(GL_MAX(ox, ox_lo), e), v1 = GL_MAX(GL_MIN(e, ox_hi), v0);
+                for (int64_t x = ox; x < v0; x++) c[x] = 0.0f;
+                if (s == 1) memcpy(c + v0, xr + v0, (size_t)(v1 - v0) * sizeof(float));
+                else if (s == 2) for (int64_t x = v0; x < v1; x++) c[x] = xr[2 * x];
+                else for (int64_t x = v0; x < v1; x++) c[x] = xr[x * s];
+                for (int64_t x = v1; x < e; x++) c[x] = 0.0f;
+            }
+            p += n;
         }
     }
 }

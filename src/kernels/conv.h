@@ -96,6 +96,25 @@ typedef struct kn_dw_rows {
 typedef void (*kn_dwrows_fn)(const kn_dw_rows *r);
 void kn_dwrows_scalar(const kn_dw_rows *r);
 void kn_dwrows_avx2(const kn_dw_rows *r);
+void kn_dwrows_avx512(const kn_dw_rows *r);
+
+/* Stride 1, k×k (k = 3 or 7): nr consecutive output rows of one depthwise channel, y row r at
+ * y + r·n, residual likewise (or NULL); output row r, tap (ky, kx) reads
+ * base + (r + ky)·rowlen + kx + i, i in [0, n). Same result definition as kn_dw_rows.
+ * kn_dwplane_avx512 returns false (and does nothing) for other k. */
+typedef struct kn_dw_plane {
+    float *y;
+    const float *res;
+    int nr;
+    int64_t n;
+    const float *base;
+    int64_t rowlen;
+    const float *w;
+    int k;
+    float bias;
+    kn_act act;
+} kn_dw_plane;
+bool kn_dwplane_avx512(const kn_dw_plane *d);
 void kn_dwrows_neon(const kn_dw_rows *r);
 
 #endif

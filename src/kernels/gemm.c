@@ -83,7 +83,7 @@ typedef struct plan {
     size_t floats;  /* workspace */
 } plan;
 
-static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, int nth) {
+static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, int nth, int packs_b) {
     plan p;
     memset(&p, 0, sizeof p);
     p.b = block_sizes(isa, M, N, K);
@@ -98,6 +98,10 @@ static plan make_plan(const kn_gemm_isa *isa, int64_t M, int64_t N, int64_t K, i
      * several B panels */
     int64_t w = round_up((N + 4 * nth - 1) / (4 * nth), isa->nr);
     w = GL_MAX(w, round_up(64, isa->nr));
+    /* a chunk's packed B (kc x w) within ~128 KB, so it is still in L2 when the kernels read it
+     * (pre-packed B is not copied, and macro_kernel prefetches its panels only within a chunk:
+     * narrow chunks there made the text tower slower on 2 threads) */
+    if (packs_b) w = GL_MIN(w, GL_MAX(round_up(64, isa->nr), (32768 / p.b.kc) / isa->nr * isa->nr));
     p.w = GL_MIN(w, p.b.nc);
     p.floats = (size_t)round_up(round_up(p.ms, isa->mr) * K, 16) + (size_t)nth * round_up(p.b.kc * p.w, 16);
     return p;
@@ -110,7 +114,7 @@ size_t kn_gemm_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K) {
     if (M <= KN_GEMV_MAX_M || N <= 0 || K <= 0) return 0;
     const kn_gemm_isa *isa = kn_gemm_isa_pick(env);
     int nth = gl_pool_size(env->pool);
-    plan p = make_plan(isa, M, N, K, nth);
+    plan p = make_plan(isa, M, N, K, nth, 1);
     size_t rows = (size_t)nth * thread_floats(&p.b);
     int64_t a_all = round_up(M, isa->mr) * K, a_cap = KN_GEMM_A_PACKED_MAX + p.b.mc * K;
     int64_t w = round_up((N + 4 * nth - 1) / (4 * nth), isa->nr);
@@ -124,6 +128,13 @@ static void pack_a(const kn_gemm_args *a, int mr, int64_t m0, int64_t mc, int64_
     for (int64_t i = 0; i < mc; i += mr) {
         int64_t rows = GL_MIN(mr, mc - i);
         const float *src = a->A + (m0 + i) * a->lda + k0;
+#if defined(__x86_64__)
+        if (mr == 16) { /* only the AVX-512 table has 16-row tiles */
+            kn_gemm_avx512_pack_a16(src, a->lda, (int)rows, kc, dst);
+            dst += kc * mr;
+            continue;
+        }
+#endif
         if (rows == mr) {
             for (int64_t k = 0; k < kc; k++)
                 for (int r = 0; r < mr; r++) dst[k * mr + r] = src[r * a->lda + k];
@@ -562,7 +573,7 @@ void kn_gemm(const kn_env *env, const kn_gemm_args *a) {
         return;
     }
     int nth = gl_pool_size(env->pool);
-    plan p = make_plan(j.isa, a->M, a->N, a->K, nth);
+    plan p = make_plan(j.isa, a->M, a->N, a->K, nth, a->Bp == NULL);
     size_t need = p.floats * sizeof(float) + 64; /* <= kn_gemm_ws_size() */
     void *own = NULL, *ws = a->ws;
     if (!ws || a->ws_size < need) ws = own = gl_malloc(need);

@@ -145,6 +145,9 @@ extern const kn_gemm_isa kn_gemm_isa_avx2;
 extern const kn_gemm_isa kn_gemm_isa_avx512;
 void kn_gemm_avx2_pack_b(const kn_gemm_args *a, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
 void kn_gemm_avx2_act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n);
+/* One 16-row A panel: dst[k·16 + r] = src[r·lda + k] for r < rows (<= 16), 0 below, k < kc;
+ * AVX-512 only. */
+void kn_gemm_avx512_pack_a16(const float *src, int64_t lda, int rows, int64_t kc, float *dst);
 void kn_gemm_avx2_gemv(const kn_gemm_args *a, int64_t n0, int64_t n1);
 #endif
 #if defined(__aarch64__)

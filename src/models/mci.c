@@ -535,12 +535,77 @@ size_t mci_ws_floats(const mci_model *m, int H, int W, int n_threads) {
     return 4 * (mm + 16) + 4 * (size_t)m->feat + 64; /* 4 maps + SE / pooling scratch */
 }
 
-static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid) {
+/* Several threads on one image: ConvFFN's fc1 and fc2 band by band, each band whole on one
+ * thread (fc1 into that thread's hidden rows, then fc2 from them), bands claimed from a
+ * counter. The hidden band never moves between cores, and the two GEMMs are one pool run
+ * instead of two, each without per-chunk synchronisation. Same results bitwise (kn_gemm's
+ * results do not depend on N or on the threads). */
+typedef struct ffn_job {
+    const mci_ffn *f;
+    const kn_env *env;
+    float *x, *t1, *hid, *gws;
+    int64_t hw, band, n_bands, hid_per, gws_per;
+    atomic_llong next;
+} ffn_job;
+
+static void ffn_band_task(void *v, int ith, int nth) {
+    ffn_job *j = v;
+    const mci_ffn *f = j->f;
+    kn_scratch s = {j->gws + (size_t)ith * j->gws_per, (size_t)j->gws_per * sizeof(float)};
+    kn_env e = *j->env;
+    e.pool = NULL;
+    e.scratch = &s; /* large enough for both products (checked by the caller): never regrown */
+    float *hid = j->hid + (size_t)ith * j->hid_per;
+    int64_t lo, hi;
+    (void)nth;
+    while (gl_grab(&j->next, j->n_bands, 1, &lo, &hi)) {
+        int64_t p0 = lo * j->band;
+        int n = (int)GL_MIN(j->band, j->hw - p0);
+        op_pointwise_ld(&e, &f->w1p, f->b1, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0);
+        op_pointwise_ld(&e, &f->w2p, f->b2, hid, n, n, j->x + p0, j->hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+    }
+}
+
+static float *align16f(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* spare: a map-sized region (mm floats) free during the FFN. Returns 1 if it ran the bands. */
+static int ffn_bands_mt(const kn_env *env, const mci_ffn *f, float *x, int64_t hw, float *t1, float *hid, size_t mm,
+                        float *spare) {
+    int nth = gl_pool_size(env->pool);
+    if (nth < 2 || hw / (2 * nth) < 64) return 0;
+    int64_t band = GL_MAX((int64_t)64, (384 * 1024 / 4) / f->h / 64 * 64);
+    band = GL_MIN(band, hw / (2 * nth) / 16 * 16); /* >= 2 bands per thread */
+    kn_env e1 = *env;
+    e1.pool = NULL;
+    size_t g = GL_MAX(kn_gemm_ws_size(&e1, f->h, band, f->c), kn_gemm_ws_size(&e1, f->c, band, f->h));
+    int64_t gws_per = (int64_t)((g + 3) / 4 + 15) / 16 * 16, hid_per = (band * f->h + 15) / 16 * 16;
+    if ((size_t)(nth * hid_per + 16) > mm || (size_t)(nth * gws_per + 16) > mm) return 0;
+    ffn_job j = {.f = f, .env = env, .x = x, .t1 = t1, .hid = align16f(hid), .gws = align16f(spare), .hw = hw,
+                 .band = band, .n_bands = (hw + band - 1) / band, .hid_per = hid_per, .gws_per = gws_per};
+    atomic_init(&j.next, 0);
+    gl_pool_run(env->pool, ffn_band_task, &j);
+    return 1;
+}
+
+static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w, float *t1, float *hid, size_t mm,
+                    float *spare) {
     int hw = h * w;
     op_conv2d(env, &f->dw, x, h, w, t1);
     if (f->w1p.p) {
-        op_pointwise(env, &f->w1p, f->b1, t1, hw, hid, KN_ACT_GELU, 0);
-        op_pointwise(env, &f->w2p, f->b2, hid, hw, x, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+        if (ffn_bands_mt(env, f, x, hw, t1, hid, mm, spare)) return;
+        /* One thread (a batch: each thread runs whole images, so both cores' maps compete for
+         * the cache): fc1 and fc2 a band of columns (pixels) at a time, the band's hidden rows
+         * (3x the width) within ~384 KB, so fc2 reads them from L2 rather than memory. Several
+         * threads on a map too small for ffn_bands_mt: the whole map per call.
+         * Each output is computed exactly as on the whole map (kn_gemm's results do not depend
+         * on N). */
+        int64_t band = hw;
+        if (gl_pool_size(env->pool) <= 1) band = GL_MAX((int64_t)64, (384 * 1024 / 4) / f->h / 64 * 64);
+        for (int64_t p0 = 0; p0 < hw; p0 += band) {
+            int n = (int)(hw - p0 < band ? hw - p0 : band);
+            op_pointwise_ld(env, &f->w1p, f->b1, t1 + p0, hw, n, hid, n, KN_ACT_GELU, 0);
+            op_pointwise_ld(env, &f->w2p, f->b2, hid, n, n, x + p0, hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
+        }
     } else { /* a converted file: weights as stored (f32 or quantized) */
         op_pointwise_t(env, f->w1, f->w1t, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
         op_pointwise_t(env, f->w2, f->w2t, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
@@ -592,7 +657,7 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }
-            run_ffn(env, &bl->ffn, cur, h, w, oth, c);
+            run_ffn(env, &bl->ffn, cur, h, w, oth, c, mm, d);
         }
     }
     op_conv2d(env, &m->fconv, cur, h, w, oth);

@@ -61,15 +61,20 @@ void op_matmul(const kn_env *env, const float *x, int T, int K, const float *w, 
     run_gemm(env, &a);
 }
 
-void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
-                  kn_act act, int accumulate) {
+void op_pointwise_ld(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int64_t ldx, int N,
+                     float *y, int64_t ldy, kn_act act, int accumulate) {
     kn_gemm_args a = {0};
     a.M = w->M; a.N = N; a.K = w->K;
     a.Ap = w;
-    a.B = x; a.ldb = N; a.b_type = GL_F32; a.trans_b = 0;
-    a.C = y; a.ldc = N;
+    a.B = x; a.ldb = ldx; a.b_type = GL_F32; a.trans_b = 0;
+    a.C = y; a.ldc = ldy;
     a.bias_m = b; a.act = act; a.accumulate = accumulate;
     run_gemm(env, &a);
+}
+
+void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
+                  kn_act act, int accumulate) {
+    op_pointwise_ld(env, w, b, x, N, N, y, N, act, accumulate);
 }
 
 void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,

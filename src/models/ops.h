@@ -29,6 +29,9 @@ int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W,
  * (wl_pack_a). */
 void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int N, float *y,
                   kn_act act, int accumulate);
+/* The same on N columns of wider maps: x rows ldx apart, y rows ldy apart. */
+void op_pointwise_ld(const kn_env *env, const kn_packed_a *w, const float *b, const float *x, int64_t ldx, int N,
+                     float *y, int64_t ldy, kn_act act, int accumulate);
 /* The same with W [M, K] as stored, unpacked: F32, or Q8_0 / Q4_0 (K % 32 == 0: the int8
  * product of kernels/qgemm.h, or f32 after dequantizing for wide maps). */
 void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,

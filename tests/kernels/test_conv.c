@@ -97,6 +97,14 @@ static void t_depthwise(const kn_env *env, const char *tag) {
     /* the model shapes (reduced spatially): RepCPE 7×7 +residual, RepMixer 3×3, stem dw s2,
      * ReparamLargeKernelConv 7×7 s2 ×2 + GELU, conv_exp 3×3 ×2 */
     run_case(env, tag, 1, 24, 16, 16, 24, 7, 1, 3, 24, KN_ACT_NONE, 1);
+    /* S0's map widths (64, 32, 16, 8) and odd ones around the 64/32/16-pixel blocks */
+    run_case(env, tag, 1, 3, 20, 64, 3, 7, 1, 3, 3, KN_ACT_NONE, 0);
+    run_case(env, tag, 1, 4, 9, 32, 4, 3, 1, 1, 4, KN_ACT_NONE, 1);
+    run_case(env, tag, 1, 5, 16, 16, 5, 7, 1, 3, 5, KN_ACT_NONE, 0);
+    run_case(env, tag, 1, 6, 8, 8, 6, 7, 1, 3, 6, KN_ACT_NONE, 0);
+    run_case(env, tag, 1, 2, 7, 130, 4, 7, 2, 3, 2, KN_ACT_GELU, 0);
+    run_case(env, tag, 1, 3, 5, 95, 3, 3, 1, 1, 3, KN_ACT_NONE, 3);
+    run_case(env, tag, 1, 3, 5, 113, 3, 5, 1, 2, 3, KN_ACT_RELU, 0);
     run_case(env, tag, 1, 16, 33, 20, 16, 3, 1, 1, 16, KN_ACT_NONE, 2);
     run_case(env, tag, 1, 12, 66, 130, 12, 3, 2, 1, 12, KN_ACT_GELU, 0);
     run_case(env, tag, 2, 8, 32, 31, 16, 7, 2, 3, 8, KN_ACT_GELU, 0);
@@ -178,6 +186,11 @@ int main(void) {
     t_depthwise(&nat1, "native/1");
     t_depthwise(&nat3, "native/3");
     t_depthwise(&sc, "scalar");
+    if (kn_use_avx512(&nat1)) { /* the AVX2 kernels too where the native ones are AVX-512 */
+        kn_env a2 = kn_env_native(p3);
+        a2.cpu.avx512f = false;
+        t_depthwise(&a2, "avx2/3");
+    }
     t_dense(&nat3, "native/3");
     t_dense(&sc, "scalar");
     t_fold_bn();

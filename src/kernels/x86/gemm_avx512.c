@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/gemm.h"
+#include "nn_math_avx512.h"
 
 #define MR 16
 #define NR 16
@@ -47,7 +48,7 @@ static void kernel_16x16(int64_t kc, const float *pa, const float *pb, float *c,
     }
 }
 
-#include "nn_math_avx512.h" /* gelu16 */
+/* GELU: gelu16 (nn_math_avx512.h). Other activations use the AVX2 code. */
 
 static void act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n) {
     if (act != KN_ACT_GELU) {
@@ -65,6 +66,46 @@ static void act_tile(kn_act act, float *c, int64_t ldc, int64_t rows, int64_t n)
             memcpy(x + i, tmp, (size_t)(n - i) * sizeof(float));
         }
     }
+}
+
+/* ---- A packing: 16-row panels ------------------------------------------------------------
+ * dst[k·16 + r] = src[r·lda + k] for k < kc (0 for r >= rows): 16×16 blocks transposed in registers (unpack,
+ * shuffle, two 128-bit lane shuffles). The C loop gathering one k from 16 rows at a time ran at
+ * ~0.45 ns per element: 3% of the text tower, whose activations are packed at every GEMM. */
+static inline void tr16(const float *src, int64_t lda, int rows, float *dst) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * lda) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * 16, r[i]);
+}
+
+void kn_gemm_avx512_pack_a16(const float *src, int64_t lda, int rows, int64_t kc, float *dst) {
+    int64_t k0 = 0;
+    if (rows == 16)
+        for (; k0 + 16 <= kc; k0 += 16) tr16(src + k0, lda, 16, dst + k0 * 16);
+    else
+        for (; k0 + 16 <= kc; k0 += 16) tr16(src + k0, lda, rows, dst + k0 * 16);
+    for (int64_t k = k0; k < kc; k++)
+        for (int r = 0; r < 16; r++) dst[k * 16 + r] = r < rows ? src[r * lda + k] : 0.0f;
 }
 
 /* The AVX2 GEMV with this table's activation, so a row's result does not depend on whether M
