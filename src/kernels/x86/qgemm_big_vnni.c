@@ -23,6 +23,7 @@
 #include "core/fp16.h"
 #include "core/pool.h"
 #include "kernels/qgemm.h"
+#include "qpack_x86.h"
 
 #define NR 16
 #define MR 2
@@ -46,45 +47,6 @@ typedef struct vjob {
 
 static size_t panel_bytes(int64_t nb) { return (size_t)nb * (512 + 2 * 64) + 64; }
 
-/* 8x8 transpose of 32-bit elements (here: groups of 4 weights), in registers. */
-static inline void transpose8x32(__m256i r[8]) {
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-        t[i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int h = 0; h < 2; h++) {
-            u[i + h] = _mm256_shuffle_ps(t[i + h], t[i + h + 2], _MM_SHUFFLE(1, 0, 1, 0));
-            u[i + h + 2] = _mm256_shuffle_ps(t[i + h], t[i + h + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-    /* u[0..3] from rows 0-3, u[4..7] from rows 4-7; element order within: see the store below */
-    static const int ord[4] = {0, 2, 1, 3};
-    for (int i = 0; i < 4; i++) {
-        r[ord[i]] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-        r[ord[i] + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-    }
-}
-
-/* The 32 weights of block b of a row as int8 (Q4_0: q - 8, low nibbles first) and its scale. */
-static inline __m256i block_i8(const kn_qgemm_args *a, const uint8_t *row, int64_t b, float *d) {
-    if (!row) {
-        *d = 0.0f;
-        return _mm256_setzero_si256();
-    }
-    if (a->b_type == GL_Q8_0) {
-        const gl_block_q8_0 *blk = (const gl_block_q8_0 *)row + b;
-        *d = _cvtsh_ss(blk->d);
-        return _mm256_loadu_si256((const __m256i *)blk->qs);
-    }
-    const gl_block_q4_0 *blk = (const gl_block_q4_0 *)row + b;
-    *d = _cvtsh_ss(blk->d);
-    __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs), lo4 = _mm_set1_epi8(0x0f);
-    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(raw, lo4)),
-                                        _mm_and_si128(_mm_srli_epi16(raw, 4), lo4), 1);
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-}
-
 /* Columns [n0, n0 + 16) of B (fewer at the end: zero weights) into p: per block, two 8x8
  * transposes of 4-byte groups put each quad's 16 columns side by side; the column sums come
  * from dpbusd with ones over the packed quads. */
@@ -98,7 +60,7 @@ static void pack_panel(const kn_qgemm_args *a, int64_t n0, panel *p) {
         int8_t *dst = p->w + (size_t)b * 512;
         for (int h = 0; h < 2; h++) { /* columns 8h .. 8h + 7 */
             __m256i r[8];
-            for (int c = 0; c < 8; c++) r[c] = block_i8(a, rows[8 * h + c], b, &p->dw[b * NR + 8 * h + c]);
+            for (int c = 0; c < 8; c++) r[c] = block_i8(a->b_type, rows[8 * h + c], b, &p->dw[b * NR + 8 * h + c]);
             transpose8x32(r); /* r[q] = quad q of the 8 columns */
             __m256i sum = _mm256_setzero_si256();
             for (int q = 0; q < 8; q++) {
