@@ -168,6 +168,7 @@ static void run_batch(void *v, int ith, int nth) {
     qbatch *b = v;
     int64_t total = b->first[b->n];
     int i = 0;
+    (void)ith;
     for (;;) {
         int64_t ch = atomic_load_explicit(&b->next, memory_order_relaxed), k;
         do {
@@ -182,7 +183,6 @@ static void run_batch(void *v, int ith, int nth) {
             ch = stop;
         }
     }
-    (void)ith;
 }
 
 static int same_a(const kn_qgemm_args *x, const kn_qgemm_args *y) {
