@@ -61,7 +61,7 @@ static float *rnd(size_t n, uint32_t seed) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_clip MODEL_DIR [-t THREADS] [-r REPS] [-b BATCH] [--image-only|--text-only]\n");
+        fprintf(stderr, "usage: bench_clip MODEL_DIR|MODEL.gguf [-t THREADS] [-r REPS] [-b BATCH] [--image-only|--text-only]\n");
         return 2;
     }
     int nt = 2, reps = 15, batch = 8, do_img = 1, do_txt = 1;
@@ -80,14 +80,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_clip: -t, -r and -b must be >= 1\n");
         return 2;
     }
+    /* a folder (OpenCLIP layout) or a GGUF written by `glimpse convert` (any --type) */
     char path[4096];
-    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", argv[1]);
+    size_t al = strlen(argv[1]);
+    int gguf = al > 5 && !strcmp(argv[1] + al - 5, ".gguf");
+    if (gguf) snprintf(path, sizeof path, "%s", argv[1]);
+    else snprintf(path, sizeof path, "%s/open_clip_model.safetensors", argv[1]);
     gl_err err = {0};
     double t_load = now();
     gl_weights *w = NULL;
     mci_model *vis = NULL;
     clipt_model *txt = NULL;
-    if (gl_weights_open(path, &w, &err) || mci_load(w, "visual.trunk.", path, &vis, &err) ||
+    if (gl_weights_open(path, &w, &err) ||
+        (gguf ? mci_load_gguf(w, "v.", path, &vis, &err) : mci_load(w, "visual.trunk.", path, &vis, &err)) ||
         clipt_load(w, "text.", path, 0, 0, &txt, &err)) {
         fprintf(stderr, "bench_clip: %s\n", err.msg);
         return 1;

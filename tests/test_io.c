@@ -50,6 +50,16 @@ static void check_against_expected(const char *path, gl_weights_format fmt) {
         int64_t i = 0;
         for (const cJSON *v = vals->child; v && i < n; v = v->next, i++) bad += f[i] != (float)v->valuedouble;
         CHECK_MSG(bad == 0, "%s: %s: %d values differ", path, e->string, bad);
+        if (t->ndim == 2 && t->shape[0] > 0 && t->shape[1] > 0) { /* row gathers (token embeddings) agree */
+            int64_t R = t->shape[0], C = t->shape[1];
+            int32_t rows[3] = {(int32_t)(R - 1), 0, (int32_t)(R / 2)};
+            float *g = malloc(sizeof(float) * (size_t)(3 * C));
+            CHECK(gl_tensor_rows_to_f32(t, rows, 3, g, &err) == 0);
+            for (int r = 0; r < 3; r++)
+                CHECK_MSG(!memcmp(g + r * C, f + rows[r] * C, sizeof(float) * (size_t)C), "%s: %s row %d", path,
+                          e->string, rows[r]);
+            free(g);
+        }
         free(f);
     }
     /* Zero-copy where the stored layout allows it; strided .pt tensors are copies. */

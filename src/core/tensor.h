@@ -45,6 +45,8 @@ int64_t gl_tensor_numel(const gl_tensor *t);
 /* Converts any float/int plain dtype to f32 (dst holds numel floats). Returns 0 or an error for
  * types that have no f32 meaning here. */
 int gl_tensor_to_f32(const gl_tensor *t, float *dst, gl_err *err);
+/* Rows rows[0..n) of a 2-D tensor [R, C] to dst [n, C] (rows not checked against R). */
+int gl_tensor_rows_to_f32(const gl_tensor *t, const int32_t *rows, int n, float *dst, gl_err *err);
 /* "[768, 3, 16, 16]" into buf. */
 const char *gl_tensor_shape_str(const gl_tensor *t, char *buf, size_t n);
 

@@ -175,10 +175,10 @@ size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
 }
 
 static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
+    const gl_tensor tv = {.dtype = m->tok.type, .ndim = 2, .shape = {m->vocab, m->width}, .data = m->tok.data};
+    gl_err e = {0};
+    gl_tensor_rows_to_f32(&tv, ids, T, x, &e); /* types wl_matrix accepted: cannot fail */
     for (int t = 0; t < T; t++) {
-        const gl_tensor tv = {.dtype = m->tok.type, .ndim = 1, .shape = {m->width},
-                              .data = (const uint8_t *)m->tok.data + (size_t)ids[t] * m->width / gl_dtype_block(m->tok.type) * gl_dtype_size(m->tok.type)};
-        gl_tensor_to_f32(&tv, x + (size_t)t * m->width, NULL);
         const float *p = m->pos + (size_t)(t % m->ctx) * m->width;
         for (int i = 0; i < m->width; i++) x[(size_t)t * m->width + i] += p[i];
     }
