@@ -165,6 +165,14 @@ static void run_panels(void *v, int ith, int nth) {
         int64_t m1 = GL_MIN(a->M, m0 + j->rows_per_task);
         int64_t n0 = pi * NR, nc = GL_MIN((int64_t)NR, a->N - n0);
         pack_panel(a, n0, &p);
+        /* the next panel's weight rows towards L2 while this one's tiles run (compute for 77 text
+         * rows takes longer than fetching 32 rows, which pack_panel would otherwise wait for) */
+        if (n0 + NR < a->N) {
+            const size_t rb = row_bytes(a->b_type, a->K);
+            const char *nx = (const char *)a->B + (size_t)(n0 + NR) * rb;
+            size_t bytes = (size_t)GL_MIN((int64_t)NR, a->N - n0 - NR) * rb;
+            for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
+        }
         int64_t m = m0;
         for (; m + MR <= m1; m += MR) rtile(j, &p, m, n0, nc, MR);
         switch (m1 - m) {
