@@ -413,7 +413,7 @@ int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_
     if (a->n_q == 0) return GLIMPSE_OK;
     attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env), NULL};
 #if defined(__x86_64__)
-    if (kn_use_avx2(env)) j.blk = kn_attn_blk_avx2;
+    if (kn_use_avx2(env)) j.blk = kn_use_avx512(env) ? kn_attn_blk_avx512 : kn_attn_blk_avx2;
 #endif
     if (!kn_use_avx2(env) && !kn_use_neon(env)) j.blk = kn_attn_blk_scalar;
     void (*task)(void *, int, int) = attn_blocked(a) && j.blk   ? attn_task_blk

@@ -127,6 +127,7 @@ typedef struct kn_attn_blk {
 } kn_attn_blk;
 void kn_attn_blk_scalar(const kn_attn_blk *b);
 void kn_attn_blk_avx2(const kn_attn_blk *b);
+void kn_attn_blk_avx512(const kn_attn_blk *b); /* the AVX2 kernel's bits, 512-bit wide */
 
 void kn_act_scalar(kn_act act, const float *x, float *y, int64_t n);
 void kn_layernorm_row_scalar(const float *x, float *y, const float *w, const float *b, int64_t n, float eps);

@@ -251,6 +251,42 @@ static void t_attention(const kn_env *e, const char *tag) {
     attn_case(e, tag, 11, 29, 2, 2, 5, 1, 18, 0);     /* hd < 8 */
 }
 
+/* The AVX-512 block kernel must give the AVX2 kernel's bits (same FMA chain per lane) on
+ * every shape the blocked paths hand it: 1..4 queries, keys not a multiple of 64, masked
+ * queries, head dims with tails. */
+static void t_attn_blk_isas(void) {
+#if defined(__x86_64__)
+    kn_env e = kn_env_native(NULL);
+    if (!gl_cpu_has_avx512(&e.cpu)) return;
+    static const int hds[] = {1, 5, 16, 32, 40, 64, 72, 128};
+    static const int64_t nks[] = {1, 15, 16, 17, 63, 64, 77, 80, 130};
+    int cases = 0, bad = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++)
+        for (size_t ki = 0; ki < sizeof nks / sizeof *nks; ki++)
+            for (int nq = 1; nq <= KN_ATTN_QB; nq++) {
+                int hd = hds[hi];
+                int64_t nk = nks[ki], ld = (nk + 15) / 16 * 16 + 16 * (nq & 1);
+                float *q = rnd(4 * (int64_t)hd + 3, 5), *kt = rnd(hd * ld, 6), *v = rnd(nk * (hd + 2), 7);
+                for (int d = 0; d < hd; d++)
+                    for (int64_t j = nk; j < ld; j++) kt[d * ld + j] = 0; /* the documented K^T padding */
+                int64_t lim[KN_ATTN_QB];
+                for (int r = 0; r < nq; r++) lim[r] = r == 1 ? (nk + 1) / 2 : nk; /* a shorter (causal) row */
+                float *s1 = malloc(sizeof(float) * KN_ATTN_QB * ld), *s2 = malloc(sizeof(float) * KN_ATTN_QB * ld);
+                float *o1 = rnd(4 * (int64_t)(hd + 1), 8), *o2 = malloc(sizeof(float) * 4 * (hd + 1));
+                memcpy(o2, o1, sizeof(float) * 4 * (hd + 1));
+                float before = o1[0];
+                kn_attn_blk b = {q, hd + 1, nq, kt, ld, v, hd + 2, lim, hd, 0.125f, s1, o1, hd + 1};
+                kn_attn_blk_avx2(&b);
+                b.s = s2, b.out = o2;
+                kn_attn_blk_avx512(&b);
+                bad += memcmp(o1, o2, sizeof(float) * 4 * (hd + 1)) != 0 || o2[0] == before;
+                cases++;
+                free(q); free(kt); free(v); free(s1); free(s2); free(o1); free(o2);
+            }
+    CHECK_MSG(bad == 0, "kn_attn_blk_avx512 differs from the AVX2 kernel in %d of %d cases", bad, cases);
+#endif
+}
+
 static void t_rope(const kn_env *e) {
     int64_t nt = 5, nh = 3, hd = 64, stride = nh * hd + 5;
     int64_t pos[5] = {0, 1, 7, 1000, 32767};
@@ -286,6 +322,7 @@ int main(void) {
     t_attention(&nat, "native/1");
     t_attention(&nat3, "native/3");
     t_attention(&sc, "scalar");
+    t_attn_blk_isas();
     t_rope(&nat3);
     gl_pool_free(p3);
     TEST_DONE();
