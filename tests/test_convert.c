@@ -74,6 +74,13 @@ static int embed_text(const char *path, float *out, int *n) {
         float *ws = malloc(sizeof(float) * clipt_ws_floats(t, ns, 1));
         kn_env env = kn_env_native(NULL);
         rc = clipt_forward(t, &env, ids, ns, out, ws, &err);
+        /* the second call packs the weights (f32 for the f32 GEMM, q8_0/q4_0 for the int8 one
+         * where the CPU has AVX512-VNNI), the third runs on the packed copy: the same bits */
+        float *again = malloc(sizeof(float) * (size_t)ns * (size_t)clipt_embed_dim(t));
+        for (int k = 0; k < 2 && !rc; k++) rc = clipt_forward(t, &env, ids, ns, again, ws, &err);
+        if (!rc) CHECK_MSG(!memcmp(again, out, sizeof(float) * (size_t)ns * (size_t)clipt_embed_dim(t)),
+                           "%s: text embeddings through the packed weights differ", path);
+        free(again);
         *n = ns;
         free(ids);
         free(ws);

@@ -374,7 +374,7 @@ static void gemv_batch(const kn_env *env, const kn_gemm_args *const *a, int n) {
 
 /* A product with quantized B (trans_b, ldb == K, no bias_m) as qgemm.h takes it. */
 static kn_qgemm_args qargs_of(const kn_gemm_args *a) {
-    return (kn_qgemm_args){.M = a->M, .N = a->N, .K = a->K, .A = a->A, .lda = a->lda, .B = a->B, .b_type = a->b_type,
+    return (kn_qgemm_args){.M = a->M, .N = a->N, .K = a->K, .A = a->A, .lda = a->lda, .B = a->B, .b_type = a->b_type, .Bq = a->Bq,
                            .C = a->C, .ldc = a->ldc, .bias_n = a->bias_n, .act = a->act,
                            .accumulate = a->accumulate, .ws = a->ws, .ws_size = a->ws_size};
 }

@@ -43,6 +43,7 @@ typedef enum kn_act {
 
 typedef struct kn_packed_a kn_packed_a;
 typedef struct kn_packed_b kn_packed_b;
+typedef struct kn_qpacked kn_qpacked;
 
 typedef struct kn_gemm_args {
     int64_t M, N, K;
@@ -50,6 +51,7 @@ typedef struct kn_gemm_args {
     const kn_packed_a *Ap; /* or A pre-packed by kn_gemm_pack_a (then A and lda are unused) */
     const void *B; int64_t ldb; gl_dtype b_type; int trans_b;
     const kn_packed_b *Bp; /* or op(B) pre-packed by kn_gemm_pack_b (then B, ldb, b_type, trans_b are unused) */
+    const kn_qpacked *Bq;  /* quantized B also packed for the int8 kernels (qgemm.h), or NULL */
     float *C; int64_t ldc;
     const float *bias_n; /* [N] or NULL */
     const float *bias_m; /* [M] or NULL */

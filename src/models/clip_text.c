@@ -3,6 +3,8 @@
  * (no padding mask: bidirectional models attend to the 0-padding too). */
 #include "clip_text.h"
 
+#include "kernels/qgemm.h"
+
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@ typedef struct clipt_layer {
     /* The same packed for the GEMM, once (see pack_state; p == NULL: quantized or not packed,
      * used as stored). With 77 rows per sequence, packing on every call costs ~8% of the time. */
     kn_packed_b in_p, out_p, fc_p, proj_p;
+    kn_qpacked in_q, out_q, fc_q, proj_q; /* Q8_0/Q4_0 matrices packed for the AVX512-VNNI GEMM */
     float *in_b, *out_b, *fc_b, *proj_b;
 } clipt_layer;
 
@@ -195,10 +198,11 @@ int clipt_embed(const clipt_model *m, const int32_t *ids, int n_seq, float *ws, 
 
 /* ---- packing the Linear weights (see clipt_model.pack_state) ---- */
 
-typedef struct pack_job { /* (on the heap: ~6 KB) */
+typedef struct pack_job { /* (on the heap: ~8 KB) */
     const wl_mat *src[4 * 64];
     kn_packed_b *dst[4 * 64];
-    float *buf[4 * 64];
+    kn_qpacked *dstq[4 * 64]; /* set instead of dst for quantized matrices */
+    void *buf[4 * 64];
     int n;
     kn_env env; /* the forward's ISA, without its pool */
     atomic_int next;
@@ -207,31 +211,52 @@ typedef struct pack_job { /* (on the heap: ~6 KB) */
 static void pack_task(void *v, int ith, int nth) {
     pack_job *j = v;
     for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        const wl_mat *w = j->src[i];
+#if defined(__x86_64__)
+        if (j->dstq[i]) {
+            kn_qpack_avx512vnni(w->data, w->type, w->rows, w->cols, j->buf[i], j->dstq[i]);
+            continue;
+        }
+#endif
         kn_gemm_args a = {0};
-        a.K = j->src[i]->cols, a.N = j->src[i]->rows, a.B = j->src[i]->data, a.ldb = a.K;
-        a.b_type = j->src[i]->type, a.trans_b = 1;
+        a.K = w->cols, a.N = w->rows, a.B = w->data, a.ldb = a.K;
+        a.b_type = w->type, a.trans_b = 1;
         kn_gemm_pack_b(&j->env, &a, j->buf[i], j->dst[i]);
     }
     (void)ith, (void)nth;
 }
 
-/* F32/F16/BF16 matrices packed for env's ISA on env's threads (the buffers are allocated first:
+/* F32/F16/BF16 matrices packed for env's f32 GEMM, Q8_0/Q4_0 ones for its AVX512-VNNI int8
+ * GEMM (other ISAs read them as stored), on env's threads (the buffers are allocated first:
  * the blob list is not thread-safe). Out of memory: the rest stays unpacked. */
 static void pack_weights(clipt_model *m, const kn_env *env) {
     pack_job *jp = gl_calloc(1, sizeof *jp);
     if (!jp) return;
     jp->env = *env;
     jp->env.pool = NULL;
+    int vnni = 0;
+#if defined(__x86_64__)
+    vnni = gl_cpu_has_avx512vnni(&env->cpu);
+#endif
     for (int i = 0; i < m->n_layer; i++) {
         clipt_layer *L = &m->layers[i];
         const wl_mat *w[4] = {&L->in_w, &L->out_w, &L->fc_w, &L->proj_w};
         kn_packed_b *p[4] = {&L->in_p, &L->out_p, &L->fc_p, &L->proj_p};
+        kn_qpacked *q[4] = {&L->in_q, &L->out_q, &L->fc_q, &L->proj_q};
         for (int k = 0; k < 4; k++) {
-            if (w[k]->type != GL_F32 && w[k]->type != GL_F16 && w[k]->type != GL_BF16) continue;
+            int quant = w[k]->type == GL_Q8_0 || w[k]->type == GL_Q4_0;
+            if (quant ? !vnni : w[k]->type != GL_F32 && w[k]->type != GL_F16 && w[k]->type != GL_BF16) continue;
             if (jp->n == (int)GL_ARRAY_LEN(jp->src)) break;
-            float *d = gl_blobs_alloc_raw(&m->blobs, kn_gemm_packed_b_floats(&jp->env, w[k]->cols, w[k]->rows) * sizeof(float));
+            size_t bytes = quant ? 0 : kn_gemm_packed_b_floats(&jp->env, w[k]->cols, w[k]->rows) * sizeof(float);
+#if defined(__x86_64__)
+            if (quant) bytes = kn_qpacked_bytes(w[k]->rows, w[k]->cols);
+#endif
+            void *d = gl_blobs_alloc_raw(&m->blobs, bytes);
             if (!d) goto run;
-            jp->src[jp->n] = w[k], jp->dst[jp->n] = p[k], jp->buf[jp->n] = d, jp->n++;
+            jp->src[jp->n] = w[k], jp->buf[jp->n] = d;
+            if (quant) jp->dstq[jp->n] = q[k];
+            else jp->dst[jp->n] = p[k];
+            jp->n++;
         }
     }
 run:
@@ -259,9 +284,11 @@ static int use_packed(const clipt_model *cm, const kn_env *env) {
 
 /* y (+)= act(x · W^T + b) through the packed copy when there is one (the GEMV path for a few
  * rows streams the stored matrix instead). */
-static void linear(const kn_env *env, const float *x, int T, const wl_mat *w, const kn_packed_b *wp, int packed,
-                   const float *b, float *y, kn_act act, int accumulate) {
+static void linear(const kn_env *env, const float *x, int T, const wl_mat *w, const kn_packed_b *wp,
+                   const kn_qpacked *wq, int packed, const float *b, float *y, kn_act act, int accumulate) {
     if (packed && wp->p && T > KN_GEMV_MAX_M) op_linear_p(env, x, T, wp, b, y, act, accumulate);
+    else if (packed && wq->p && T >= KN_Q_DEQUANT_M)
+        op_linear_q(env, x, T, (int)w->cols, w->data, w->type, wq, b, (int)w->rows, y, act, accumulate);
     else op_linear(env, x, T, (int)w->cols, w->data, w->type, b, (int)w->rows, y, act, accumulate);
 }
 
@@ -272,7 +299,7 @@ static void attend(const clipt_model *m, const clipt_layer *L, const kn_env *env
                    float *qkv) {
     int W = m->width, T = n_seq * m->ctx;
     op_layernorm(env, x, T, W, L->ln1_w, L->ln1_b, LN_EPS, h);
-    linear(env, h, T, &L->in_w, &L->in_p, pk, L->in_b, qkv, KN_ACT_NONE, 0);
+    linear(env, h, T, &L->in_w, &L->in_p, &L->in_q, pk, L->in_b, qkv, KN_ACT_NONE, 0);
     for (int s = 0; s < n_seq; s++)
         op_attention(env, qkv + (size_t)s * m->ctx * 3 * W, m->ctx, m->n_head, m->head_dim, m->causal,
                      h + (size_t)s * m->ctx * W);
@@ -282,10 +309,10 @@ static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *
     int W = m->width, T = n_seq * m->ctx;
     float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
     attend(m, L, env, n_seq, pk, x, h, qkv);
-    linear(env, h, T, &L->out_w, &L->out_p, pk, L->out_b, x, KN_ACT_NONE, 1);
+    linear(env, h, T, &L->out_w, &L->out_p, &L->out_q, pk, L->out_b, x, KN_ACT_NONE, 1);
     op_layernorm(env, x, T, W, L->ln2_w, L->ln2_b, LN_EPS, h);
-    linear(env, h, T, &L->fc_w, &L->fc_p, pk, L->fc_b, big, KN_ACT_GELU, 0);
-    linear(env, big, T, &L->proj_w, &L->proj_p, pk, L->proj_b, x, KN_ACT_NONE, 1);
+    linear(env, h, T, &L->fc_w, &L->fc_p, &L->fc_q, pk, L->fc_b, big, KN_ACT_GELU, 0);
+    linear(env, big, T, &L->proj_w, &L->proj_p, &L->proj_q, pk, L->proj_b, x, KN_ACT_NONE, 1);
 }
 
 void clipt_blocks(const clipt_model *m, const kn_env *env, int n_seq, float *ws) {
@@ -332,10 +359,10 @@ static float *last_layer_pooled(const clipt_model *m, const clipt_layer *L, cons
         memcpy(he + (size_t)s * W, h + r * W, sizeof(float) * (size_t)W);
         memcpy(xe + (size_t)s * W, x + r * W, sizeof(float) * (size_t)W);
     }
-    linear(env, he, n_seq, &L->out_w, &L->out_p, pk, L->out_b, xe, KN_ACT_NONE, 1);
+    linear(env, he, n_seq, &L->out_w, &L->out_p, &L->out_q, pk, L->out_b, xe, KN_ACT_NONE, 1);
     op_layernorm(env, xe, n_seq, W, L->ln2_w, L->ln2_b, LN_EPS, he);
-    linear(env, he, n_seq, &L->fc_w, &L->fc_p, pk, L->fc_b, big, KN_ACT_GELU, 0);
-    linear(env, big, n_seq, &L->proj_w, &L->proj_p, pk, L->proj_b, xe, KN_ACT_NONE, 1);
+    linear(env, he, n_seq, &L->fc_w, &L->fc_p, &L->fc_q, pk, L->fc_b, big, KN_ACT_GELU, 0);
+    linear(env, big, n_seq, &L->proj_w, &L->proj_p, &L->proj_q, pk, L->proj_b, xe, KN_ACT_NONE, 1);
     return xe;
 }
 

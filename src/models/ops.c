@@ -169,6 +169,17 @@ void op_dwconv_seq(const kn_env *env, const float *x, int T, int C, const float 
     }
 }
 
+void op_linear_q(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const kn_qpacked *wq,
+                 const float *b, int out, float *y, kn_act act, int accumulate) {
+    kn_gemm_args a = {0};
+    a.M = T; a.N = out; a.K = in;
+    a.A = x; a.lda = in;
+    a.B = w; a.ldb = in; a.b_type = wt; a.trans_b = 1; a.Bq = wq;
+    a.C = y; a.ldc = out;
+    a.bias_n = b; a.act = act; a.accumulate = accumulate;
+    run_gemm(env, &a);
+}
+
 void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
                  int accumulate) {
     kn_gemm_args a = {0};

@@ -43,6 +43,10 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
 /* op_linear with W pre-packed (wl_pack_b). */
 void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
                  int accumulate);
+/* op_linear with quantized weights w [out, in] (type wt) also packed as wq for the int8 kernels
+ * (used where they apply: AVX512-VNNI, T >= KN_Q_DEQUANT_M rows). */
+void op_linear_q(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const kn_qpacked *wq,
+                 const float *b, int out, float *y, kn_act act, int accumulate);
 
 /* One Linear layer of op_linear_multi: y[T, out] (+)= act(x · W^T + b). */
 typedef struct op_lin {

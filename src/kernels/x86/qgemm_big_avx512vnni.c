@@ -52,7 +52,8 @@ typedef struct panel {
     int32_t *c;  /* [nb][32] -128 · Σ of the block's weights: the accumulators' start */
 } panel;
 
-static size_t panel_bytes(int64_t nb) { return (size_t)nb * (1024 + 2 * 128) + 64; }
+#define PANEL_BLOCK (1024 + 2 * 128) /* bytes of a panel per block of 32 k: weights, dw, c */
+static size_t panel_bytes(int64_t nb) { return (size_t)nb * PANEL_BLOCK + 64; }
 
 /* Columns [n0, n0 + 32) of B (zero weights past N) into p. */
 static void pack_panel(const kn_qgemm_args *a, int64_t n0, panel *p) {
@@ -164,6 +165,11 @@ static void run_panels(void *v, int ith, int nth) {
         int64_t pi = t / j->n_rtasks, m0 = t % j->n_rtasks * j->rows_per_task;
         int64_t m1 = GL_MIN(a->M, m0 + j->rows_per_task);
         int64_t n0 = pi * NR, nc = GL_MIN((int64_t)NR, a->N - n0);
+        if (a->Bq) { /* packed once: one contiguous stream, which the hardware prefetchers follow */
+            const uint8_t *pp = a->Bq->p + (size_t)pi * (size_t)nb * PANEL_BLOCK;
+            p = (panel){(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
+            goto tiles;
+        }
         pack_panel(a, n0, &p);
         /* the next panel's weight rows towards L2 while this one's tiles run (compute for 77 text
          * rows takes longer than fetching 32 rows, which pack_panel would otherwise wait for) */
@@ -173,6 +179,7 @@ static void run_panels(void *v, int ith, int nth) {
             size_t bytes = (size_t)GL_MIN((int64_t)NR, a->N - n0 - NR) * rb;
             for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
         }
+    tiles:;
         int64_t m = m0;
         for (; m + MR <= m1; m += MR) rtile(j, &p, m, n0, nc, MR);
         switch (m1 - m) {
@@ -460,6 +467,24 @@ static int run_cm(const kn_env *env, const kn_qgemm_args *a, void *ws) {
     return 0;
 }
 
+/* ================================ packed once ================================ */
+
+size_t kn_qpacked_bytes(int64_t N, int64_t K) {
+    return (size_t)((N + NR - 1) / NR) * (size_t)(K / GL_QK) * PANEL_BLOCK;
+}
+
+void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, void *dst, kn_qpacked *out) {
+    const int64_t nb = K / GL_QK;
+    kn_qgemm_args a = {0};
+    a.N = N, a.K = K, a.B = B, a.b_type = t;
+    for (int64_t n0 = 0; n0 < N; n0 += NR) {
+        uint8_t *pp = (uint8_t *)dst + (size_t)(n0 / NR) * (size_t)nb * PANEL_BLOCK;
+        panel p = {(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
+        pack_panel(&a, n0, &p);
+    }
+    *out = (kn_qpacked){(const uint8_t *)dst, N, K};
+}
+
 /* ================================ entry ================================ */
 
 size_t kn_qgemm_avx512vnni_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K, int cm) {
@@ -471,6 +496,7 @@ int kn_qgemm_avx512vnni(const kn_env *env, const kn_qgemm_args *a) {
     if (a->K % GL_QK || !gl_dtype_is_quant(a->b_type)) return GLIMPSE_ERR_INVALID_ARG;
     if (a->M <= 0 || a->N <= 0) return 0;
     if (a->a_trans != a->c_trans) return kn_qgemm(env, a); /* mixed layouts: nothing uses them */
+    if (a->Bq && (!a->Bq->p || a->Bq->N != a->N || a->Bq->K != a->K)) return GLIMPSE_ERR_INVALID_ARG;
     const int cm = a->a_trans;
     size_t need = kn_qgemm_avx512vnni_ws_size(env, a->M, a->N, a->K, cm);
     void *own = NULL, *ws = a->ws;
