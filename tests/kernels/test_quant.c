@@ -241,7 +241,7 @@ static void test_qgemm_batch(uint64_t *seed, gl_pool *p3) {
         free(wf);
         C[i] = malloc(sizeof(float) * M * (N + 1)), Cb[i] = malloc(sizeof(float) * M * (N + 1));
         a[i] = (kn_qgemm_args){M, N, K, share ? A[i - 1] : A[i], share ? a[i - 1].lda : K + 3, 0, W[i], t, NULL, N + 1, 0,
-                               i % 2 ? bias : NULL, i == 4 ? KN_ACT_SILU : KN_ACT_NONE, i == 6, NULL, 0};
+                               i % 2 ? bias : NULL, i == 4 ? KN_ACT_SILU : KN_ACT_NONE, i == 6, NULL, 0, NULL};
     }
     for (int th = 0; th < 2; th++) {
         kn_env e = kn_env_native(th ? p3 : NULL);
@@ -301,7 +301,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
             uint8_t *W = malloc(rb * N);
             for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
             kn_qgemm_args a = {M, N, K, A, lda, sh.a_trans, W, t, NULL, ldc, sh.c_trans, sh.bias ? bias : NULL,
-                               sh.act, sh.acc, NULL, 0};
+                               sh.act, sh.acc, NULL, 0, NULL};
             float *Cr = malloc(sizeof(float) * crows * ldc), *C1 = malloc(sizeof(float) * crows * ldc);
             float *C3 = malloc(sizeof(float) * crows * ldc);
             memcpy(Cr, C0, sizeof(float) * crows * ldc);
@@ -349,6 +349,19 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
                 v.ws = zws, v.ws_size = zn, v.C = Cz3;
                 CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), 0);
                 CHECK_MSG(!memcmp(Cz, Cz3, sizeof(float) * crows * ldc), "%s shape %zu: avx512vnni 1 vs 3 threads", gl_dtype_name(t), si);
+                if (!sh.a_trans && !sh.c_trans) { /* weights packed once (kn_qpack_avx512vnni): the same bits */
+                    void *pk = gl_aligned_alloc(64, kn_qpacked_bytes(N, K));
+                    kn_qpacked q;
+                    kn_qpack_avx512vnni(W, t, N, K, pk, &q);
+                    memcpy(Cz3, C0, sizeof(float) * crows * ldc);
+                    v.Bq = &q, v.C = Cz3;
+                    CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), 0);
+                    CHECK_MSG(!memcmp(Cz, Cz3, sizeof(float) * crows * ldc), "%s shape %zu: avx512vnni packed B", gl_dtype_name(t), si);
+                    kn_qpacked wrong = {q.p, N, K + 32};
+                    v.Bq = &wrong;
+                    CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), GLIMPSE_ERR_INVALID_ARG);
+                    gl_aligned_free(pk);
+                }
                 free(Cz3);
                 free(zws);
             }
@@ -405,7 +418,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
         }
     }
     /* bad arguments */
-    kn_qgemm_args bad = {1, 1, 33, NULL, 33, 0, NULL, GL_Q8_0, NULL, 1, 0, NULL, KN_ACT_NONE, 0, NULL, 0};
+    kn_qgemm_args bad = {1, 1, 33, NULL, 33, 0, NULL, GL_Q8_0, NULL, 1, 0, NULL, KN_ACT_NONE, 0, NULL, 0, NULL};
     kn_env e = kn_env_native(NULL);
     CHECK_EQ_INT(kn_qgemm(&e, &bad), GLIMPSE_ERR_INVALID_ARG);
     bad.K = 32;
