@@ -35,6 +35,7 @@ typedef struct kn_block_q8a {
 typedef struct kn_qpacked {
     const uint8_t *p; /* NULL: not packed */
     int64_t N, K;
+    int cm;           /* 0: for the rows layout (panels); 1: for the channel-major one (int8 rows) */
 } kn_qpacked;
 
 typedef struct kn_qgemm_args {
@@ -109,9 +110,10 @@ size_t kn_qgemm_vnni_ws_size(const kn_env *env, int64_t M, int64_t K);
  * do not depend on the thread count. */
 int kn_qgemm_avx512vnni(const kn_env *env, const kn_qgemm_args *a);
 size_t kn_qgemm_avx512vnni_ws_size(const kn_env *env, int64_t M, int64_t N, int64_t K, int cm);
-/* Bytes of a kn_qpacked for [N, K] weights, and the packing into dst (64-byte aligned). */
-size_t kn_qpacked_bytes(int64_t N, int64_t K);
-void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, void *dst, kn_qpacked *out);
+/* Bytes of a kn_qpacked for [N, K] weights in the layout cm, and the packing into dst (64-byte
+ * aligned). A packed B serves only products of its layout (others are refused). */
+size_t kn_qpacked_bytes(int64_t N, int64_t K, int cm);
+void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, int cm, void *dst, kn_qpacked *out);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;

@@ -214,7 +214,7 @@ static void pack_task(void *v, int ith, int nth) {
         const wl_mat *w = j->src[i];
 #if defined(__x86_64__)
         if (j->dstq[i]) {
-            kn_qpack_avx512vnni(w->data, w->type, w->rows, w->cols, j->buf[i], j->dstq[i]);
+            kn_qpack_avx512vnni(w->data, w->type, w->rows, w->cols, 0, j->buf[i], j->dstq[i]);
             continue;
         }
 #endif
@@ -249,7 +249,7 @@ static void pack_weights(clipt_model *m, const kn_env *env) {
             if (jp->n == (int)GL_ARRAY_LEN(jp->src)) break;
             size_t bytes = quant ? 0 : kn_gemm_packed_b_floats(&jp->env, w[k]->cols, w[k]->rows) * sizeof(float);
 #if defined(__x86_64__)
-            if (quant) bytes = kn_qpacked_bytes(w[k]->rows, w[k]->cols);
+            if (quant) bytes = kn_qpacked_bytes(w[k]->rows, w[k]->cols, 0);
 #endif
             void *d = gl_blobs_alloc_raw(&m->blobs, bytes);
             if (!d) goto run;

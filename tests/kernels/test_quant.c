@@ -349,16 +349,18 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
                 v.ws = zws, v.ws_size = zn, v.C = Cz3;
                 CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), 0);
                 CHECK_MSG(!memcmp(Cz, Cz3, sizeof(float) * crows * ldc), "%s shape %zu: avx512vnni 1 vs 3 threads", gl_dtype_name(t), si);
-                if (!sh.a_trans && !sh.c_trans) { /* weights packed once (kn_qpack_avx512vnni): the same bits */
-                    void *pk = gl_aligned_alloc(64, kn_qpacked_bytes(N, K));
+                if (sh.a_trans == sh.c_trans) { /* weights packed once (kn_qpack_avx512vnni): the same bits */
+                    void *pk = gl_aligned_alloc(64, kn_qpacked_bytes(N, K, sh.a_trans));
                     kn_qpacked q;
-                    kn_qpack_avx512vnni(W, t, N, K, pk, &q);
+                    kn_qpack_avx512vnni(W, t, N, K, sh.a_trans, pk, &q);
                     memcpy(Cz3, C0, sizeof(float) * crows * ldc);
                     v.Bq = &q, v.C = Cz3;
                     CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), 0);
                     CHECK_MSG(!memcmp(Cz, Cz3, sizeof(float) * crows * ldc), "%s shape %zu: avx512vnni packed B", gl_dtype_name(t), si);
-                    kn_qpacked wrong = {q.p, N, K + 32};
+                    kn_qpacked wrong = {q.p, N, K + 32, q.cm}, other = {q.p, N, K, !q.cm};
                     v.Bq = &wrong;
+                    CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), GLIMPSE_ERR_INVALID_ARG);
+                    v.Bq = &other; /* packed for the other layout */
                     CHECK_EQ_INT(kn_qgemm_avx512vnni(&e3, &v), GLIMPSE_ERR_INVALID_ARG);
                     gl_aligned_free(pk);
                 }

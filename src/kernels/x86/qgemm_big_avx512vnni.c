@@ -266,27 +266,34 @@ typedef struct cjob {
 } cjob;
 
 /* Weight rows [lo, hi) -> int8, scales, offset corrections. */
-static void pack_w(void *v, int ith, int nth) {
-    const cjob *j = v;
-    const kn_qgemm_args *a = j->a;
+static void pack_w_rows(const kn_qgemm_args *a, int64_t lo, int64_t hi, int8_t *wq, float *wd, int32_t *wc) {
     const int64_t K = a->K, nb = K / GL_QK;
     const size_t rb = row_bytes(a->b_type, K);
-    int64_t lo, hi;
-    gl_split(a->N, ith, nth, &lo, &hi);
     const __m256i ones = _mm256_set1_epi8(1);
     for (int64_t n = lo; n < hi; n++) {
         const uint8_t *row = (const uint8_t *)a->B + (size_t)n * rb;
         for (int64_t b = 0; b < nb; b++) {
-            __m256i q = block_i8(a->b_type, row, b, &j->wd[n * nb + b]);
-            _mm256_storeu_si256((__m256i *)(j->wq + n * K + b * GL_QK), q);
+            __m256i q = block_i8(a->b_type, row, b, &wd[n * nb + b]);
+            _mm256_storeu_si256((__m256i *)(wq + n * K + b * GL_QK), q);
             __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
             __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-            j->wc[n * nb + b] = -128 * _mm_cvtsi128_si32(h);
+            wc[n * nb + b] = -128 * _mm_cvtsi128_si32(h);
         }
     }
 }
+
+static void pack_w(void *v, int ith, int nth) {
+    const cjob *j = v;
+    int64_t lo, hi;
+    gl_split(j->a->N, ith, nth, &lo, &hi);
+    pack_w_rows(j->a, lo, hi, j->wq, j->wd, j->wc);
+}
+
+/* channel-major weights packed once: wq [N][K], then wd and wc [N][nb] (64-byte aligned parts) */
+static size_t cm_wq_bytes(int64_t N, int64_t K) { return (size_t)rup((int64_t)N * K, 64); }
+static size_t cm_wd_bytes(int64_t N, int64_t K) { return (size_t)rup((int64_t)N * (K / GL_QK) * 4, 64); }
 
 /* Pixels [m0, m0 + np) of the [K, M] map (np <= pc) -> xu [pc/32][K/4][32][4] u8 (q + 128: one
  * 32-pixel tile's K channels contiguous, K * 32 bytes, read straight through by ctile) and
@@ -462,27 +469,39 @@ static int run_cm(const kn_env *env, const kn_qgemm_args *a, void *ws) {
     j.ch_per_task = rup((a->N + want - 1) / want, MR);
     j.n_ctasks = (a->N + j.ch_per_task - 1) / j.ch_per_task;
     atomic_init(&j.next, 0);
-    gl_pool_run(env->pool, pack_w, &j);
+    if (a->Bq) { /* packed once: no per-call packing run */
+        j.wq = (int8_t *)a->Bq->p;
+        j.wd = (float *)(a->Bq->p + cm_wq_bytes(a->N, K));
+        j.wc = (int32_t *)(a->Bq->p + cm_wq_bytes(a->N, K) + cm_wd_bytes(a->N, K));
+    } else {
+        gl_pool_run(env->pool, pack_w, &j);
+    }
     gl_pool_run(env->pool, run_chunks, &j);
     return 0;
 }
 
 /* ================================ packed once ================================ */
 
-size_t kn_qpacked_bytes(int64_t N, int64_t K) {
+size_t kn_qpacked_bytes(int64_t N, int64_t K, int cm) {
+    if (cm) return cm_wq_bytes(N, K) + 2 * cm_wd_bytes(N, K);
     return (size_t)((N + NR - 1) / NR) * (size_t)(K / GL_QK) * PANEL_BLOCK;
 }
 
-void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, void *dst, kn_qpacked *out) {
+void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, int cm, void *dst, kn_qpacked *out) {
     const int64_t nb = K / GL_QK;
     kn_qgemm_args a = {0};
     a.N = N, a.K = K, a.B = B, a.b_type = t;
-    for (int64_t n0 = 0; n0 < N; n0 += NR) {
-        uint8_t *pp = (uint8_t *)dst + (size_t)(n0 / NR) * (size_t)nb * PANEL_BLOCK;
-        panel p = {(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
-        pack_panel(&a, n0, &p);
+    uint8_t *d = dst;
+    if (cm) {
+        pack_w_rows(&a, 0, N, (int8_t *)d, (float *)(d + cm_wq_bytes(N, K)), (int32_t *)(d + cm_wq_bytes(N, K) + cm_wd_bytes(N, K)));
+    } else {
+        for (int64_t n0 = 0; n0 < N; n0 += NR) {
+            uint8_t *pp = d + (size_t)(n0 / NR) * (size_t)nb * PANEL_BLOCK;
+            panel p = {(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
+            pack_panel(&a, n0, &p);
+        }
     }
-    *out = (kn_qpacked){(const uint8_t *)dst, N, K};
+    *out = (kn_qpacked){(const uint8_t *)dst, N, K, cm};
 }
 
 /* ================================ entry ================================ */
@@ -496,8 +515,8 @@ int kn_qgemm_avx512vnni(const kn_env *env, const kn_qgemm_args *a) {
     if (a->K % GL_QK || !gl_dtype_is_quant(a->b_type)) return GLIMPSE_ERR_INVALID_ARG;
     if (a->M <= 0 || a->N <= 0) return 0;
     if (a->a_trans != a->c_trans) return kn_qgemm(env, a); /* mixed layouts: nothing uses them */
-    if (a->Bq && (!a->Bq->p || a->Bq->N != a->N || a->Bq->K != a->K)) return GLIMPSE_ERR_INVALID_ARG;
     const int cm = a->a_trans;
+    if (a->Bq && (!a->Bq->p || a->Bq->N != a->N || a->Bq->K != a->K || a->Bq->cm != cm)) return GLIMPSE_ERR_INVALID_ARG;
     size_t need = kn_qgemm_avx512vnni_ws_size(env, a->M, a->N, a->K, cm);
     void *own = NULL, *ws = a->ws;
     if (!ws || a->ws_size < need) ws = own = gl_malloc(need);
