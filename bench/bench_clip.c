@@ -97,6 +97,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_clip: %s\n", err.msg);
         return 1;
     }
+    if (gguf) mci_pack_quant(vis); /* as the library's CLIP loader does */
     char desc[256];
     mci_describe(vis, desc, sizeof desc);
     printf("model %s: %s; loaded in %.0f ms; %d threads, %d reps\n", argv[1], desc, (now() - t_load) * 1e3, nt, reps);

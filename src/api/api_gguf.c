@@ -160,6 +160,7 @@ int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_p
         return api_fail(&m->err, GLIMPSE_ERR_MODEL_KIND, "%s: a GGUF file of architecture '%s', not 'mobileclip'", path, arch);
     snprintf(m->name, sizeof m->name, "%s", io_gguf_get_str(g, "general.name", path));
     if ((rc = mci_load_gguf(m->w, "v.", path, &m->vis, &m->err))) return rc;
+    mci_pack_quant(m->vis); /* small images: per-call packing would be a visible share (mci.h) */
     int causal = (int)io_gguf_get_int(g, "mobileclip.text.causal", 0);
     int heads = (int)io_gguf_get_int(g, "mobileclip.text.head_count", 0);
     if ((rc = clipt_load(m->w, "text.", path, causal, heads, &m->txt, &m->err))) return rc;

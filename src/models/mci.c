@@ -489,6 +489,37 @@ fail:
     return rc;
 }
 
+static void pack_q(mci_model *m, const void *w, gl_dtype t, int64_t N, int64_t K, int cm, kn_qpacked *out) {
+#if defined(__x86_64__)
+    if (!gl_dtype_is_quant(t) || K % GL_QK || out->p) return;
+    void *d = gl_blobs_alloc_raw(&m->blobs, kn_qpacked_bytes(N, K, cm));
+    if (d) kn_qpack_avx512vnni(w, t, N, K, cm, d, out);
+#else
+    (void)m, (void)w, (void)t, (void)N, (void)K, (void)cm, (void)out;
+#endif
+}
+
+void mci_pack_quant(mci_model *m) {
+#if defined(__x86_64__)
+    gl_cpu cpu = gl_cpu_detect();
+    if (!gl_cpu_has_avx512vnni(&cpu)) return;
+#endif
+    for (int s = 0; s < m->n_stages; s++)
+        for (int b = 0; b < m->st[s].depth; b++) {
+            mci_block *bl = &m->st[s].blocks[b];
+            mci_ffn *f = &bl->ffn;
+            int C = m->st[s].c;
+            if (!f->w1p.p) {
+                pack_q(m, f->w1, f->w1t, f->h, f->c, 1, &f->w1q);
+                pack_q(m, f->w2, f->w2t, f->c, f->h, 1, &f->w2q);
+            }
+            if (bl->is_attn && !bl->wqkvp.p) {
+                pack_q(m, bl->wqkv, bl->wqkv_t, 3 * C, C, 0, &bl->wqkvq);
+                pack_q(m, bl->wproj, bl->wproj_t, C, C, 0, &bl->wprojq);
+            }
+        }
+}
+
 void mci_free(mci_model *m) {
     if (!m) return;
     gl_blobs_free(&m->blobs);
@@ -607,8 +638,8 @@ static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w,
             op_pointwise_ld(env, &f->w2p, f->b2, hid, n, n, x + p0, hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
         }
     } else { /* a converted file: weights as stored (f32 or quantized) */
-        op_pointwise_t(env, f->w1, f->w1t, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
-        op_pointwise_t(env, f->w2, f->w2t, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
+        op_pointwise_tq(env, f->w1, f->w1t, &f->w1q, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
+        op_pointwise_tq(env, f->w2, f->w2t, &f->w2q, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
     }
 }
 
@@ -650,9 +681,13 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
                 if (bl->wqkvp.p) op_linear_p(env, oth, hw, &bl->wqkvp, bl->bqkv, c, KN_ACT_NONE, 0);
+                else if (bl->wqkvq.p && hw >= KN_Q_DEQUANT_M)
+                    op_linear_q(env, oth, hw, C, bl->wqkv, bl->wqkv_t, &bl->wqkvq, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
                 else op_linear(env, oth, hw, C, bl->wqkv, bl->wqkv_t, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
                 if (bl->wprojp.p) op_linear_p(env, d, hw, &bl->wprojp, bl->bproj, oth, KN_ACT_NONE, 0);
+                else if (bl->wprojq.p && hw >= KN_Q_DEQUANT_M)
+                    op_linear_q(env, d, hw, C, bl->wproj, bl->wproj_t, &bl->wprojq, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 else op_linear(env, d, hw, C, bl->wproj, bl->wproj_t, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);

@@ -3,6 +3,7 @@
 #ifndef GL_MCI_IMPL_H
 #define GL_MCI_IMPL_H
 
+#include "kernels/qgemm.h"
 #include "mci.h"
 
 #define MCI_MAX_STAGES 5
@@ -18,6 +19,7 @@ typedef struct mci_ffn {
     const void *w1;      /* [h, c] (F32, or Q8_0/Q4_0 from a converted file) */
     const void *w2;      /* [c, h], scaled by layer_scale */
     gl_dtype w1t, w2t;
+    kn_qpacked w1q, w2q; /* Q8_0/Q4_0 w1/w2 packed for the int8 conv GEMM (mci_pack_quant), or p == NULL */
     float *b1, *b2;      /* [h], [c] */
     int c, h;
 } mci_ffn;
@@ -30,6 +32,7 @@ typedef struct mci_block {
     const void *wqkv;    /* [3c, c] */
     const void *wproj;   /* [c, c], scaled by layer_scale_1 */
     gl_dtype wqkv_t, wproj_t;
+    kn_qpacked wqkvq, wprojq; /* quantized wqkv/wproj packed (mci_pack_quant), or p == NULL */
     float *bqkv, *bproj; /* [3c], [c] */
     int n_head;
     mci_ffn ffn;

@@ -79,6 +79,11 @@ void op_pointwise(const kn_env *env, const kn_packed_a *w, const float *b, const
 
 void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,
                     int N, float *y, kn_act act, int accumulate) {
+    op_pointwise_tq(env, w, wt, NULL, b, M, K, x, N, y, act, accumulate);
+}
+
+void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M, int K,
+                     const float *x, int N, float *y, kn_act act, int accumulate) {
     if (!gl_dtype_is_quant(wt)) {
         kn_gemm_args a = {0};
         a.M = M; a.N = N; a.K = K;
@@ -97,7 +102,7 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
         kn_qgemm_args q = {0};
         q.M = N; q.N = M; q.K = K;
         q.A = x; q.lda = N; q.a_trans = 1;
-        q.B = w; q.b_type = wt;
+        q.B = w; q.b_type = wt; q.Bq = wq && wq->p ? wq : NULL;
         q.C = y; q.ldc = N; q.c_trans = 1;
         q.bias_n = b; q.act = act; q.accumulate = accumulate;
         size_t n = kn_qgemm_avx512vnni_ws_size(env, q.M, q.N, K, 1);

@@ -36,6 +36,9 @@ void op_pointwise_ld(const kn_env *env, const kn_packed_a *w, const float *b, co
  * product of kernels/qgemm.h, or f32 after dequantizing for wide maps). */
 void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *b, int M, int K, const float *x,
                     int N, float *y, kn_act act, int accumulate);
+/* The same with quantized w also packed as wq (kn_qpack_avx512vnni, channel-major), or NULL. */
+void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M, int K,
+                     const float *x, int N, float *y, kn_act act, int accumulate);
 /* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16/Q8_0/Q4_0. */
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate);
