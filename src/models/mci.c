@@ -504,6 +504,12 @@ void mci_pack_quant(mci_model *m) {
     gl_cpu cpu = gl_cpu_detect();
     if (!gl_cpu_has_avx512vnni(&cpu)) return;
 #endif
+    op_conv *cv[2 + 2 * MCI_MAX_STAGES];
+    int ncv = 0;
+    for (int i = 0; i < 3; i++) cv[ncv++] = &m->stem[i];
+    for (int s = 0; s < m->n_stages; s++) cv[ncv++] = &m->st[s].pw;
+    for (int i = 0; i < ncv; i++)
+        if (cv[i]->wq) pack_q(m, cv[i]->wq, cv[i]->wqt, cv[i]->cout, cv[i]->cin, 1, &cv[i]->wqp);
     for (int s = 0; s < m->n_stages; s++)
         for (int b = 0; b < m->st[s].depth; b++) {
             mci_block *bl = &m->st[s].blocks[b];

@@ -32,7 +32,7 @@ static void *ws_get(const kn_env *env, size_t bytes, void **tmp) {
 int op_conv2d(const kn_env *env, const op_conv *c, const float *x, int H, int W, float *y) {
     if (c->wq) {
         if (c->k != 1 || c->stride != 1 || c->groups != 1) return GLIMPSE_ERR_INVALID_ARG;
-        op_pointwise_t(env, c->wq, c->wqt, c->b, c->cout, c->cin, x, H * W, y, c->act, 0);
+        op_pointwise_tq(env, c->wq, c->wqt, &c->wqp, c->b, c->cout, c->cin, x, H * W, y, c->act, 0);
         return 0;
     }
     kn_conv2d_args a = conv_args(c, x, H, W, y);

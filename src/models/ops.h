@@ -5,6 +5,7 @@
 #define GL_OPS_H
 
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 
 /* A convolution as used at inference: weights folded to f32 [cout, cin/groups, k, k]. */
 typedef struct op_conv {
@@ -16,6 +17,7 @@ typedef struct op_conv {
      * Q4_0, cin % 32 == 0): then w is NULL and op_conv2d runs op_pointwise_q. */
     const void *wq;
     gl_dtype wqt;
+    kn_qpacked wqp; /* wq packed for the int8 conv GEMM (mci_pack_quant), or p == NULL */
 } op_conv;
 
 static inline int op_conv_out(int n, int k, int stride) { return (n + 2 * (k / 2) - k) / stride + 1; }
