@@ -582,6 +582,7 @@ typedef struct ffn_job {
     const kn_env *env;
     float *x, *t1, *hid, *gws;
     int64_t hw, band, n_bands, hid_per, gws_per;
+    int quant; /* the int8 weights packed by mci_pack_quant (a converted file) */
     atomic_llong next;
 } ffn_job;
 
@@ -598,6 +599,11 @@ static void ffn_band_task(void *v, int ith, int nth) {
     while (gl_grab(&j->next, j->n_bands, 1, &lo, &hi)) {
         int64_t p0 = lo * j->band;
         int n = (int)GL_MIN(j->band, j->hw - p0);
+        if (j->quant) {
+            op_pointwise_tq_ld(&e, f->w1, f->w1t, &f->w1q, f->b1, f->h, f->c, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0);
+            op_pointwise_tq_ld(&e, f->w2, f->w2t, &f->w2q, f->b2, f->c, f->h, hid, n, n, j->x + p0, j->hw, KN_ACT_NONE, 1);
+            continue;
+        }
         op_pointwise_ld(&e, &f->w1p, f->b1, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0);
         op_pointwise_ld(&e, &f->w2p, f->b2, hid, n, n, j->x + p0, j->hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
     }
@@ -610,15 +616,21 @@ static int ffn_bands_mt(const kn_env *env, const mci_ffn *f, float *x, int64_t h
                         float *spare) {
     int nth = gl_pool_size(env->pool);
     if (nth < 2 || hw / (2 * nth) < 64) return 0;
+    /* int8 (a converted file): only where the packed AVX512-VNNI kernel runs the bands, whose
+     * workspace is known here; its pixel tiles are 32 wide */
+    int quant = f->w1q.p && f->w2q.p;
+    if (!quant && !f->w1p.p) return 0;
     int64_t band = GL_MAX((int64_t)64, (384 * 1024 / 4) / f->h / 64 * 64);
-    band = GL_MIN(band, hw / (2 * nth) / 16 * 16); /* >= 2 bands per thread */
+    band = GL_MIN(band, hw / (2 * nth) / (quant ? 32 : 16) * (quant ? 32 : 16)); /* >= 2 bands per thread */
     kn_env e1 = *env;
     e1.pool = NULL;
-    size_t g = GL_MAX(kn_gemm_ws_size(&e1, f->h, band, f->c), kn_gemm_ws_size(&e1, f->c, band, f->h));
+    size_t g = quant ? GL_MAX(op_pointwise_tq_ws(&e1, f->w1t, f->h, f->c, (int)band), op_pointwise_tq_ws(&e1, f->w2t, f->c, f->h, (int)band))
+                     : GL_MAX(kn_gemm_ws_size(&e1, f->h, band, f->c), kn_gemm_ws_size(&e1, f->c, band, f->h));
+    if (quant && (!g || band < KN_Q_DEQUANT_M)) return 0;
     int64_t gws_per = (int64_t)((g + 3) / 4 + 15) / 16 * 16, hid_per = (band * f->h + 15) / 16 * 16;
     if ((size_t)(nth * hid_per + 16) > mm || (size_t)(nth * gws_per + 16) > mm) return 0;
     ffn_job j = {.f = f, .env = env, .x = x, .t1 = t1, .hid = align16f(hid), .gws = align16f(spare), .hw = hw,
-                 .band = band, .n_bands = (hw + band - 1) / band, .hid_per = hid_per, .gws_per = gws_per};
+                 .band = band, .n_bands = (hw + band - 1) / band, .hid_per = hid_per, .gws_per = gws_per, .quant = quant};
     atomic_init(&j.next, 0);
     gl_pool_run(env->pool, ffn_band_task, &j);
     return 1;
@@ -644,6 +656,7 @@ static void run_ffn(const kn_env *env, const mci_ffn *f, float *x, int h, int w,
             op_pointwise_ld(env, &f->w2p, f->b2, hid, n, n, x + p0, hw, KN_ACT_NONE, 1); /* x += γ·fc2(...) */
         }
     } else { /* a converted file: weights as stored (f32 or quantized) */
+        if (ffn_bands_mt(env, f, x, hw, t1, hid, mm, spare)) return;
         op_pointwise_tq(env, f->w1, f->w1t, &f->w1q, f->b1, f->h, f->c, t1, hw, hid, KN_ACT_GELU, 0);
         op_pointwise_tq(env, f->w2, f->w2t, &f->w2q, f->b2, f->c, f->h, hid, hw, x, KN_ACT_NONE, 1);
     }

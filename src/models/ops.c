@@ -84,12 +84,26 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
 
 void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M, int K,
                      const float *x, int N, float *y, kn_act act, int accumulate) {
+    op_pointwise_tq_ld(env, w, wt, wq, b, M, K, x, N, N, y, N, act, accumulate);
+}
+
+size_t op_pointwise_tq_ws(const kn_env *env, gl_dtype wt, int M, int K, int N) {
+    if (!gl_dtype_is_quant(wt)) return kn_gemm_ws_size(env, M, N, K);
+#if defined(__x86_64__)
+    if (N >= KN_Q_DEQUANT_M && gl_cpu_has_avx512vnni(&env->cpu)) return kn_qgemm_avx512vnni_ws_size(env, N, M, K, 1);
+#endif
+    if (kn_q_dequant(N, M, K)) return (kn_gemm_ws_size(env, M, N, K) + 63) / 64 * 64 + (size_t)M * K * sizeof(float) + 64;
+    return kn_qgemm_ws_size(env, N, K, 1);
+}
+
+void op_pointwise_tq_ld(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M,
+                        int K, const float *x, int64_t ldx, int N, float *y, int64_t ldy, kn_act act, int accumulate) {
     if (!gl_dtype_is_quant(wt)) {
         kn_gemm_args a = {0};
         a.M = M; a.N = N; a.K = K;
         a.A = w; a.lda = K;
-        a.B = x; a.ldb = N; a.b_type = GL_F32; a.trans_b = 0;
-        a.C = y; a.ldc = N;
+        a.B = x; a.ldb = ldx; a.b_type = GL_F32; a.trans_b = 0;
+        a.C = y; a.ldc = ldy;
         a.bias_m = b; a.act = act; a.accumulate = accumulate;
         run_gemm(env, &a);
         return;
@@ -101,9 +115,9 @@ void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpa
     if (N >= KN_Q_DEQUANT_M && gl_cpu_has_avx512vnni(&env->cpu)) {
         kn_qgemm_args q = {0};
         q.M = N; q.N = M; q.K = K;
-        q.A = x; q.lda = N; q.a_trans = 1;
+        q.A = x; q.lda = ldx; q.a_trans = 1;
         q.B = w; q.b_type = wt; q.Bq = wq && wq->p ? wq : NULL;
-        q.C = y; q.ldc = N; q.c_trans = 1;
+        q.C = y; q.ldc = ldy; q.c_trans = 1;
         q.bias_n = b; q.act = act; q.accumulate = accumulate;
         size_t n = kn_qgemm_avx512vnni_ws_size(env, q.M, q.N, K, 1);
         q.ws = kn_scratch_get(env, n);
@@ -127,8 +141,8 @@ void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpa
             kn_gemm_args a = {0};
             a.M = M; a.N = N; a.K = K;
             a.A = wf; a.lda = K;
-            a.B = x; a.ldb = N; a.b_type = GL_F32;
-            a.C = y; a.ldc = N;
+            a.B = x; a.ldb = ldx; a.b_type = GL_F32;
+            a.C = y; a.ldc = ldy;
             a.bias_m = b; a.act = act; a.accumulate = accumulate;
             a.ws = s; a.ws_size = gws;
             kn_gemm(env, &a);
@@ -138,9 +152,9 @@ void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpa
     }
     kn_qgemm_args q = {0};
     q.M = N; q.N = M; q.K = K;        /* pixels are the activation rows, channels the outputs */
-    q.A = x; q.lda = N; q.a_trans = 1;
+    q.A = x; q.lda = ldx; q.a_trans = 1;
     q.B = w; q.b_type = wt;
-    q.C = y; q.ldc = N; q.c_trans = 1;
+    q.C = y; q.ldc = ldy; q.c_trans = 1;
     q.bias_n = b; q.act = act; q.accumulate = accumulate;
     size_t n = kn_qgemm_ws_size(env, q.M, K, 1);
     q.ws = kn_scratch_get(env, n);
