@@ -291,6 +291,7 @@ typedef struct attn_job {
     size_t ws_per;
     isa f;
     void (*blk)(const kn_attn_blk *);
+    int avx512; /* K^T packed by kn_attn_pack_kt_avx512 */
 } attn_job;
 
 static int64_t attn_lim(const kn_attn_args *a, int64_t i) {
@@ -322,8 +323,15 @@ static void attn_task_dot(void *v, int ith, int nth) {
 }
 
 /* K^T of kv head kvh, positions [0, n) padded to a multiple of 16 with zeros: [hd, ldkt]. */
-static void pack_kt(const kn_attn_args *a, int64_t kvh, int64_t n, int64_t ldkt, float *kt) {
+static void pack_kt(const kn_attn_args *a, int64_t kvh, int64_t n, int64_t ldkt, float *kt, int avx512) {
     const int hd = a->head_dim;
+#if defined(__x86_64__)
+    if (avx512) {
+        kn_attn_pack_kt_avx512(a->k + kvh * hd, a->k_stride, hd, n, ldkt, kt);
+        return;
+    }
+#endif
+    (void)avx512;
     int64_t n16 = (n + 15) & ~(int64_t)15;
     const float *kb = a->k + kvh * hd;
     for (int d = 0; d < hd; d++) {
@@ -353,7 +361,7 @@ static void attn_task_grp(void *v, int ith, int nth) {
         const float *ktp = kt;
         int64_t ld = ldkt;
         if (a->kt) ktp = a->kt + kvh * hd * a->kt_ld, ld = a->kt_ld;
-        else pack_kt(a, kvh, lim, ldkt, kt);
+        else pack_kt(a, kvh, lim, ldkt, kt, j->avx512);
         int64_t lims[KN_ATTN_QB];
         for (int r = 0; r < KN_ATTN_QB; r++) lims[r] = lim;
         for (int h = 0; h < grp; h += KN_ATTN_QB) {
@@ -383,7 +391,7 @@ static void attn_task_blk(void *v, int ith, int nth) {
         if (a->kt) {
             ktp = a->kt + kvh * hd * a->kt_ld, ld = a->kt_ld;
         } else if (kvh != packed_kvh || need > packed_n) {
-            pack_kt(a, kvh, need, ldkt, kt);
+            pack_kt(a, kvh, need, ldkt, kt, j->avx512);
             packed_kvh = kvh;
             packed_n = need;
         }
@@ -411,9 +419,10 @@ int kn_attention(const kn_env *env, const kn_attn_args *a, float *ws, size_t ws_
     size_t need = kn_attention_ws_floats(env, a);
     if (!ws || ws_floats < need) return GLIMPSE_ERR_INVALID_ARG;
     if (a->n_q == 0) return GLIMPSE_OK;
-    attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env), NULL};
+    attn_job j = {a, ws, need / (size_t)gl_pool_size(env->pool), pick(env), NULL, 0};
 #if defined(__x86_64__)
     if (kn_use_avx2(env)) j.blk = kn_use_avx512(env) ? kn_attn_blk_avx512 : kn_attn_blk_avx2;
+    j.avx512 = kn_use_avx512(env);
 #endif
     if (!kn_use_avx2(env) && !kn_use_neon(env)) j.blk = kn_attn_blk_scalar;
     void (*task)(void *, int, int) = attn_blocked(a) && j.blk   ? attn_task_blk

@@ -128,6 +128,9 @@ typedef struct kn_attn_blk {
 void kn_attn_blk_scalar(const kn_attn_blk *b);
 void kn_attn_blk_avx2(const kn_attn_blk *b);
 void kn_attn_blk_avx512(const kn_attn_blk *b); /* the AVX2 kernel's bits, 512-bit wide */
+/* K^T as the block kernels read it: keys [0, n) of k (row stride k_stride, hd dims) -> kt
+ * [hd][ldkt], zeros from n to the next multiple of 16 (<= ldkt). */
+void kn_attn_pack_kt_avx512(const float *k, int64_t k_stride, int hd, int64_t n, int64_t ldkt, float *kt);
 
 void kn_act_scalar(kn_act act, const float *x, float *y, int64_t n);
 void kn_layernorm_row_scalar(const float *x, float *y, const float *w, const float *b, int64_t n, float eps);

@@ -284,6 +284,23 @@ static void t_attn_blk_isas(void) {
                 free(q); free(kt); free(v); free(s1); free(s2); free(o1); free(o2);
             }
     CHECK_MSG(bad == 0, "kn_attn_blk_avx512 differs from the AVX2 kernel in %d of %d cases", bad, cases);
+    /* K^T packing: an exact copy, zeros up to the next multiple of 16, nothing beyond */
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++)
+        for (size_t ki = 0; ki < sizeof nks / sizeof *nks; ki++) {
+            int hd = hds[hi];
+            int64_t n = nks[ki], n16 = (n + 15) / 16 * 16, ld = n16 + 16, ks = 3 * hd + 5;
+            float *k = rnd(n * ks, 9), *kt = malloc(sizeof(float) * hd * ld);
+            for (int64_t i = 0; i < hd * ld; i++) kt[i] = 7.0f;
+            kn_attn_pack_kt_avx512(k + hd, ks, hd, n, ld, kt);
+            int wrong = 0;
+            for (int d = 0; d < hd; d++)
+                for (int64_t j = 0; j < ld; j++) {
+                    float want = j < n ? k[j * ks + hd + d] : j < n16 ? 0.0f : 7.0f;
+                    wrong += kt[d * ld + j] != want;
+                }
+            CHECK_MSG(wrong == 0, "pack_kt hd %d n %lld: %d wrong", hd, (long long)n, wrong);
+            free(k); free(kt);
+        }
 #endif
 }
 

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/nn.h"
+#include "nn_math_avx512.h"
 
 static inline __attribute__((always_inline)) void score_step(const kn_attn_blk *b, const float *const q[4], int64_t j,
                                                              const int NV) {
@@ -99,6 +100,24 @@ void kn_attn_blk_avx512(const kn_attn_blk *b) {
         case 3: pv_step(b, nk, d0, km, 3); break;
         case 2: pv_step(b, nk, d0, km, 2); break;
         default: pv_step(b, nk, d0, km, 1); break;
+        }
+    }
+}
+
+/* K^T for the block kernels: n keys (rows of k, stride k_stride) x hd dims -> kt [hd][ldkt],
+ * zero from key n to the next multiple of 16. 16x16 tiles through registers (the scalar strided
+ * copy was ~3.5% of the int8 text tower). */
+void kn_attn_pack_kt_avx512(const float *k, int64_t k_stride, int hd, int64_t n, int64_t ldkt, float *kt) {
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+        const int nj = (int)(n - j0 < 16 ? n - j0 : 16);
+        for (int d0 = 0; d0 < hd; d0 += 16) {
+            const int nd = hd - d0 < 16 ? hd - d0 : 16;
+            const __mmask16 md = (__mmask16)((1u << nd) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nj ? _mm512_maskz_loadu_ps(md, k + (j0 + i) * k_stride + d0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            for (int i = 0; i < nd; i++) _mm512_storeu_ps(kt + (int64_t)(d0 + i) * ldkt + j0, r[i]);
         }
     }
 }
