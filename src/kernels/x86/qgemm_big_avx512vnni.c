@@ -159,9 +159,20 @@ static void run_panels(void *v, int ith, int nth) {
     const int64_t nb = a->K / GL_QK;
     uint8_t *base = align64(j->pbuf + (size_t)ith * j->pstride);
     panel p = {(int8_t *)base, (float *)(base + (size_t)nb * 1024), (int32_t *)(base + (size_t)nb * 1024 + (size_t)nb * 128)};
-    for (;;) {
-        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (t >= j->n_panels * j->n_rtasks) break;
+    const int64_t n_tasks = j->n_panels * j->n_rtasks;
+    int64_t t = 0, t_end = 0;
+    for (;; t++) {
+        /* guided claims (each a share of what is left, consecutive tasks): a thread walks runs of
+         * adjacent panels, one stream the prefetchers follow, where single claims alternating
+         * between cores left each core a panel in every two */
+        if (t >= t_end) {
+            long long c = atomic_load_explicit(&j->next, memory_order_relaxed), k;
+            do {
+                if (c >= n_tasks) return;
+                k = GL_MAX((long long)1, (n_tasks - c) / (2 * nth));
+            } while (!atomic_compare_exchange_weak_explicit(&j->next, &c, c + k, memory_order_relaxed, memory_order_relaxed));
+            t = c, t_end = c + k;
+        }
         int64_t pi = t / j->n_rtasks, m0 = t % j->n_rtasks * j->rows_per_task;
         int64_t m1 = GL_MIN(a->M, m0 + j->rows_per_task);
         int64_t n0 = pi * NR, nc = GL_MIN((int64_t)NR, a->N - n0);
@@ -192,7 +203,6 @@ static void run_panels(void *v, int ith, int nth) {
         }
         if (a->act != KN_ACT_NONE && a->act != KN_ACT_GELU && !a->accumulate) j->act->act_tile(a->act, a->C + m0 * a->ldc + n0, a->ldc, m1 - m0, nc);
     }
-    (void)nth;
 }
 
 typedef struct qa_job { const kn_qgemm_args *a; const kn_quant_isa *isa; uint8_t *xu; float *xd; } qa_job;
