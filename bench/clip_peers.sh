@@ -29,6 +29,13 @@ if [ ! -f "$dir/text_int8.onnx" ]; then
   "$py" bench/ort_quantize.py "$dir" >&2 || { int8=0; echo "clip_peers: no int8 ONNX Runtime peer (apt-get install python3-onnx)" >&2; }
 fi
 
+# Debian's python3-torch runs its Linear layers (and some convolutions) through the system BLAS;
+# with only the reference libblas3 that is ~4 GFLOP/s (the text tower took 1.7 s): PyTorch
+# figures need an optimised BLAS (apt-get install libopenblas0-pthread).
+if [ "${CLIP_PEERS_TORCH:-1}" != 0 ] && ! readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 | grep -q openblas; then
+  echo "clip_peers: the system BLAS is not OpenBLAS (apt-get install libopenblas0-pthread): PyTorch would be measured crippled" >&2
+  exit 1
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, $threads threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -40,6 +47,9 @@ for r in $(seq "$rounds"); do
   [ "$int8" = 1 ] && node bench/clip_ort.mjs "$dir" 7 8 "$threads" int8 | tee -a "$log"
   [ "${CLIP_PEERS_TORCH:-1}" = 0 ] && continue
   "$py" bench/clip_peers.py torch "$dir" --form reparam --reps 3 --batch 8 --threads "$threads" | tee -a "$log"
+  # OpenBLAS's own threads next to PyTorch's: one each is faster for the text tower's Linears
+  OPENBLAS_NUM_THREADS=1 "$py" bench/clip_peers.py torch "$dir" --form reparam --reps 3 --batch 8 --threads "$threads" |
+    sed 's/^torch-reparam /torch-reparam-ob1 /' | tee -a "$log"
   "$py" bench/clip_peers.py torch "$dir" --form train --reps 2 --batch 1 --threads "$threads" | tee -a "$log"
 done
 "$py" - "$log" "${CLIP_PEERS_PEAK:-176}" <<'PY'
@@ -58,7 +68,7 @@ print(f"{'case':<9}{'engine':<15}{'ms':>9}{'items/s':>9}{'GFLOP/s':>9}{'% peak':
 for what in ("image", "text"):
     for b in (1, 8):
         ours, oq = ms.get(("glimpse", what, b)), ms.get(("glimpse-q8_0", what, b))
-        for eng in ("glimpse", "glimpse-q8_0", "ort", "ort-int8", "torch-reparam", "torch-train"):
+        for eng in ("glimpse", "glimpse-q8_0", "ort", "ort-int8", "torch-reparam", "torch-reparam-ob1", "torch-train"):
             t = ms.get((eng, what, b))
             if t is None:
                 continue
