@@ -45,10 +45,40 @@ static int64_t dw_stage_rows(const kn_conv2d_args *a) {
     return (int64_t)(DW_ROWS - 1) * a->stride + a->kh;
 }
 
+/* ---- dense convs with few taps: kn_conv_row (conv.h) -------------------------------------- */
+
+static bool is_fewtap(const kn_env *env, const kn_conv2d_args *a) {
+#if defined(__x86_64__)
+    return kn_use_avx512(env) && a->groups == 1 && !is_dw(a) && !is_1x1(a) && !a->residual && a->C_out % 16 == 0 &&
+           a->C_in * a->kh * a->kw <= KN_CONV_TAPS_MAX;
+#else
+    (void)env, (void)a;
+    return false;
+#endif
+}
+
+/* Workspace floats: the transposed weights [taps][C_out], then per thread the staged input rows
+ * of one output row (C_in·kh rows, stride phases of dw_phase_len each). 0 on overflow. */
+static size_t fewtap_per_thread(const kn_conv2d_args *a) {
+    size_t f;
+    if (!gl_mul_ok((size_t)(a->C_in * a->kh * a->stride), (size_t)dw_phase_len(a), &f)) return 0;
+    return (f + 15) & ~(size_t)15;
+}
+static size_t fewtap_floats(const kn_env *env, const kn_conv2d_args *a) {
+    size_t wt = ((size_t)(a->C_in * a->kh * a->kw) * (size_t)a->C_out + 15) & ~(size_t)15, per = fewtap_per_thread(a), t;
+    if (!per || !gl_mul_ok(per, (size_t)gl_pool_size(env->pool), &t) || !gl_add_ok(t, wt + 16, &t)) return 0;
+    return t;
+}
+
 size_t kn_conv2d_ws_size(const kn_env *env, const kn_conv2d_args *a) {
     int64_t Ho, Wo;
     if (!kn_conv2d_shape(a, &Ho, &Wo)) return SIZE_MAX;
     size_t f, t;
+    if (is_fewtap(env, a)) {
+        f = fewtap_floats(env, a);
+        if (!f || !gl_mul_ok(f, sizeof(float), &t)) return SIZE_MAX;
+        return t;
+    }
     if (is_dw(a)) {
         /* staged rows, + 64 bytes so each thread's part can start 64-byte aligned */
         if (!gl_mul_ok((size_t)dw_stage_rows(a) * a->stride, (size_t)dw_phase_len(a), &f)) return SIZE_MAX;
@@ -298,11 +328,70 @@ static void conv_gemm(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, in
         }
 }
 
+typedef struct ft_job {
+    const kn_conv2d_args *a;
+    int64_t Ho, Wo, L;
+    const float *wt;
+    float *stage;     /* per thread: per floats */
+    size_t per;
+    atomic_llong next; /* output rows (image, oy) */
+} ft_job;
+
+static void ft_task(void *v, int ith, int nth) {
+    ft_job *j = v;
+    const kn_conv2d_args *a = j->a;
+    const int s = a->stride, kh = a->kh, kw = a->kw;
+    const int64_t L = j->L, P = j->Ho * j->Wo;
+    float *st = j->stage + (size_t)ith * j->per;
+    kn_conv_row r;
+    memset(&r, 0, sizeof r);
+    r.ntaps = (int)(a->C_in * kh * kw), r.wt = j->wt, r.bias = a->bias, r.C_out = a->C_out;
+    r.Wo = j->Wo, r.plane = P, r.act = a->act;
+    int64_t lo, hi;
+    (void)nth;
+    while (gl_grab(&j->next, a->N * j->Ho, 2, &lo, &hi))
+        for (int64_t t = lo; t < hi; t++) {
+            int64_t n = t / j->Ho, oy = t % j->Ho;
+            for (int64_t i = 0; i < a->C_in; i++)
+                for (int ky = 0; ky < kh; ky++) {
+                    /* phase p holds padded input column j·s + p of row iy (zeros outside the input) */
+                    float *ph = st + (i * kh + ky) * s * L;
+                    int64_t iy = oy * s + ky - a->pad_h;
+                    const float *xr = iy >= 0 && iy < a->H ? a->x + ((n * a->C_in + i) * a->H + iy) * a->W : NULL;
+                    for (int p = 0; p < s; p++)
+                        for (int64_t c = 0; c < L; c++) {
+                            int64_t q = c * s + p - a->pad_w;
+                            ph[p * L + c] = xr && q >= 0 && q < a->W ? xr[q] : 0.0f;
+                        }
+                    for (int kx = 0; kx < kw; kx++) r.tap[(i * kh + ky) * kw + kx] = ph + (kx % s) * L + kx / s;
+                }
+            r.y = a->y + n * a->C_out * P + oy * j->Wo;
+#if defined(__x86_64__)
+            kn_conv_row_avx512(&r);
+#endif
+        }
+}
+
+static void conv_fewtap(const kn_env *env, const kn_conv2d_args *a, int64_t Ho, int64_t Wo, void *ws) {
+    const int64_t taps = a->C_in * a->kh * a->kw;
+    float *wt = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    for (int64_t o = 0; o < a->C_out; o++)
+        for (int64_t t = 0; t < taps; t++) wt[t * a->C_out + o] = a->w[o * taps + t];
+    ft_job j = {.a = a, .Ho = Ho, .Wo = Wo, .L = dw_phase_len(a), .wt = wt, .per = fewtap_per_thread(a)};
+    j.stage = wt + ((taps * a->C_out + 15) & ~(int64_t)15);
+    atomic_init(&j.next, 0);
+    gl_pool_run(env->pool, ft_task, &j);
+}
+
 int kn_conv2d(const kn_env *env, const kn_conv2d_args *a, void *ws, size_t ws_bytes) {
     int64_t Ho, Wo;
     if (!kn_conv2d_shape(a, &Ho, &Wo)) return GLIMPSE_ERR_INVALID_ARG;
     size_t need = kn_conv2d_ws_size(env, a);
     if (need == SIZE_MAX || ws_bytes < need || (need && !ws)) return GLIMPSE_ERR_INVALID_ARG;
+    if (is_fewtap(env, a)) {
+        conv_fewtap(env, a, Ho, Wo, ws);
+        return GLIMPSE_OK;
+    }
     if (is_dw(a)) {
         conv_dw(env, a, Ho, Wo, ws, ws_bytes);
         return GLIMPSE_OK;

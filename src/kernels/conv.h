@@ -117,4 +117,23 @@ typedef struct kn_dw_plane {
 bool kn_dwplane_avx512(const kn_dw_plane *d);
 void kn_dwrows_neon(const kn_dw_rows *r);
 
+/* Dense convs with few taps (C_in·kh·kw <= KN_CONV_TAPS_MAX: the stems' 3×3 stride-2 conv on
+ * RGB), one output row of every output channel per call: lanes over 16 output pixels, blocks
+ * of 16 output channels (16 accumulators, each tap's 16 weights broadcast). tap[t] is tap t's
+ * staged input for output pixel 0 (stride phases and zero padding done by the caller), readable
+ * for Wo values; acc = bias, then taps in (i, ky, kx) order. Replaces im2col + GEMM there, whose
+ * K = 27 left the GEMM mostly packing and tile overhead (10% of the int8 S0 image tower). */
+#define KN_CONV_TAPS_MAX 64
+typedef struct kn_conv_row {
+    const float *tap[KN_CONV_TAPS_MAX];
+    int ntaps;
+    const float *wt;     /* [ntaps][C_out] */
+    const float *bias;   /* [C_out] or NULL */
+    int64_t C_out, Wo;   /* C_out % 16 == 0 */
+    int64_t plane;       /* floats from one output channel to the next in y */
+    float *y;            /* output channel 0 of this row */
+    kn_act act;
+} kn_conv_row;
+void kn_conv_row_avx512(const kn_conv_row *r);
+
 #endif

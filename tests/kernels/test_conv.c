@@ -122,6 +122,13 @@ static void t_dense(const kn_env *env, const char *tag) {
     run_case(env, tag, 1, 3, 8, 8, 4, 4, 4, 0, 1, KN_ACT_NONE, 0);         /* patchify 4×4 s4 */
     run_case(env, tag, 1, 4, 9, 9, 4, 2, 2, 0, 1, KN_ACT_GELU, 4);         /* 2×2 s2, no bias */
     run_case(env, tag, 1, 3, 210, 200, 2, 3, 1, 1, 1, KN_ACT_NONE, 1);     /* im2col in chunks */
+    /* few taps, C_out % 16 == 0: kn_conv_row on AVX-512 (the stems) */
+    run_case(env, tag, 1, 3, 64, 64, 64, 3, 2, 1, 1, KN_ACT_GELU, 0);      /* MCi stem, 256 px / 4 */
+    run_case(env, tag, 2, 3, 37, 41, 32, 3, 2, 1, 1, KN_ACT_GELU, 0);      /* odd sizes, tails */
+    run_case(env, tag, 1, 4, 9, 23, 16, 3, 1, 1, 1, KN_ACT_RELU, 4);       /* stride 1, no bias */
+    run_case(env, tag, 1, 3, 16, 16, 48, 4, 4, 0, 1, KN_ACT_NONE, 0);      /* patchify */
+    run_case(env, tag, 1, 7, 12, 12, 16, 3, 1, 1, 1, KN_ACT_NONE, 0);      /* 63 taps */
+    run_case(env, tag, 1, 3, 11, 13, 16, 3, 2, 1, 1, KN_ACT_NONE, 1);      /* residual: GEMM path */
 }
 
 static void t_fold_bn(void) {

@@ -246,3 +246,26 @@ bool kn_dwplane_avx512(const kn_dw_plane *d) {
     else return false;
     return true;
 }
+
+/* ---- dense convs with few taps (kn_conv_row) ---- */
+
+void kn_conv_row_avx512(const kn_conv_row *r) {
+    for (int64_t o0 = 0; o0 < r->C_out; o0 += 16) {
+        const float *w = r->wt + o0;
+        for (int64_t x0 = 0; x0 < r->Wo; x0 += 16) {
+            const int64_t n = r->Wo - x0;
+            const __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; c++) acc[c] = _mm512_set1_ps(r->bias ? r->bias[o0 + c] : 0.0f);
+            for (int t = 0; t < r->ntaps; t++) {
+                const __m512 v = _mm512_maskz_loadu_ps(m, r->tap[t] + x0);
+                const float *wt = w + (int64_t)t * r->C_out;
+#pragma GCC unroll 16
+                for (int c = 0; c < 16; c++) acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(wt[c]), v, acc[c]);
+            }
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; c++) put(r->y + (o0 + c) * r->plane + x0, NULL, acc[c], r->act, m);
+        }
+    }
+}
