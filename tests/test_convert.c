@@ -135,6 +135,22 @@ static void bad_input(const char *converted) {
     CHECK_MSG(strstr(err, "glimpse.mci.stem.0") != NULL, "%s", err);
     glimpse_model_close(m);
     unlink(p);
+    /* towers the GGUF layout has no place for: refused with a message, no file (ViT towers crashed) */
+    static const char *const other[] = {"b_tiny/openclip", "l14_tiny/openclip", "v1_s0_tiny/apple", "v1_s2_tiny/apple",
+                                        "v1_b_tiny/apple"};
+    glimpse_model_params mp = glimpse_model_default_params();
+    mp.vocab_path = VOCAB;
+    for (size_t i = 0; i < GL_ARRAY_LEN(other); i++) {
+        char src[512];
+        snprintf(src, sizeof src, "%s/tests/data/mobileclip/%s", GLIMPSE_SOURCE_DIR, other[i]);
+        snprintf(p, sizeof p, "/tmp/glimpse_test_convert_%d_other.gguf", (int)getpid());
+        err[0] = 0;
+        CHECK_MSG(glimpse_convert(src, p, GLIMPSE_WTYPE_Q8_0, &mp, err, sizeof err) == GLIMPSE_ERR_UNSUPPORTED, "%s: %s",
+                  other[i], err);
+        CHECK_MSG(strstr(err, "not supported") || strstr(err, "supports"), "%s: %s", other[i], err);
+        CHECK_MSG(access(p, F_OK) != 0, "%s: wrote %s", other[i], p);
+        unlink(p);
+    }
 }
 
 int main(void) {

@@ -104,6 +104,14 @@ static int set_tokenizer(io_gguf_writer *gw, const tok_clip *tok, gl_err *err) {
 }
 
 static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, glimpse_wtype vt, gl_err *err) {
+    /* The GGUF layout holds an MCi image tower and the OpenCLIP-named text transformer. ViT towers
+     * (MobileCLIP2-B, L-14, v1 B) crashed here and MobileCLIP v1 checkpoints (Apple's text names,
+     * v1 S0's MCt text) came out without a text tower: refused until the layout has them. */
+    if (!m->vis || m->mct || !gl_weights_find(m->w, "text.token_embedding.weight"))
+        return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED,
+                          "%s: GGUF conversion supports MobileCLIP2 S0-S4 (OpenCLIP or Apple .pt) only, not %s; "
+                          "use the model as downloaded",
+                          m->name, m->vit ? "ViT image towers (B, L-14)" : "MobileCLIP v1 checkpoints");
     io_gguf_writer *gw = io_gguf_writer_new(32);
     gl_blobs keep = {0};
     if (!gw) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
