@@ -65,6 +65,20 @@ static int add_converted(io_gguf_writer *gw, gl_blobs *keep, const char *name, c
     return rc ? gl_err_set(err, rc, "cannot add tensor '%s'", name) : 0;
 }
 
+/* ViT blocks' matrices and the head quantized; at Q4_0 only mlp.fc1 (half of a block's
+ * weights) takes 4 bits, the rest Q8_0: with the residual writers alone at Q8_0 (as in the text
+ * and MCi towers) the tiny B golden's embedding fell to cosine 0.988, under the 0.99 floor. */
+static int vit_dtype(const gl_tensor *t, glimpse_wtype type) {
+    static const char *const mats[] = {"attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight",
+                                       "trunk.head.weight"};
+    int is_mat = 0;
+    for (size_t i = 0; i < GL_ARRAY_LEN(mats); i++) is_mat |= ends_with(t->name, mats[i]);
+    if (!is_mat || t->ndim != 2) return GL_F32; /* convs, norms, embeddings: read as f32 */
+    if ((type == GLIMPSE_WTYPE_Q8_0 || type == GLIMPSE_WTYPE_Q4_0) && t->shape[1] % GL_QK == 0)
+        return type == GLIMPSE_WTYPE_Q4_0 && !ends_with(t->name, "mlp.fc1.weight") ? GL_Q8_0 : wtype_dtype(type);
+    return type == GLIMPSE_WTYPE_F32 ? GL_F32 : GL_F16;
+}
+
 static int text_dtype(const gl_tensor *t, glimpse_wtype type) {
     static const char *const mats[] = {"attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"};
     int is_mat = 0;
@@ -107,11 +121,11 @@ static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, g
     /* The GGUF layout holds an MCi image tower and the OpenCLIP-named text transformer. ViT towers
      * (MobileCLIP2-B, L-14, v1 B) crashed here and MobileCLIP v1 checkpoints (Apple's text names,
      * v1 S0's MCt text) came out without a text tower: refused until the layout has them. */
-    if (!m->vis || m->mct || !gl_weights_find(m->w, "text.token_embedding.weight"))
+    int vit = m->vit && gl_weights_find(m->w, "visual.trunk.pos_embed");
+    if ((!m->vis && !vit) || m->mct || !gl_weights_find(m->w, "text.token_embedding.weight"))
         return gl_err_set(err, GLIMPSE_ERR_UNSUPPORTED,
-                          "%s: GGUF conversion supports MobileCLIP2 S0-S4 (OpenCLIP or Apple .pt) only, not %s; "
-                          "use the model as downloaded",
-                          m->name, m->vit ? "ViT image towers (B, L-14)" : "MobileCLIP v1 checkpoints");
+                          "%s: GGUF conversion supports MobileCLIP2 (OpenCLIP or Apple .pt) only, not MobileCLIP v1 "
+                          "checkpoints; use the model as downloaded", m->name);
     io_gguf_writer *gw = io_gguf_writer_new(32);
     gl_blobs keep = {0};
     if (!gw) return gl_err_set(err, GLIMPSE_ERR_NOMEM, "out of memory");
@@ -127,11 +141,15 @@ static int convert_clip(glimpse_model *m, const char *out, glimpse_wtype type, g
     if (!rc) rc = io_gguf_writer_set_int(gw, "mobileclip.text.head_count", IO_GGUF_U32, clipt_n_head(m->txt));
     if (rc) rc = gl_err_set(err, rc, "cannot write metadata");
     if (!rc) rc = set_tokenizer(gw, m->ctok, err);
-    if (!rc) rc = mci_save_gguf(m->vis, gw, "v.", wtype_dtype(vt), &keep, err);
+    /* MCi towers in their folded form ("v."); ViT towers (B, L-14) under their OpenCLIP names as
+     * vit.c reads them (its conv stem's BatchNorms fold at load, as from the folder) */
+    if (!rc && vit) rc = io_gguf_writer_set_int(gw, "mobileclip.vision.head_count", IO_GGUF_U32, vit_n_head(m->vit));
+    if (!rc && !vit) rc = mci_save_gguf(m->vis, gw, "v.", wtype_dtype(vt), &keep, err);
     for (size_t i = 0; !rc && i < gl_weights_count(m->w); i++) {
         const gl_tensor *t = gl_weights_at(m->w, i);
-        if (strncmp(t->name, "text.", 5) || t->dtype == GL_I64 || t->dtype == GL_I32) continue;
-        rc = add_converted(gw, &keep, t->name, t, text_dtype(t, type), err);
+        if (t->dtype == GL_I64 || t->dtype == GL_I32) continue;
+        if (!strncmp(t->name, "text.", 5)) rc = add_converted(gw, &keep, t->name, t, text_dtype(t, type), err);
+        else if (vit && !strncmp(t->name, "visual.", 7)) rc = add_converted(gw, &keep, t->name, t, vit_dtype(t, vt), err);
     }
     if (!rc) rc = io_gguf_writer_write(gw, out, err);
     io_gguf_writer_free(gw);
@@ -167,17 +185,22 @@ int api_clip_open_gguf(glimpse_model *m, const char *path, const glimpse_model_p
     if (!g || strcmp(arch, "mobileclip"))
         return api_fail(&m->err, GLIMPSE_ERR_MODEL_KIND, "%s: a GGUF file of architecture '%s', not 'mobileclip'", path, arch);
     snprintf(m->name, sizeof m->name, "%s", io_gguf_get_str(g, "general.name", path));
-    if ((rc = mci_load_gguf(m->w, "v.", path, &m->vis, &m->err))) return rc;
-    mci_pack_quant(m->vis); /* small images: per-call packing would be a visible share (mci.h) */
+    if (gl_weights_find(m->w, "visual.trunk.pos_embed")) { /* a ViT tower (MobileCLIP2-B, L-14) */
+        int vheads = (int)io_gguf_get_int(g, "mobileclip.vision.head_count", 0);
+        if ((rc = vit_load(m->w, "visual.trunk.", path, vheads, &m->vit, &m->err))) return rc;
+    } else {
+        if ((rc = mci_load_gguf(m->w, "v.", path, &m->vis, &m->err))) return rc;
+        mci_pack_quant(m->vis); /* small images: per-call packing would be a visible share (mci.h) */
+    }
     int causal = (int)io_gguf_get_int(g, "mobileclip.text.causal", 0);
     int heads = (int)io_gguf_get_int(g, "mobileclip.text.head_count", 0);
     if ((rc = clipt_load(m->w, "text.", path, causal, heads, &m->txt, &m->err))) return rc;
-    m->embed_dim = mci_embed_dim(m->vis);
+    m->embed_dim = m->vit ? vit_embed_dim(m->vit) : mci_embed_dim(m->vis);
     if (clipt_embed_dim(m->txt) != m->embed_dim)
         return api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: image (%d) and text (%d) embedding widths differ", path,
                         m->embed_dim, clipt_embed_dim(m->txt));
     m->image_size = (int)io_gguf_get_int(g, "mobileclip.image_size", 0);
-    if (m->image_size < 16 || m->image_size > 4096)
+    if (m->image_size < 16 || m->image_size > 4096 || (m->vit && m->image_size != vit_image_size(m->vit)))
         return api_fail(&m->err, GLIMPSE_ERR_FORMAT, "%s: mobileclip.image_size %d is missing or out of range", path, m->image_size);
     const io_gguf_kv *mk = io_gguf_find_kv(g, "mobileclip.image_mean"), *sk = io_gguf_find_kv(g, "mobileclip.image_std");
     if (!mk || !sk || mk->type != IO_GGUF_ARRAY || sk->type != IO_GGUF_ARRAY || mk->n != 3 || sk->n != 3)

@@ -322,6 +322,7 @@ int vit_embed_dim(const vit_model *m) { return m->embed; }
 int vit_image_size(const vit_model *m) { return m->size; }
 int vit_has_conv_stem(const vit_model *m) { return m->conv_stem; }
 int vit_width(const vit_model *m) { return m->width; }
+int vit_n_head(const vit_model *m) { return m->n_head; }
 int vit_n_patch(const vit_model *m) { return m->n_patch; }
 
 void vit_describe(const vit_model *m, char *buf, size_t n) {

@@ -32,6 +32,7 @@ int vit_image_size(const vit_model *m);
 /* 1 for B's conv stem (vit_base_mci_224), 0 for a plain patch conv (L-14). */
 int vit_has_conv_stem(const vit_model *m);
 int vit_width(const vit_model *m);
+int vit_n_head(const vit_model *m);
 int vit_n_patch(const vit_model *m); /* patch tokens per image (the class token not counted) */
 void vit_describe(const vit_model *m, char *buf, size_t n);
 
