@@ -135,6 +135,17 @@ static void bad_input(const char *converted) {
     CHECK_MSG(strstr(err, "glimpse.mci.stem.0") != NULL, "%s", err);
     glimpse_model_close(m);
     unlink(p);
+    /* ... and one that looks like a ViT tower but has nothing else */
+    gw = io_gguf_writer_new(32);
+    io_gguf_writer_set_str(gw, "general.architecture", "mobileclip");
+    io_gguf_writer_add_tensor(gw, "visual.trunk.pos_embed", GL_F32, 1, (int64_t[]){1}, &one, 4);
+    CHECK(io_gguf_writer_write(gw, p, &e) == 0);
+    io_gguf_writer_free(gw);
+    m = NULL;
+    rc = glimpse_model_open(p, NULL, &m, err, sizeof err);
+    CHECK_MSG(rc != 0 && strstr(err, "visual.trunk.") != NULL, "%d %s", rc, err);
+    glimpse_model_close(m);
+    unlink(p);
     /* towers the GGUF layout has no place for: refused with a message, no file (ViT towers crashed) */
     static const char *const other[] = {"v1_s0_tiny/apple", "v1_s2_tiny/apple", "v1_b_tiny/apple"};
     glimpse_model_params mp = glimpse_model_default_params();

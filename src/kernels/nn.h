@@ -127,6 +127,14 @@ typedef struct kn_attn_blk {
 } kn_attn_blk;
 void kn_attn_blk_scalar(const kn_attn_blk *b);
 void kn_attn_blk_avx2(const kn_attn_blk *b);
+/* Keys any of the block's queries sees (the largest lim). */
+static inline int64_t kn_attn_blk_nk(const kn_attn_blk *b) {
+    int64_t nk = 0;
+    for (int i = 0; i < b->nq; i++) nk = b->lim[i] > nk ? b->lim[i] : nk;
+    return nk;
+}
+/* The x86 block kernels' middle step: each query's scores [0, lim) -> softmax, then zeros to nk. */
+void kn_attn_blk_softmax_avx2(const kn_attn_blk *b, int64_t nk);
 void kn_attn_blk_avx512(const kn_attn_blk *b); /* the AVX2 kernel's bits, 512-bit wide */
 /* K^T as the block kernels read it: keys [0, n) of k (row stride k_stride, hd dims) -> kt
  * [hd][ldkt], zeros from n to the next multiple of 16 (<= ldkt). */

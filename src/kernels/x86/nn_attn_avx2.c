@@ -86,15 +86,18 @@ static void pv_slice(const kn_attn_blk *b, int i, int64_t nk, int d0, int cnt) {
     _mm256_maskstore_ps(b->out + i * b->o_stride + d0, m, a);
 }
 
-void kn_attn_blk_avx2(const kn_attn_blk *b) {
-    int64_t nk = 0;
-    for (int i = 0; i < b->nq; i++) nk = b->lim[i] > nk ? b->lim[i] : nk;
-    scores(b, (nk + 15) & ~(int64_t)15);
+void kn_attn_blk_softmax_avx2(const kn_attn_blk *b, int64_t nk) {
     for (int i = 0; i < b->nq; i++) {
         float *s = b->s + i * b->ldkt;
         kn_softmax_row_avx2(s, s, b->lim[i]);
         for (int64_t j = b->lim[i]; j < nk; j++) s[j] = 0; /* keys this query must not see */
     }
+}
+
+void kn_attn_blk_avx2(const kn_attn_blk *b) {
+    const int64_t nk = kn_attn_blk_nk(b);
+    scores(b, (nk + 15) & ~(int64_t)15);
+    kn_attn_blk_softmax_avx2(b, nk);
     for (int i = 0; i < b->nq; i += 2) {
         int two = i + 1 < b->nq, d0 = 0;
         for (; d0 + 32 <= b->hd; d0 += 32) pv_full(b, i, two, nk, d0);

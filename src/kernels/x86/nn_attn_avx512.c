@@ -84,14 +84,9 @@ static inline __attribute__((always_inline)) void pv_step(const kn_attn_blk *b, 
 }
 
 void kn_attn_blk_avx512(const kn_attn_blk *b) {
-    int64_t nk = 0;
-    for (int i = 0; i < b->nq; i++) nk = b->lim[i] > nk ? b->lim[i] : nk;
+    const int64_t nk = kn_attn_blk_nk(b);
     scores(b, (nk + 15) & ~(int64_t)15);
-    for (int i = 0; i < b->nq; i++) {
-        float *s = b->s + i * b->ldkt;
-        kn_softmax_row_avx2(s, s, b->lim[i]);
-        for (int64_t j = b->lim[i]; j < nk; j++) s[j] = 0; /* keys this query must not see */
-    }
+    kn_attn_blk_softmax_avx2(b, nk);
     for (int d0 = 0; d0 < b->hd; d0 += 64) {
         int left = b->hd - d0, nv = left >= 64 ? 4 : (left + 15) / 16, tail = left - 16 * (nv - 1);
         __mmask16 km = tail >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
