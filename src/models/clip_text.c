@@ -287,9 +287,7 @@ static int use_packed(const clipt_model *cm, const kn_env *env) {
 static void linear(const kn_env *env, const float *x, int T, const wl_mat *w, const kn_packed_b *wp,
                    const kn_qpacked *wq, int packed, const float *b, float *y, kn_act act, int accumulate) {
     if (packed && wp->p && T > KN_GEMV_MAX_M) op_linear_p(env, x, T, wp, b, y, act, accumulate);
-    else if (packed && wq->p && T >= KN_Q_DEQUANT_M)
-        op_linear_q(env, x, T, (int)w->cols, w->data, w->type, wq, b, (int)w->rows, y, act, accumulate);
-    else op_linear(env, x, T, (int)w->cols, w->data, w->type, b, (int)w->rows, y, act, accumulate);
+    else op_linear_q(env, x, T, (int)w->cols, w->data, w->type, packed ? wq : NULL, b, (int)w->rows, y, act, accumulate);
 }
 
 /* One layer on all T positions: x [T, W] in place; h [T, W], qkv [T, 3W], big [T, hidden]

@@ -700,14 +700,10 @@ static float *trunk(const mci_model *m, const kn_env *env, const float *x, int H
                 op_transpose(env, cur, C, hw, oth);
                 if (bl->ln_w) op_layernorm(env, oth, hw, C, bl->ln_w, bl->ln_b, LN_EPS, oth);
                 if (bl->wqkvp.p) op_linear_p(env, oth, hw, &bl->wqkvp, bl->bqkv, c, KN_ACT_NONE, 0);
-                else if (bl->wqkvq.p && hw >= KN_Q_DEQUANT_M)
-                    op_linear_q(env, oth, hw, C, bl->wqkv, bl->wqkv_t, &bl->wqkvq, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
-                else op_linear(env, oth, hw, C, bl->wqkv, bl->wqkv_t, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
+                else op_linear_q(env, oth, hw, C, bl->wqkv, bl->wqkv_t, &bl->wqkvq, bl->bqkv, 3 * C, c, KN_ACT_NONE, 0);
                 op_attention(env, c, hw, bl->n_head, MCI_HEAD_DIM, 0, d);
                 if (bl->wprojp.p) op_linear_p(env, d, hw, &bl->wprojp, bl->bproj, oth, KN_ACT_NONE, 0);
-                else if (bl->wprojq.p && hw >= KN_Q_DEQUANT_M)
-                    op_linear_q(env, d, hw, C, bl->wproj, bl->wproj_t, &bl->wprojq, bl->bproj, C, oth, KN_ACT_NONE, 0);
-                else op_linear(env, d, hw, C, bl->wproj, bl->wproj_t, bl->bproj, C, oth, KN_ACT_NONE, 0);
+                else op_linear_q(env, d, hw, C, bl->wproj, bl->wproj_t, &bl->wprojq, bl->bproj, C, oth, KN_ACT_NONE, 0);
                 op_transpose(env, oth, hw, C, c);
                 op_add(env, cur, c, (size_t)C * hw);
             }

@@ -164,13 +164,7 @@ void op_pointwise_tq_ld(const kn_env *env, const void *w, gl_dtype wt, const kn_
 
 void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const float *b,
                int out, float *y, kn_act act, int accumulate) {
-    kn_gemm_args a = {0};
-    a.M = T; a.N = out; a.K = in;
-    a.A = x; a.lda = in;
-    a.B = w; a.ldb = in; a.b_type = wt; a.trans_b = 1;
-    a.C = y; a.ldc = out;
-    a.bias_n = b; a.act = act; a.accumulate = accumulate;
-    run_gemm(env, &a);
+    op_linear_q(env, x, T, in, w, wt, NULL, b, out, y, act, accumulate);
 }
 
 /* ---- sequence conv (MCt's 1 x 11 depthwise convs: ~0.1% of the text tower's work, so plain C) ---- */
@@ -193,7 +187,7 @@ void op_linear_q(const kn_env *env, const float *x, int T, int in, const void *w
     kn_gemm_args a = {0};
     a.M = T; a.N = out; a.K = in;
     a.A = x; a.lda = in;
-    a.B = w; a.ldb = in; a.b_type = wt; a.trans_b = 1; a.Bq = wq;
+    a.B = w; a.ldb = in; a.b_type = wt; a.trans_b = 1; a.Bq = wq && wq->p ? wq : NULL;
     a.C = y; a.ldc = out;
     a.bias_n = b; a.act = act; a.accumulate = accumulate;
     run_gemm(env, &a);

@@ -54,7 +54,7 @@ void op_linear(const kn_env *env, const float *x, int T, int in, const void *w, 
 void op_linear_p(const kn_env *env, const float *x, int T, const kn_packed_b *w, const float *b, float *y, kn_act act,
                  int accumulate);
 /* op_linear with quantized weights w [out, in] (type wt) also packed as wq for the int8 kernels
- * (used where they apply: AVX512-VNNI, T >= KN_Q_DEQUANT_M rows). */
+ * (used where they apply: AVX512-VNNI, T >= KN_Q_DEQUANT_M rows; wq NULL or unpacked: as op_linear). */
 void op_linear_q(const kn_env *env, const float *x, int T, int in, const void *w, gl_dtype wt, const kn_qpacked *wq,
                  const float *b, int out, float *y, kn_act act, int accumulate);
 

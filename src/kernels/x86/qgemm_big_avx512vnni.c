@@ -54,6 +54,10 @@ typedef struct panel {
 
 #define PANEL_BLOCK (1024 + 2 * 128) /* bytes of a panel per block of 32 k: weights, dw, c */
 static size_t panel_bytes(int64_t nb) { return (size_t)nb * PANEL_BLOCK + 64; }
+/* The panel stored at pp (64-byte aligned): nb blocks of weights, then the scales, then c. */
+static panel panel_at(uint8_t *pp, int64_t nb) {
+    return (panel){(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
+}
 
 /* Columns [n0, n0 + 32) of B (zero weights past N) into p. */
 static void pack_panel(const kn_qgemm_args *a, int64_t n0, panel *p) {
@@ -158,7 +162,7 @@ static void run_panels(void *v, int ith, int nth) {
     const kn_qgemm_args *a = j->a;
     const int64_t nb = a->K / GL_QK;
     uint8_t *base = align64(j->pbuf + (size_t)ith * j->pstride);
-    panel p = {(int8_t *)base, (float *)(base + (size_t)nb * 1024), (int32_t *)(base + (size_t)nb * 1024 + (size_t)nb * 128)};
+    panel p = panel_at(base, nb);
     const int64_t n_tasks = j->n_panels * j->n_rtasks;
     int64_t t = 0, t_end = 0;
     for (;; t++) {
@@ -177,20 +181,18 @@ static void run_panels(void *v, int ith, int nth) {
         int64_t m1 = GL_MIN(a->M, m0 + j->rows_per_task);
         int64_t n0 = pi * NR, nc = GL_MIN((int64_t)NR, a->N - n0);
         if (a->Bq) { /* packed once: one contiguous stream, which the hardware prefetchers follow */
-            const uint8_t *pp = a->Bq->p + (size_t)pi * (size_t)nb * PANEL_BLOCK;
-            p = (panel){(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
-            goto tiles;
+            p = panel_at((uint8_t *)a->Bq->p + (size_t)pi * (size_t)nb * PANEL_BLOCK, nb);
+        } else {
+            pack_panel(a, n0, &p);
+            /* the next panel's weight rows towards L2 while this one's tiles run (compute for 77
+             * text rows takes longer than fetching 32 rows, which pack_panel would otherwise wait for) */
+            if (n0 + NR < a->N) {
+                const size_t rb = row_bytes(a->b_type, a->K);
+                const char *nx = (const char *)a->B + (size_t)(n0 + NR) * rb;
+                size_t bytes = (size_t)GL_MIN((int64_t)NR, a->N - n0 - NR) * rb;
+                for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
+            }
         }
-        pack_panel(a, n0, &p);
-        /* the next panel's weight rows towards L2 while this one's tiles run (compute for 77 text
-         * rows takes longer than fetching 32 rows, which pack_panel would otherwise wait for) */
-        if (n0 + NR < a->N) {
-            const size_t rb = row_bytes(a->b_type, a->K);
-            const char *nx = (const char *)a->B + (size_t)(n0 + NR) * rb;
-            size_t bytes = (size_t)GL_MIN((int64_t)NR, a->N - n0 - NR) * rb;
-            for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
-        }
-    tiles:;
         int64_t m = m0;
         for (; m + MR <= m1; m += MR) rtile(j, &p, m, n0, nc, MR);
         switch (m1 - m) {
@@ -506,8 +508,7 @@ void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, int cm
         pack_w_rows(&a, 0, N, (int8_t *)d, (float *)(d + cm_wq_bytes(N, K)), (int32_t *)(d + cm_wq_bytes(N, K) + cm_wd_bytes(N, K)));
     } else {
         for (int64_t n0 = 0; n0 < N; n0 += NR) {
-            uint8_t *pp = d + (size_t)(n0 / NR) * (size_t)nb * PANEL_BLOCK;
-            panel p = {(int8_t *)pp, (float *)(pp + (size_t)nb * 1024), (int32_t *)(pp + (size_t)nb * 1152)};
+            panel p = panel_at(d + (size_t)(n0 / NR) * (size_t)nb * PANEL_BLOCK, nb);
             pack_panel(&a, n0, &p);
         }
     }
