@@ -26,18 +26,21 @@ typedef struct worker {
     pthread_t th;
 } worker;
 
-/* A job's n tasks (ith = 0..n-1) are claimed from `claim` by whichever threads are running:
- * normally each thread runs one, but when a worker is late (asleep, or descheduled on a
- * machine with more runnable threads than cores) the caller runs its task too instead of
- * waiting for it. claim = generation << 32 | next task, so a worker still looking at an
- * earlier job can never claim a task of the next one. */
+/* A job's n tasks (ith = 0..n-1) are claimed by whichever threads are running: normally each
+ * thread runs one, but when a worker is late (asleep, or descheduled on a machine with more
+ * runnable threads than cores) the caller runs its task too instead of waiting for it.
+ * Thread t (the caller is 0) claims task t first: a split by ith then lands on the same core
+ * job after job, so a row range one op writes is in that core's cache when the next op reads
+ * it (moving a cache line between this VM's two vCPUs costs ~260 ns). claim = generation << 32
+ * | bitmask of claimed tasks (pools of up to 32 threads; larger ones count instead), so a
+ * worker still looking at an earlier job can never claim a task of the next one. */
 struct gl_pool {
     int n;
     worker *w;
     gl_task_fn fn;
     void *arg;
     atomic_uint gen;        /* incremented per job (workers wait on it) */
-    atomic_ullong claim;    /* gen << 32 | next unclaimed task */
+    atomic_ullong claim;    /* gen << 32 | claimed tasks (bitmask, or a count for n > 32) */
     atomic_int done;        /* tasks of the current job finished */
     atomic_int sleeping;    /* workers blocked on cv */
     atomic_bool quit;
@@ -45,15 +48,27 @@ struct gl_pool {
     pthread_cond_t cv;
 };
 
+/* The task thread `self` should claim given the claimed set c, or -1 when none is left. */
+static int pick_task(const gl_pool *p, unsigned long long c, int self) {
+    unsigned low = (unsigned)(c & 0xffffffffu);
+    if (p->n > 32) return (int)low < p->n ? (int)low : -1;
+    unsigned all = p->n == 32 ? ~0u : (1u << p->n) - 1, free = all & ~low;
+    if (!free) return -1;
+    return free >> self & 1 ? self : __builtin_ctz(free);
+}
+
 /* Runs the tasks of job `g` this thread can still claim. fn/arg are read after a successful
  * claim: the job cannot end (and they cannot change) before the claimed task is done. */
-static void run_tasks(gl_pool *p, unsigned g) {
+static void run_tasks(gl_pool *p, unsigned g, int self) {
     unsigned long long c = atomic_load_explicit(&p->claim, memory_order_acquire);
     for (;;) {
-        if ((unsigned)(c >> 32) != g || (int)(c & 0xffffffffu) >= p->n) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+        if ((unsigned)(c >> 32) != g) return;
+        int i = pick_task(p, c, self);
+        if (i < 0) return;
+        unsigned long long nc = p->n > 32 ? c + 1 : c | 1ull << i;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, nc, memory_order_acq_rel, memory_order_acquire))
             continue;
-        p->fn(p->arg, (int)(c & 0xffffffffu), p->n);
+        p->fn(p->arg, i, p->n);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
         c = atomic_load_explicit(&p->claim, memory_order_acquire);
     }
@@ -80,7 +95,7 @@ static void *worker_main(void *v) {
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
-        run_tasks(p, g);
+        run_tasks(p, g, w->ith);
     }
 }
 
@@ -141,9 +156,38 @@ void gl_pool_run(gl_pool *p, gl_task_fn fn, void *arg) {
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    run_tasks(p, g);
+    run_tasks(p, g, 0);
     for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n;) {
         if (++spins < YIELD_AFTER) cpu_relax();
         else sched_yield();
     }
+}
+
+bool gl_owned_init(gl_owned *q, int64_t n, int nth) {
+    if (nth < 1 || nth > GL_OWNED_MAX || n < 0 || n >= ((int64_t)1 << 31)) return false;
+    q->nth = nth;
+    for (int t = 0; t < nth; t++) {
+        int64_t lo, hi;
+        gl_split(n, t, nth, &lo, &hi);
+        atomic_init(&q->part[t].lohi, (unsigned long long)lo << 32 | (unsigned long long)hi);
+    }
+    return true;
+}
+
+/* From the front of part t (front = 1) or its back. */
+static int64_t owned_take(gl_owned *q, int t, int front) {
+    unsigned long long c = atomic_load_explicit(&q->part[t].lohi, memory_order_relaxed);
+    for (;;) {
+        unsigned lo = (unsigned)(c >> 32), hi = (unsigned)c;
+        if (lo >= hi) return -1;
+        unsigned long long nc = front ? c + (1ull << 32) : c - 1;
+        if (atomic_compare_exchange_weak_explicit(&q->part[t].lohi, &c, nc, memory_order_relaxed, memory_order_relaxed))
+            return front ? (int64_t)lo : (int64_t)hi - 1;
+    }
+}
+
+int64_t gl_owned_next(gl_owned *q, int ith) {
+    int64_t i = owned_take(q, ith % q->nth, 1);
+    for (int k = 1; i < 0 && k < q->nth; k++) i = owned_take(q, (ith + k) % q->nth, 0);
+    return i;
 }

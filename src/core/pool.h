@@ -50,4 +50,21 @@ static inline void gl_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *h
     *hi = *lo + q + (ith < r ? 1 : 0);
 }
 
+/* Items with an owner: [0, n) split as gl_split does, part t owned by task t (which the pool
+ * runs on thread t unless that thread is late). A task takes its own items from the front,
+ * then the other parts' from the back, so an item stays on the core that handled it in the
+ * previous job of the same split, while a core that falls behind still gets help. Up to
+ * GL_OWNED_MAX parts (one cache line each: the counters are what the cores share). */
+#define GL_OWNED_MAX 32
+typedef struct gl_owned {
+    int nth;
+    struct {
+        _Alignas(64) atomic_ullong lohi; /* lo << 32 | hi: items [lo, hi) are left */
+    } part[GL_OWNED_MAX];
+} gl_owned;
+/* False (and nothing set) when nth > GL_OWNED_MAX or n >= 2^31. */
+bool gl_owned_init(gl_owned *q, int64_t n, int nth);
+/* The next item for task ith, or -1 when none is left. */
+int64_t gl_owned_next(gl_owned *q, int ith);
+
 #endif

@@ -197,6 +197,21 @@ void kn_layernorm(const kn_env *env, const float *x, float *y, const float *w, c
                   int64_t rows, int64_t n, float eps) {
     row_run(env, ROW_LN, x, y, w, b, rows, n, eps);
 }
+void kn_ln_merge(const float *st, int64_t rows, int64_t nb, int64_t bs, float eps, float *out) {
+    const float n = (float)(nb * bs);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = st + 2 * r;
+        float sum = 0.0f, m2 = 0.0f;
+        for (int64_t b = 0; b < nb; b++) sum += p[2 * b * rows];
+        const float mean = sum / n;
+        for (int64_t b = 0; b < nb; b++) {
+            const float dm = p[2 * b * rows] / (float)bs - mean;
+            m2 += p[2 * b * rows + 1] + (float)bs * dm * dm;
+        }
+        out[2 * r] = mean;
+        out[2 * r + 1] = 1.0f / sqrtf(m2 / n + eps);
+    }
+}
 void kn_rmsnorm(const kn_env *env, const float *x, float *y, const float *w, int64_t rows,
                 int64_t n, float eps) {
     row_run(env, ROW_RMS, x, y, w, NULL, rows, n, eps);
@@ -285,6 +300,11 @@ size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a) {
                      ? (size_t)((a->kt ? 0 : a->head_dim) + KN_ATTN_QB) * (size_t)attn_ldkt(a) + 16
                                  : (size_t)(a->n_kv > 0 ? a->n_kv : 1) + 16;
     return per * (size_t)gl_pool_size(env->pool);
+}
+
+size_t kn_attention_ws_floats_max(int64_t n_kv, int head_dim, int n_threads) {
+    const size_t ld = (size_t)((GL_MAX(n_kv, (int64_t)1) + 15) & ~(int64_t)15);
+    return ((size_t)(head_dim + KN_ATTN_QB) * ld + 16 + (size_t)GL_MAX(n_kv, (int64_t)1) + 16) * (size_t)GL_MAX(n_threads, 1);
 }
 
 typedef struct attn_job {

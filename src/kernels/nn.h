@@ -56,6 +56,12 @@ void kn_mul_ch(const kn_env *env, const float *x, const float *s, float *y, int6
 /* LayerNorm over each row: (x − mean)/sqrt(var + eps) · w + b (biased variance; w, b may be NULL). */
 void kn_layernorm(const kn_env *env, const float *x, float *y, const float *w, const float *b,
                   int64_t rows, int64_t n, float eps);
+/* A LayerNorm's row statistics from per-block partials, for code that normalizes a row whose
+ * parts were computed on different cores: st[2·(b·rows + r)] holds block b of row r's (sum,
+ * Σ(x − block mean)²) over bs values; out [rows][2] gets (mean, 1/sqrt(var + eps)), the
+ * variance as Σ_b [M2_b + bs·(mean_b − mean)²] / n (exact, and stable where Σx² − n·mean² is
+ * not). Blocks are summed in order, so the result does not depend on who computed which. */
+void kn_ln_merge(const float *st, int64_t rows, int64_t nb, int64_t bs, float eps, float *out);
 /* RMSNorm (Qwen2): x / sqrt(mean(x²) + eps) · w (w may be NULL). */
 void kn_rmsnorm(const kn_env *env, const float *x, float *y, const float *w, int64_t rows,
                 int64_t n, float eps);
@@ -94,6 +100,8 @@ typedef struct kn_attn_args {
 
 /* Workspace floats kn_attention needs with env's thread count. */
 size_t kn_attention_ws_floats(const kn_env *env, const kn_attn_args *a);
+/* An upper bound of kn_attention_ws_floats on any ISA, for n_kv keys of head_dim and n_threads. */
+size_t kn_attention_ws_floats_max(int64_t n_kv, int head_dim, int n_threads);
 /* out = softmax(scale · q kᵀ (+ causal mask)) v per head. out must not overlap q, k, v.
  * Returns GLIMPSE_ERR_INVALID_ARG for bad shapes or a short workspace. A fully masked row
  * (causal with pos0 + i < 0) gives zeros. */

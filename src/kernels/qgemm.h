@@ -114,6 +114,36 @@ size_t kn_qgemm_avx512vnni_ws_size(const kn_env *env, int64_t M, int64_t N, int6
  * aligned). A packed B serves only products of its layout (others are refused). */
 size_t kn_qpacked_bytes(int64_t N, int64_t K, int cm);
 void kn_qpack_avx512vnni(const void *B, gl_dtype t, int64_t N, int64_t K, int cm, void *dst, kn_qpacked *out);
+
+/* Pieces of the rows layout for model code that schedules its own threads (clip_text's fused
+ * layers): there each core keeps the columns it produced, quantized where they were computed,
+ * because on the build VM moving a cache line between the two cores costs ~260 ns.
+ * Activations quantized for a product ("q8 rows"): row r of an [M, K] matrix as K bytes
+ * q + 128 at u + r·K, and the scale of its block b at d[b·M + r] (by block, so that the
+ * threads writing different blocks never share a cache line): quantize_act's q and d. */
+typedef struct kn_qpanel_args {
+    const kn_qpacked *B; /* rows layout (cm 0), [N, K] */
+    int64_t M;
+    const uint8_t *xu; const float *xd; /* A as q8 rows [M, K] */
+    const float *bias;   /* [N] or NULL */
+    float *C; int64_t ldc; /* f32 out, or NULL (then qu) */
+    int accumulate;      /* C += */
+    kn_act act;          /* KN_ACT_NONE or KN_ACT_GELU (not with accumulate) */
+    uint8_t *qu; float *qd; /* or NULL: the outputs as q8 rows [M, N] (the next product's A); */
+    float *stats;        /* or (when qu is NULL) NULL: per 32 outputs b and row r, kn_ln_block_stats_avx512's partials
+                          * at stats + 2·(b·M + r) (kn_ln_merge's layout) */
+} kn_qpanel_args;
+/* Output columns [32·pi, 32·pi + 32) for all M rows: kn_qgemm_avx512vnni's bits. qu and
+ * stats need N % 32 == 0. */
+void kn_qpanel_avx512vnni(const kn_qpanel_args *a, int64_t pi);
+/* One 32-column block of x (M rows, row stride ldx; x points at the block) -> the same block
+ * of q8 rows (qu points at it, row stride ldq; qd at the block's M scales). With mr ([M][2]:
+ * mean, 1/std) the rows are layer-normalized first (w, b: the block's 32 weights and biases,
+ * or NULL), computed as kn_layernorm_row_avx2 does. */
+void kn_q8_block_avx512(const float *x, int64_t ldx, int64_t M, const float *mr, const float *w, const float *b,
+                        uint8_t *qu, int64_t ldq, float *qd);
+/* Layer-norm partials of one 32-column block: per row r (sum, Σ(x - block mean)²) at st + 2r. */
+void kn_ln_block_stats_avx512(const float *x, int64_t ldx, int64_t M, float *st);
 #endif
 #if defined(__aarch64__)
 extern const kn_quant_isa kn_quant_isa_neon;

@@ -3,9 +3,13 @@
  * (no padding mask: bidirectional models attend to the 0-padding too). */
 #include "clip_text.h"
 
+#include "kernels/nn.h"
 #include "kernels/qgemm.h"
 
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -174,7 +178,9 @@ int clipt_vocab(const clipt_model *m) { return m->vocab; }
 
 size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
     size_t T = (size_t)n_seq * m->ctx;
-    return T * (size_t)(5 * m->width + GL_MAX(m->hidden, m->width)) + (size_t)m->width + 64;
+    /* + the fused layers' per-thread attention scratch and alignment slack */
+    return T * (size_t)(5 * m->width + GL_MAX(m->hidden, m->width)) + (size_t)m->width + 64 + 256 +
+           kn_attention_ws_floats_max(m->ctx, m->head_dim, n_threads);
 }
 
 static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
@@ -313,8 +319,197 @@ static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *
     linear(env, big, T, &L->proj_w, &L->proj_p, &L->proj_q, pk, L->proj_b, x, KN_ACT_NONE, 1);
 }
 
+/* ---- fused layers (AVX512-VNNI, Q8_0/Q4_0 weights packed) ----
+ * The layer as 7 pool runs in which each thread keeps to its own columns: the output panels
+ * of the residual-stream products (out, proj) and the LN blocks after them are owned by
+ * column, those of the q/k/v product and attention by head, and a product's outputs are
+ * quantized for the next one, and LayerNorm partials taken, by the thread that computed them
+ * (kn_qpanel_avx512vnni). On the build VM a cache line moving between the two cores costs
+ * ~260 ns; the unfused layer moved ~1 MB per layer that way (every op re-split the rows or
+ * columns), this one ~140 KB of int8 activations. Threads still help each other when one
+ * falls behind (gl_owned). */
+#if defined(__x86_64__)
+enum { F_STATS, F_LN1, F_LN2, F_QKV, F_ATT, F_OUT, F_FC, F_PROJ };
+
+typedef struct fjob {
+    const clipt_model *m;
+    const clipt_layer *L;
+    gl_cpu cpu;
+    int n_seq, T, phase;
+    float *x, *h, *qkv;          /* residual stream, attention output, q/k/v: f32 */
+    uint8_t *au, *bu, *cu;       /* q8 rows: LN output [T, W], attention output [T, W], MLP hidden [T, 4W] */
+    float *ad, *bd, *cd;         /* their scales, by block: [K/32][T] */
+    float *st;                   /* LN partials of x, by block: [W/32][T][2] */
+    float *mr;                   /* per task: [T][2] mean, 1/std */
+    float *attn_ws;              /* per task */
+    size_t attn_per;
+    gl_owned own;
+} fjob;
+
+static uint8_t *carve(uint8_t **p, size_t bytes) {
+    uint8_t *r = (uint8_t *)(((uintptr_t)*p + 63) & ~(uintptr_t)63);
+    *p = r + bytes;
+    return r;
+}
+
+/* Item i of the q/k/v product -> its panel, head-major: a head's q, k and v panels are one
+ * owner's (the one that runs the head's attention). */
+static int64_t qkv_panel(const clipt_model *m, int64_t i) {
+    const int64_t hp = m->head_dim / GL_QK, wp = m->width / GL_QK, g = i / (3 * hp), r = i % (3 * hp);
+    return r / hp * wp + g * hp + r % hp;
+}
+
+static void head_attention(const fjob *j, int64_t g, float *ws) {
+    const clipt_model *m = j->m;
+    const int W = m->width, hd = m->head_dim;
+    const kn_env e1 = {NULL, j->cpu, NULL};
+    for (int s = 0; s < j->n_seq; s++) {
+        const float *q = j->qkv + (size_t)s * m->ctx * 3 * W + g * hd;
+        kn_attn_args a = {0};
+        a.n_q = a.n_kv = m->ctx;
+        a.n_heads = a.n_kv_heads = 1;
+        a.head_dim = hd;
+        a.scale = 1.0f / sqrtf((float)hd);
+        a.causal = m->causal;
+        a.q = q, a.q_stride = 3 * W;
+        a.k = q + W, a.k_stride = 3 * W;
+        a.v = q + 2 * W, a.v_stride = 3 * W;
+        a.out = j->h + (size_t)s * m->ctx * W + g * hd, a.o_stride = W;
+        kn_attention(&e1, &a, ws, j->attn_per); /* shapes valid by construction */
+    }
+    for (int64_t c = g * hd / GL_QK; c < (g + 1) * hd / GL_QK; c++)
+        kn_q8_block_avx512(j->h + c * GL_QK, W, j->T, NULL, NULL, NULL, j->bu + c * GL_QK, W, j->bd + c * j->T);
+}
+
+/* Asks for [p, p + bytes) in this core's cache now, all lines at once: what the other core
+ * wrote arrives with as many transfers in flight as the core allows, instead of one
+ * ~260 ns wait after another as the kernels reach each line. */
+static void prefetch(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+static void fused_task(void *v, int ith, int nth) {
+    fjob *j = v;
+    const clipt_model *m = j->m;
+    const clipt_layer *L = j->L;
+    const int64_t W = m->width, nbo = W / GL_QK, T = j->T;
+    float *mr = j->mr + (size_t)ith * 2 * j->T;
+    const float *lw = NULL, *lb = NULL;
+    switch (j->phase) { /* the inputs the other threads wrote */
+    case F_LN1: case F_LN2: prefetch(j->st, (size_t)T * nbo * 8); break;
+    case F_QKV: case F_FC: prefetch(j->au, (size_t)T * W), prefetch(j->ad, (size_t)T * nbo * 4); break;
+    case F_OUT: prefetch(j->bu, (size_t)T * W), prefetch(j->bd, (size_t)T * nbo * 4); break;
+    case F_PROJ: prefetch(j->cu, (size_t)T * m->hidden), prefetch(j->cd, (size_t)T * m->hidden / GL_QK * 4); break;
+    default: break;
+    }
+    if (j->phase == F_LN1 || j->phase == F_LN2) {
+        kn_ln_merge(j->st, j->T, nbo, GL_QK, LN_EPS, mr);
+        lw = j->phase == F_LN1 ? L->ln1_w : L->ln2_w, lb = j->phase == F_LN1 ? L->ln1_b : L->ln2_b;
+    }
+    kn_qpanel_args a = {0};
+    a.M = j->T;
+    for (int64_t i; (i = gl_owned_next(&j->own, ith)) >= 0;) {
+        switch (j->phase) {
+        case F_STATS: kn_ln_block_stats_avx512(j->x + i * GL_QK, W, T, j->st + 2 * i * T); break;
+        case F_LN1:
+        case F_LN2:
+            kn_q8_block_avx512(j->x + i * GL_QK, W, T, mr, lw ? lw + i * GL_QK : NULL, lb ? lb + i * GL_QK : NULL,
+                               j->au + i * GL_QK, W, j->ad + i * T);
+            break;
+        case F_QKV:
+            a.B = &L->in_q, a.xu = j->au, a.xd = j->ad, a.bias = L->in_b, a.C = j->qkv, a.ldc = 3 * W;
+            kn_qpanel_avx512vnni(&a, qkv_panel(m, i));
+            break;
+        case F_ATT: head_attention(j, i, j->attn_ws + (size_t)ith * j->attn_per); break;
+        case F_OUT:
+        case F_PROJ: {
+            const int out = j->phase == F_OUT;
+            a.B = out ? &L->out_q : &L->proj_q, a.bias = out ? L->out_b : L->proj_b;
+            a.xu = out ? j->bu : j->cu, a.xd = out ? j->bd : j->cd;
+            a.C = j->x, a.ldc = W, a.accumulate = 1, a.stats = j->st;
+            kn_qpanel_avx512vnni(&a, i);
+            break;
+        }
+        case F_FC:
+            a.B = &L->fc_q, a.xu = j->au, a.xd = j->ad, a.bias = L->fc_b, a.act = KN_ACT_GELU;
+            a.qu = j->cu, a.qd = j->cd;
+            kn_qpanel_avx512vnni(&a, i);
+            break;
+        default: break;
+        }
+    }
+    (void)nth;
+}
+
+static void fused_run(fjob *j, const kn_env *env, int phase, int64_t items) {
+    j->phase = phase;
+    gl_owned_init(&j->own, items, gl_pool_size(env->pool));
+    gl_pool_run(env->pool, fused_task, j);
+}
+
+static int fusable(const clipt_model *m, const kn_env *env, int pk) {
+    const int W = m->width;
+    if (!pk || !gl_cpu_has_avx512vnni(&env->cpu) || gl_pool_size(env->pool) > GL_OWNED_MAX || W % GL_QK ||
+        m->hidden % GL_QK || m->head_dim % GL_QK || m->head_dim * m->n_head != W)
+        return 0;
+    for (int i = 0; i < m->n_layer; i++) {
+        const clipt_layer *L = &m->layers[i];
+        if (!L->in_q.p || !L->out_q.p || !L->fc_q.p || !L->proj_q.p) return 0;
+    }
+    return 1;
+}
+
+/* Layers [l0, l1) fused when possible: 1, else 0 and nothing done. */
+static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, float *ws) {
+    const int W = m->width, hid = m->hidden, nth = gl_pool_size(env->pool);
+    if (!fusable(m, env, pk)) return 0;
+    fjob *j = gl_calloc(1, sizeof *j); /* ~2 KB of per-part counters */
+    if (!j) return 0;
+    const int T = n_seq * m->ctx;
+    j->m = m, j->cpu = env->cpu, j->n_seq = n_seq, j->T = T;
+    j->x = ws, j->h = ws + (size_t)T * W, j->qkv = j->h + (size_t)T * W;
+    uint8_t *p = (uint8_t *)(j->qkv + (size_t)T * 3 * W); /* the unfused layer's MLP hidden [T, max(4W, W)] */
+    j->au = carve(&p, (size_t)T * W), j->ad = (float *)carve(&p, (size_t)T * W / GL_QK * 4);
+    j->bu = carve(&p, (size_t)T * W), j->bd = (float *)carve(&p, (size_t)T * W / GL_QK * 4);
+    j->cu = carve(&p, (size_t)T * hid), j->cd = (float *)carve(&p, (size_t)T * hid / GL_QK * 4);
+    j->st = (float *)carve(&p, (size_t)T * W / GL_QK * 8);
+    j->mr = (float *)carve(&p, (size_t)nth * T * 8);
+    /* after the pooled row's W floats (clipt_pool): the attention scratch */
+    j->attn_ws = ws + (size_t)T * (5 * W + GL_MAX(hid, W)) + W + 64 + 256;
+    j->attn_per = kn_attention_ws_floats_max(m->ctx, m->head_dim, 1);
+    const int64_t nbo = W / GL_QK;
+    fused_run(j, env, F_STATS, nbo);
+    for (int i = l0; i < l1; i++) {
+        j->L = &m->layers[i];
+        fused_run(j, env, F_LN1, nbo);
+        fused_run(j, env, F_QKV, 3 * nbo);
+        fused_run(j, env, F_ATT, m->n_head);
+        fused_run(j, env, F_OUT, nbo);
+        fused_run(j, env, F_LN2, nbo);
+        fused_run(j, env, F_FC, hid / GL_QK);
+        fused_run(j, env, F_PROJ, nbo);
+    }
+    gl_free(j);
+    return 1;
+}
+#else
+static int fusable(const clipt_model *m, const kn_env *env, int pk) {
+    (void)m, (void)env, (void)pk;
+    return 0;
+}
+static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, float *ws) {
+    (void)m, (void)env, (void)n_seq, (void)pk, (void)l0, (void)l1, (void)ws;
+    return 0;
+}
+#endif
+
+int clipt_fused(const clipt_model *m, const kn_env *env) {
+    return fusable(m, env, atomic_load_explicit(&((clipt_model *)m)->pack_state, memory_order_acquire) == 3);
+}
+
 void clipt_blocks(const clipt_model *m, const kn_env *env, int n_seq, float *ws) {
     int pk = use_packed(m, env);
+    if (fused_layers(m, env, n_seq, pk, 0, m->n_layer, ws)) return;
     for (int i = 0; i < m->n_layer; i++) layer_all(m, &m->layers[i], env, n_seq, pk, ws);
 }
 
@@ -368,7 +563,8 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
                   gl_err *err) {
     if (clipt_embed(m, ids, n_seq, ws, err)) return err->code;
     int pk = use_packed(m, env);
-    for (int i = 0; i + 1 < m->n_layer; i++) layer_all(m, &m->layers[i], env, n_seq, pk, ws);
+    if (!fused_layers(m, env, n_seq, pk, 0, m->n_layer - 1, ws))
+        for (int i = 0; i + 1 < m->n_layer; i++) layer_all(m, &m->layers[i], env, n_seq, pk, ws);
     const float *xe = last_layer_pooled(m, &m->layers[m->n_layer - 1], env, ids, n_seq, pk, ws);
     int W = m->width, T = n_seq * m->ctx;
     float *row = ws + (size_t)T * (5 * W + GL_MAX(m->hidden, W));

@@ -37,6 +37,9 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
  * x [n_seq * ctx, width] is the first floats of ws (clipt_ws_floats in all), the rest scratch.
  * clipt_embed checks the ids; clipt_pool takes the EOT position of each sequence. */
 int clipt_embed(const clipt_model *m, const int32_t *ids, int n_seq, float *ws, gl_err *err);
+/* Whether the layers now run fused on env: int8 weights packed (from the second forward on)
+ * and AVX512-VNNI; results then differ from the unfused layers' by LayerNorm rounding only. */
+int clipt_fused(const clipt_model *m, const kn_env *env);
 void clipt_blocks(const clipt_model *m, const kn_env *env, int n_seq, float *ws);
 void clipt_pool(const clipt_model *m, const kn_env *env, const int32_t *ids, int n_seq, float *ws, float *emb);
 

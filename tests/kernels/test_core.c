@@ -3,6 +3,8 @@
 #include "core/arena.h"
 #include "core/fp16.h"
 #include "core/pool.h"
+
+#include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include "core/mapfile.h"
@@ -79,6 +81,48 @@ static void t_pool_claim(void) {
     }
 }
 
+/* gl_owned: task t takes its own part from the front, then the others' from the back; under
+ * threads every item is taken exactly once. And the pool's affinity: the caller (thread 0)
+ * runs task 0 unless it was late. */
+typedef struct { gl_owned q; atomic_int hits[1000]; atomic_int bad; pthread_t caller; atomic_int task0_on_caller; } owned_arg;
+static void owned_task(void *v, int ith, int nth) {
+    owned_arg *a = v;
+    if (ith == 0 && pthread_equal(pthread_self(), a->caller)) atomic_fetch_add(&a->task0_on_caller, 1);
+    for (int64_t i; (i = gl_owned_next(&a->q, ith)) >= 0;) {
+        if (i >= 1000 || atomic_fetch_add(&a->hits[i], 1) != 0) atomic_fetch_add(&a->bad, 1);
+        if (i % 97 == ith) usleep(50);
+    }
+    (void)nth;
+}
+
+static void t_pool_owned(void) {
+    gl_owned q;
+    CHECK(gl_owned_init(&q, 10, 3));
+    static const int want[10] = {0, 1, 2, 3, 6, 5, 4, 9, 8, 7}; /* parts [0,4) [4,7) [7,10) */
+    for (int k = 0; k < 10; k++) CHECK_EQ_INT(gl_owned_next(&q, 0), want[k]);
+    CHECK_EQ_INT(gl_owned_next(&q, 0), -1);
+    CHECK_EQ_INT(gl_owned_next(&q, 2), -1);
+    CHECK(gl_owned_init(&q, 0, 2) && gl_owned_next(&q, 1) == -1);
+    CHECK(!gl_owned_init(&q, 5, GL_OWNED_MAX + 1));
+    for (int n = 1; n <= 4; n++) {
+        gl_pool *p = gl_pool_new(n);
+        owned_arg *a = calloc(1, sizeof *a);
+        a->caller = pthread_self();
+        for (int rep = 0; rep < 100; rep++) {
+            int items = 1 + rep * 9;
+            for (int i = 0; i < items; i++) atomic_store(&a->hits[i], 0);
+            CHECK(gl_owned_init(&a->q, items, n));
+            gl_pool_run(p, owned_task, a);
+            for (int i = 0; i < items; i++) CHECK_EQ_INT(atomic_load(&a->hits[i]), 1);
+        }
+        CHECK_EQ_INT(atomic_load(&a->bad), 0);
+        CHECK_MSG(atomic_load(&a->task0_on_caller) >= 50, "%d threads: task 0 ran on the caller in %d of 100 jobs", n,
+                  atomic_load(&a->task0_on_caller));
+        free(a);
+        gl_pool_free(p);
+    }
+}
+
 static void t_pool(void) {
     for (int n = 1; n <= 4; n++) {
         gl_pool *p = gl_pool_new(n);
@@ -136,5 +180,6 @@ int main(void) {
     t_arena();
     t_pool();
     t_pool_claim();
+    t_pool_owned();
     TEST_DONE();
 }

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "core/fp16.h"
 #include "core/pool.h"
+#include "kernels/nn.h"
 #include "kernels/qgemm.h"
 
 /* Dot tolerance: |got - exact| <= TOL_DOT * sum over blocks of |d_w d_a| * sum |q_w q_a| (f32
@@ -491,6 +492,103 @@ static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
     }
 }
 
+#if defined(__x86_64__)
+/* The rows layout one panel at a time (kn_qpanel_avx512vnni, clip_text's fused layers): C
+ * bitwise kn_qgemm_avx512vnni's (plain, GELU, accumulate); the activations' q8 rows from
+ * kn_q8_block_avx512 bitwise quantize_act's; outputs quantized in the epilogue bitwise the
+ * same blocks quantized afterwards; LayerNorm partials bitwise kn_ln_block_stats_avx512's,
+ * merged (kn_ln_merge) to the rows' mean and variance; and the LN-then-quantize block within
+ * half a quantization step of the exact normalized value. */
+static void test_qpanel(uint64_t *seed) {
+    kn_env e1 = kn_env_native(NULL);
+    if (!gl_cpu_has_avx512vnni(&e1.cpu)) return;
+    static const int64_t shapes[][3] = {{1, 32, 32}, {7, 96, 128}, {77, 64, 512}, {13, 32, 64}};
+    for (int ti = 0; ti < 2; ti++) {
+        const gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
+        for (size_t si = 0; si < GL_ARRAY_LEN(shapes); si++) {
+            const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], nb = K / 32, nbo = N / 32;
+            float *A = malloc(sizeof(float) * M * K), *Wf = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+            float *C0 = malloc(sizeof(float) * M * N), *Cr = malloc(sizeof(float) * M * N), *Cp = malloc(sizeof(float) * M * N);
+            for (int64_t i = 0; i < M * K; i++) A[i] = t_rand_f32(seed) * 2;
+            for (int64_t i = 0; i < N * K; i++) Wf[i] = t_rand_f32(seed) * 0.5f;
+            for (int64_t i = 0; i < N; i++) bias[i] = t_rand_f32(seed) * 0.5f;
+            for (int64_t i = 0; i < M * N; i++) C0[i] = t_rand_f32(seed);
+            const size_t rb = (size_t)nb * (t == GL_Q8_0 ? sizeof(gl_block_q8_0) : sizeof(gl_block_q4_0));
+            uint8_t *W = malloc(rb * (size_t)N);
+            for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + (size_t)n * rb, K);
+            void *pk = gl_aligned_alloc(64, kn_qpacked_bytes(N, K, 0));
+            kn_qpacked q;
+            kn_qpack_avx512vnni(W, t, N, K, 0, pk, &q);
+            /* A as q8 rows, by block; against quantize_act */
+            uint8_t *xu = malloc((size_t)(M * K)), *qu = malloc((size_t)(M * N)), *qu2 = malloc((size_t)(M * N));
+            float *xd = malloc(sizeof(float) * M * nb), *qd = malloc(sizeof(float) * M * nbo), *qd2 = malloc(sizeof(float) * M * nbo);
+            float *st = malloc(sizeof(float) * 2 * M * nbo), *st2 = malloc(sizeof(float) * 2 * M * nbo);
+            for (int64_t b = 0; b < nb; b++) kn_q8_block_avx512(A + b * 32, K, M, NULL, NULL, NULL, xu + b * 32, K, xd + b * M);
+            int bad = 0;
+            kn_block_q8a blk[64];
+            for (int64_t m = 0; m < M; m++) {
+                kn_quant_isa_scalar.quantize_act(A + m * K, blk, nb);
+                for (int64_t b = 0; b < nb; b++) {
+                    bad += blk[b].d != xd[b * M + m];
+                    for (int j = 0; j < 32; j++) bad += (uint8_t)(blk[b].qs[j] + 128) != xu[m * K + b * 32 + j];
+                }
+            }
+            CHECK_MSG(!bad, "%s shape %zu: kn_q8_block_avx512 differs from quantize_act in %d values", gl_dtype_name(t), si, bad);
+            for (int v = 0; v < 3; v++) { /* plain + bias, GELU, accumulate with LN partials */
+                kn_qgemm_args g = {0};
+                g.M = M, g.N = N, g.K = K, g.A = A, g.lda = K, g.B = W, g.b_type = t, g.C = Cr, g.ldc = N;
+                g.bias_n = bias, g.act = v == 1 ? KN_ACT_GELU : KN_ACT_NONE, g.accumulate = v == 2, g.Bq = &q;
+                memcpy(Cr, C0, sizeof(float) * M * N);
+                memcpy(Cp, C0, sizeof(float) * M * N);
+                CHECK_EQ_INT(kn_qgemm_avx512vnni(&e1, &g), 0);
+                kn_qpanel_args pa = {0};
+                pa.B = &q, pa.M = M, pa.xu = xu, pa.xd = xd, pa.bias = bias, pa.C = Cp, pa.ldc = N;
+                pa.act = g.act, pa.accumulate = g.accumulate, pa.stats = v == 2 ? st : NULL;
+                for (int64_t pi = nbo - 1; pi >= 0; pi--) kn_qpanel_avx512vnni(&pa, pi); /* any order */
+                CHECK_MSG(!memcmp(Cr, Cp, sizeof(float) * M * N), "%s shape %zu variant %d: kn_qpanel differs from kn_qgemm",
+                          gl_dtype_name(t), si, v);
+                if (v == 1) { /* the same outputs quantized in the epilogue, with no f32 written */
+                    pa.C = NULL, pa.qu = qu, pa.qd = qd;
+                    for (int64_t pi = 0; pi < nbo; pi++) kn_qpanel_avx512vnni(&pa, pi);
+                    for (int64_t b = 0; b < nbo; b++) kn_q8_block_avx512(Cr + b * 32, N, M, NULL, NULL, NULL, qu2 + b * 32, N, qd2 + b * M);
+                    CHECK_MSG(!memcmp(qu, qu2, (size_t)(M * N)) && !memcmp(qd, qd2, sizeof(float) * M * nbo),
+                              "%s shape %zu: outputs quantized in the epilogue differ", gl_dtype_name(t), si);
+                }
+                if (v == 2) {
+                    for (int64_t b = 0; b < nbo; b++) kn_ln_block_stats_avx512(Cr + b * 32, N, M, st2 + 2 * b * M);
+                    CHECK_MSG(!memcmp(st, st2, sizeof(float) * 2 * M * nbo), "%s shape %zu: LN partials differ", gl_dtype_name(t), si);
+                    float *mr = malloc(sizeof(float) * 2 * M), *lw = malloc(sizeof(float) * N), *lb = malloc(sizeof(float) * N);
+                    for (int64_t i = 0; i < N; i++) lw[i] = t_rand_f32(seed) * 0.5f + 1.0f, lb[i] = t_rand_f32(seed) * 0.5f;
+                    kn_ln_merge(st, M, nbo, 32, 1e-5f, mr);
+                    for (int64_t b = 0; b < nbo; b++)
+                        kn_q8_block_avx512(Cr + b * 32, N, M, mr, lw + b * 32, lb + b * 32, qu + b * 32, N, qd + b * M);
+                    double worst = 0;
+                    for (int64_t m = 0; m < M; m++) {
+                        double mean = 0, var = 0;
+                        for (int64_t i = 0; i < N; i++) mean += Cr[m * N + i];
+                        mean /= (double)N;
+                        for (int64_t i = 0; i < N; i++) var += (Cr[m * N + i] - mean) * (Cr[m * N + i] - mean);
+                        var /= (double)N;
+                        CHECK_NEAR(mr[2 * m], mean, 1e-5 * (1 + fabs(mean)));
+                        CHECK_NEAR(mr[2 * m + 1], 1 / sqrt(var + 1e-5), 1e-5 / sqrt(var + 1e-5));
+                        for (int64_t i = 0; i < N; i++) {
+                            double y = (Cr[m * N + i] - mean) / sqrt(var + 1e-5) * lw[i] + lb[i];
+                            double d = qd[i / 32 * M + m], deq = ((int)qu[m * N + i] - 128) * d;
+                            worst = fmax(worst, fabs(deq - y) / (0.5 * d + 1e-6));
+                        }
+                    }
+                    CHECK_MSG(worst <= 1.01, "%s shape %zu: LN + quantize off by %.3f half-steps", gl_dtype_name(t), si, worst);
+                    free(mr), free(lw), free(lb);
+                }
+            }
+            gl_aligned_free(pk);
+            free(A), free(Wf), free(bias), free(C0), free(Cr), free(Cp), free(W), free(xu), free(qu), free(qu2);
+            free(xd), free(qd), free(qd2), free(st), free(st2);
+        }
+    }
+}
+#endif
+
 int main(void) {
     uint64_t seed = 0x5eed0005;
     fprintf(stderr, "test_quant: seed %llu\n", (unsigned long long)seed);
@@ -504,6 +602,9 @@ int main(void) {
     test_qgemm(&seed, p3);
     test_qgemm_batch(&seed, p3);
     test_gemm_dequant(&seed, p3);
+#if defined(__x86_64__)
+    test_qpanel(&seed);
+#endif
     gl_pool_free(p3);
     TEST_DONE();
 }

@@ -100,14 +100,57 @@ typedef struct rjob {
     atomic_llong next;
 } rjob;
 
+/* What a rows-layout tile reads and where its outputs go (kn_qgemm's C, or kn_qpanel's too). */
+typedef struct tctx {
+    const uint8_t *xu; const float *xd; int64_t K, drs, dbs; /* scale of row r, block b: xd[r·drs + b·dbs] */
+    float *C; int64_t ldc; const float *bias; int accumulate; kn_act act;
+    uint8_t *qu; float *qd; float *st; int64_t ldq, M; /* kn_qpanel_args' outputs; N; all rows */
+} tctx;
+
+/* Rows' 32 outputs as the next product's activation blocks, in two steps so that the
+ * divisions of up to 16 rows run as one vector division each: kn_quantize_act_avx2's bits
+ * (the same max, d = amax / 127 and 1 / d, IEEE-exact either way; cvtps rounds to nearest
+ * even; saturating to int8 directly equals its two saturating packs), stored + 128. */
+static inline float q8_amax(__m512 v0, __m512 v1) {
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+}
+/* amax[0..n) (n <= 16) -> d, and 1/d (0 where d == 0, as the scalar d != 0 test: NaN too) */
+static inline void q8_scales(const float *amax, int n, float *d, float *id) {
+    const __mmask16 k = (__mmask16)((1u << n) - 1);
+    const __m512 dv = _mm512_div_ps(_mm512_maskz_loadu_ps(k, amax), _mm512_set1_ps(127.0f));
+    const __mmask16 nz = _mm512_cmp_ps_mask(dv, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    _mm512_mask_storeu_ps(d, k, dv);
+    _mm512_mask_storeu_ps(id, k, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), dv));
+}
+static inline void q8_store(__m512 v0, __m512 v1, float d, float id, uint8_t *qu, float *qd) {
+    const __m512 s = _mm512_set1_ps(id);
+    const __m128i k80 = _mm_set1_epi8((char)0x80);
+    const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, s)));
+    const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, s)));
+    _mm_storeu_si128((__m128i *)qu, _mm_xor_si128(q0, k80));
+    _mm_storeu_si128((__m128i *)(qu + 16), _mm_xor_si128(q1, k80));
+    *qd = d;
+}
+
+/* A row's 32 outputs -> (sum, sum of squared deviations from their own mean): a layer norm's
+ * partials, merged per row by kn_ln_merge. */
+static inline void st_put(__m512 v0, __m512 v1, float *st) {
+    const float sum = _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
+    const __m512 mean = _mm512_set1_ps(sum * (1.0f / GL_QK));
+    const __m512 d0 = _mm512_sub_ps(v0, mean), d1 = _mm512_sub_ps(v1, mean);
+    st[0] = sum;
+    st[1] = _mm512_reduce_add_ps(_mm512_fmadd_ps(d0, d0, _mm512_mul_ps(d1, d1)));
+}
+
 /* Rows [m, m + R) against one panel: C[m.., n0 .. n0 + nc). R is a constant after inlining,
- * and the accumulator arrays are fully unrolled into registers. */
-static inline __attribute__((always_inline)) void rtile(const rjob *j, const panel *p, int64_t m, int64_t n0,
-                                                        int64_t nc, const int R) {
-    const kn_qgemm_args *a = j->a;
-    const int64_t K = a->K, nb = K / GL_QK;
-    const uint8_t *x = j->xu + m * K;
-    const float *xd = j->xd + m * nb;
+ * and the accumulator arrays are fully unrolled into registers; so is EPI, what else the
+ * outputs feed: 0 nothing, 1 t->qu (quantized for the next product), 2 t->st (LN partials). */
+enum { EPI_C, EPI_Q8, EPI_ST };
+static inline __attribute__((always_inline)) void rtile(const tctx *t, const panel *p, int64_t m, int64_t n0,
+                                                        int64_t nc, const int R, const int EPI) {
+    const int64_t K = t->K, nb = K / GL_QK;
+    const uint8_t *x = t->xu + m * K;
+    const float *xd = t->xd + m * t->drs;
     __m512 f[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) f[r][0] = f[r][1] = _mm512_setzero_ps();
@@ -133,7 +176,7 @@ static inline __attribute__((always_inline)) void rtile(const rjob *j, const pan
         const __m512 d0 = _mm512_load_ps(p->dw + b * NR), d1 = _mm512_load_ps(p->dw + b * NR + 16);
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            const __m512 da = _mm512_set1_ps(xd[r * nb + b]);
+            const __m512 da = _mm512_set1_ps(xd[r * t->drs + b * t->dbs]);
             f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][0]), _mm512_mul_ps(d0, da), f[r][0]);
             f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][1]), _mm512_mul_ps(d1, da), f[r][1]);
         }
@@ -141,21 +184,55 @@ static inline __attribute__((always_inline)) void rtile(const rjob *j, const pan
     const __mmask16 k0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
     const __mmask16 k1 = nc >= 32 ? 0xffff : nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
     __m512 b0 = _mm512_setzero_ps(), b1 = b0;
-    if (a->bias_n) b0 = _mm512_maskz_loadu_ps(k0, a->bias_n + n0), b1 = _mm512_maskz_loadu_ps(k1, a->bias_n + n0 + 16);
+    if (t->bias) b0 = _mm512_maskz_loadu_ps(k0, t->bias + n0), b1 = _mm512_maskz_loadu_ps(k1, t->bias + n0 + 16);
+    __m512 vq[MR][2];
+    float am[MR];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
-        float *c = a->C + (m + r) * a->ldc + n0;
+        float *c = t->C ? t->C + (m + r) * t->ldc + n0 : NULL;
         __m512 v0 = _mm512_add_ps(f[r][0], b0), v1 = _mm512_add_ps(f[r][1], b1);
-        if (a->accumulate) {
+        if (t->accumulate) {
             v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, c), v0);
             v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, c + 16), v1);
-        } else if (a->act == KN_ACT_GELU) { /* fused: the act_tile pass's gelu16, same bits */
+        } else if (t->act == KN_ACT_GELU) { /* fused: the act_tile pass's gelu16, same bits */
             v0 = gelu16(v0), v1 = gelu16(v1);
         }
-        _mm512_mask_storeu_ps(c, k0, v0);
-        _mm512_mask_storeu_ps(c + 16, k1, v1);
+        if (c) {
+            _mm512_mask_storeu_ps(c, k0, v0);
+            _mm512_mask_storeu_ps(c + 16, k1, v1);
+        }
+        if (EPI == EPI_Q8) vq[r][0] = v0, vq[r][1] = v1, am[r] = q8_amax(v0, v1);
+        if (EPI == EPI_ST) st_put(v0, v1, t->st + 2 * (n0 / GL_QK * t->M + m + r));
+    }
+    if (EPI == EPI_Q8) {
+        float d[16], id[16];
+        q8_scales(am, R, d, id);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++)
+            q8_store(vq[r][0], vq[r][1], d[r], id[r], t->qu + (m + r) * t->ldq + n0, t->qd + n0 / GL_QK * t->M + m + r);
     }
 }
+
+/* Rows [m0, m1) of panel p (columns n0 .. n0 + nc). */
+static inline __attribute__((always_inline)) void rtiles_epi(const tctx *t, const panel *p, int64_t m0, int64_t m1,
+                                                             int64_t n0, int64_t nc, const int EPI) {
+    int64_t m = m0;
+    for (; m + MR <= m1; m += MR) rtile(t, p, m, n0, nc, MR, EPI);
+    switch (m1 - m) {
+    case 5: rtile(t, p, m, n0, nc, 5, EPI); break;
+    case 4: rtile(t, p, m, n0, nc, 4, EPI); break;
+    case 3: rtile(t, p, m, n0, nc, 3, EPI); break;
+    case 2: rtile(t, p, m, n0, nc, 2, EPI); break;
+    case 1: rtile(t, p, m, n0, nc, 1, EPI); break;
+    default: break;
+    }
+}
+static void rtiles(const tctx *t, const panel *p, int64_t m0, int64_t m1, int64_t n0, int64_t nc) {
+    if (t->qu) rtiles_epi(t, p, m0, m1, n0, nc, EPI_Q8);
+    else if (t->st) rtiles_epi(t, p, m0, m1, n0, nc, EPI_ST);
+    else rtiles_epi(t, p, m0, m1, n0, nc, EPI_C);
+}
+
 
 static void run_panels(void *v, int ith, int nth) {
     rjob *j = v;
@@ -163,6 +240,7 @@ static void run_panels(void *v, int ith, int nth) {
     const int64_t nb = a->K / GL_QK;
     uint8_t *base = align64(j->pbuf + (size_t)ith * j->pstride);
     panel p = panel_at(base, nb);
+    const tctx tc = {j->xu, j->xd, a->K, nb, 1, a->C, a->ldc, a->bias_n, a->accumulate, a->act, NULL, NULL, NULL, 0, a->M};
     const int64_t n_tasks = j->n_panels * j->n_rtasks;
     int64_t t = 0, t_end = 0;
     for (;; t++) {
@@ -193,16 +271,7 @@ static void run_panels(void *v, int ith, int nth) {
                 for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
             }
         }
-        int64_t m = m0;
-        for (; m + MR <= m1; m += MR) rtile(j, &p, m, n0, nc, MR);
-        switch (m1 - m) {
-        case 5: rtile(j, &p, m, n0, nc, 5); break;
-        case 4: rtile(j, &p, m, n0, nc, 4); break;
-        case 3: rtile(j, &p, m, n0, nc, 3); break;
-        case 2: rtile(j, &p, m, n0, nc, 2); break;
-        case 1: rtile(j, &p, m, n0, nc, 1); break;
-        default: break;
-        }
+        rtiles(&tc, &p, m0, m1, n0, nc);
         if (a->act != KN_ACT_NONE && a->act != KN_ACT_GELU && !a->accumulate) j->act->act_tile(a->act, a->C + m0 * a->ldc + n0, a->ldc, m1 - m0, nc);
     }
 }
@@ -261,6 +330,41 @@ static int run_rows(const kn_env *env, const kn_qgemm_args *a, void *ws) {
     atomic_init(&j.next, 0);
     gl_pool_run(env->pool, run_panels, &j);
     return 0;
+}
+
+/* ---- one panel at a time, for callers that schedule their own threads (qgemm.h) ---- */
+
+void kn_qpanel_avx512vnni(const kn_qpanel_args *a, int64_t pi) {
+    const int64_t N = a->B->N, K = a->B->K, nb = K / GL_QK, n0 = pi * NR;
+    panel p = panel_at((uint8_t *)a->B->p + (size_t)pi * (size_t)nb * PANEL_BLOCK, nb);
+    const tctx tc = {a->xu, a->xd, K, 1, a->M, a->C, a->ldc, a->bias, a->accumulate, a->act, a->qu, a->qd, a->stats, N, a->M};
+    rtiles(&tc, &p, 0, a->M, n0, GL_MIN((int64_t)NR, N - n0));
+}
+
+void kn_q8_block_avx512(const float *x, int64_t ldx, int64_t M, const float *mr, const float *w, const float *b,
+                        uint8_t *qu, int64_t ldq, float *qd) {
+    for (int64_t r0 = 0; r0 < M; r0 += 16) { /* 16 rows: their values stay in registers */
+        const int n = (int)GL_MIN((int64_t)16, M - r0);
+        __m512 v[16][2];
+        float am[16], d[16], id[16];
+        for (int i = 0; i < n; i++) {
+            const int64_t r = r0 + i;
+            __m512 v0 = _mm512_loadu_ps(x + r * ldx), v1 = _mm512_loadu_ps(x + r * ldx + 16);
+            if (mr) { /* kn_layernorm_row_avx2's order: (x - mean) * rstd, * w, + b */
+                const __m512 mean = _mm512_set1_ps(mr[2 * r]), rstd = _mm512_set1_ps(mr[2 * r + 1]);
+                v0 = _mm512_mul_ps(_mm512_sub_ps(v0, mean), rstd), v1 = _mm512_mul_ps(_mm512_sub_ps(v1, mean), rstd);
+                if (w) v0 = _mm512_mul_ps(v0, _mm512_loadu_ps(w)), v1 = _mm512_mul_ps(v1, _mm512_loadu_ps(w + 16));
+                if (b) v0 = _mm512_add_ps(v0, _mm512_loadu_ps(b)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(b + 16));
+            }
+            v[i][0] = v0, v[i][1] = v1, am[i] = q8_amax(v0, v1);
+        }
+        q8_scales(am, n, d, id);
+        for (int i = 0; i < n; i++) q8_store(v[i][0], v[i][1], d[i], id[i], qu + (r0 + i) * ldq, qd + r0 + i);
+    }
+}
+
+void kn_ln_block_stats_avx512(const float *x, int64_t ldx, int64_t M, float *st) {
+    for (int64_t r = 0; r < M; r++) st_put(_mm512_loadu_ps(x + r * ldx), _mm512_loadu_ps(x + r * ldx + 16), st + 2 * r);
 }
 
 /* ============================ channel-major layout ============================ */
