@@ -408,6 +408,7 @@ static void fused_task(void *v, int ith, int nth) {
     }
     kn_qpanel_args a = {0};
     a.M = j->T;
+    a.next = -1; /* below: the item after this one, which its owner runs next */
     for (int64_t i; (i = gl_owned_next(&j->own, ith)) >= 0;) {
         switch (j->phase) {
         case F_STATS: kn_ln_block_stats_avx512(j->x + i * GL_QK, W, T, j->st + 2 * i * T); break;
@@ -418,6 +419,7 @@ static void fused_task(void *v, int ith, int nth) {
             break;
         case F_QKV:
             a.B = &L->in_q, a.xu = j->au, a.xd = j->ad, a.bias = L->in_b, a.C = j->qkv, a.ldc = 3 * W;
+            a.next = i + 1 < 3 * nbo ? qkv_panel(m, i + 1) : -1;
             kn_qpanel_avx512vnni(&a, qkv_panel(m, i));
             break;
         case F_ATT: head_attention(j, i, j->attn_ws + (size_t)ith * j->attn_per); break;
@@ -426,13 +428,13 @@ static void fused_task(void *v, int ith, int nth) {
             const int out = j->phase == F_OUT;
             a.B = out ? &L->out_q : &L->proj_q, a.bias = out ? L->out_b : L->proj_b;
             a.xu = out ? j->bu : j->cu, a.xd = out ? j->bd : j->cd;
-            a.C = j->x, a.ldc = W, a.accumulate = 1, a.stats = j->st;
+            a.C = j->x, a.ldc = W, a.accumulate = 1, a.stats = j->st, a.next = i + 1;
             kn_qpanel_avx512vnni(&a, i);
             break;
         }
         case F_FC:
             a.B = &L->fc_q, a.xu = j->au, a.xd = j->ad, a.bias = L->fc_b, a.act = KN_ACT_GELU;
-            a.qu = j->cu, a.qd = j->cd;
+            a.qu = j->cu, a.qd = j->cd, a.next = i + 1;
             kn_qpanel_avx512vnni(&a, i);
             break;
         default: break;

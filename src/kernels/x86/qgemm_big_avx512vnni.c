@@ -105,6 +105,7 @@ typedef struct tctx {
     const uint8_t *xu; const float *xd; int64_t K, drs, dbs; /* scale of row r, block b: xd[r·drs + b·dbs] */
     float *C; int64_t ldc; const float *bias; int accumulate; kn_act act;
     uint8_t *qu; float *qd; float *st; int64_t ldq, M; /* kn_qpanel_args' outputs; N; all rows */
+    const char *pf; size_t pf_bytes; /* the next panel, fetched towards L2 a share per tile */
 } tctx;
 
 /* Rows' 32 outputs as the next product's activation blocks, in two steps so that the
@@ -217,7 +218,12 @@ static inline __attribute__((always_inline)) void rtile(const tctx *t, const pan
 static inline __attribute__((always_inline)) void rtiles_epi(const tctx *t, const panel *p, int64_t m0, int64_t m1,
                                                              int64_t n0, int64_t nc, const int EPI) {
     int64_t m = m0;
-    for (; m + MR <= m1; m += MR) rtile(t, p, m, n0, nc, MR, EPI);
+    const size_t share = t->pf ? (t->pf_bytes / (size_t)((m1 - m0 + MR - 1) / MR) + 63) & ~(size_t)63 : 0;
+    size_t pf_at = 0;
+    for (; m + MR <= m1; m += MR) {
+        for (size_t e = GL_MIN(pf_at + share, t->pf_bytes); pf_at < e; pf_at += 64) _mm_prefetch(t->pf + pf_at, _MM_HINT_T1);
+        rtile(t, p, m, n0, nc, MR, EPI);
+    }
     switch (m1 - m) {
     case 5: rtile(t, p, m, n0, nc, 5, EPI); break;
     case 4: rtile(t, p, m, n0, nc, 4, EPI); break;
@@ -240,7 +246,7 @@ static void run_panels(void *v, int ith, int nth) {
     const int64_t nb = a->K / GL_QK;
     uint8_t *base = align64(j->pbuf + (size_t)ith * j->pstride);
     panel p = panel_at(base, nb);
-    const tctx tc = {j->xu, j->xd, a->K, nb, 1, a->C, a->ldc, a->bias_n, a->accumulate, a->act, NULL, NULL, NULL, 0, a->M};
+    const tctx tc = {j->xu, j->xd, a->K, nb, 1, a->C, a->ldc, a->bias_n, a->accumulate, a->act, NULL, NULL, NULL, 0, a->M, NULL, 0};
     const int64_t n_tasks = j->n_panels * j->n_rtasks;
     int64_t t = 0, t_end = 0;
     for (;; t++) {
@@ -337,7 +343,9 @@ static int run_rows(const kn_env *env, const kn_qgemm_args *a, void *ws) {
 void kn_qpanel_avx512vnni(const kn_qpanel_args *a, int64_t pi) {
     const int64_t N = a->B->N, K = a->B->K, nb = K / GL_QK, n0 = pi * NR;
     panel p = panel_at((uint8_t *)a->B->p + (size_t)pi * (size_t)nb * PANEL_BLOCK, nb);
-    const tctx tc = {a->xu, a->xd, K, 1, a->M, a->C, a->ldc, a->bias, a->accumulate, a->act, a->qu, a->qd, a->stats, N, a->M};
+    tctx tc = {a->xu, a->xd, K, 1, a->M, a->C, a->ldc, a->bias, a->accumulate, a->act, a->qu, a->qd, a->stats, N, a->M, NULL, 0};
+    if (a->next >= 0 && a->next < (N + NR - 1) / NR) /* weights stream from DRAM: ~20% of the time when left to the hardware */
+        tc.pf = (const char *)a->B->p + (size_t)a->next * (size_t)nb * PANEL_BLOCK, tc.pf_bytes = (size_t)nb * PANEL_BLOCK;
     rtiles(&tc, &p, 0, a->M, n0, GL_MIN((int64_t)NR, N - n0));
 }
 
