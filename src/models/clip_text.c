@@ -320,7 +320,7 @@ static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *
 }
 
 /* ---- fused layers (AVX512-VNNI, Q8_0/Q4_0 weights packed) ----
- * The layer as 7 pool runs in which each thread keeps to its own columns: the output panels
+ * The layer as 6 pool runs in which each thread keeps to its own columns: the output panels
  * of the residual-stream products (out, proj) and the LN blocks after them are owned by
  * column, those of the q/k/v product and attention by head, and a product's outputs are
  * quantized for the next one, and LayerNorm partials taken, by the thread that computed them
@@ -329,7 +329,7 @@ static void layer_all(const clipt_model *m, const clipt_layer *L, const kn_env *
  * columns), this one ~140 KB of int8 activations. Threads still help each other when one
  * falls behind (gl_owned). */
 #if defined(__x86_64__)
-enum { F_STATS, F_LN1, F_LN2, F_QKV, F_ATT, F_OUT, F_FC, F_PROJ };
+enum { F_STATS, F_LN1, F_LN2, F_QKV, F_OUT, F_FC, F_PROJ };
 
 typedef struct fjob {
     const clipt_model *m;
@@ -417,12 +417,16 @@ static void fused_task(void *v, int ith, int nth) {
             kn_q8_block_avx512(j->x + i * GL_QK, W, T, mr, lw ? lw + i * GL_QK : NULL, lb ? lb + i * GL_QK : NULL,
                                j->au + i * GL_QK, W, j->ad + i * T);
             break;
-        case F_QKV:
+        case F_QKV: { /* a head: its q, k, v panels, then its attention */
+            const int64_t hp3 = 3 * (m->head_dim / GL_QK);
             a.B = &L->in_q, a.xu = j->au, a.xd = j->ad, a.bias = L->in_b, a.C = j->qkv, a.ldc = 3 * W;
-            a.next = i + 1 < 3 * nbo ? qkv_panel(m, i + 1) : -1;
-            kn_qpanel_avx512vnni(&a, qkv_panel(m, i));
+            for (int64_t k = i * hp3; k < (i + 1) * hp3; k++) {
+                a.next = k + 1 < 3 * nbo ? qkv_panel(m, k + 1) : -1;
+                kn_qpanel_avx512vnni(&a, qkv_panel(m, k));
+            }
+            head_attention(j, i, j->attn_ws + (size_t)ith * j->attn_per);
             break;
-        case F_ATT: head_attention(j, i, j->attn_ws + (size_t)ith * j->attn_per); break;
+        }
         case F_OUT:
         case F_PROJ: {
             const int out = j->phase == F_OUT;
@@ -484,8 +488,7 @@ static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int 
     for (int i = l0; i < l1; i++) {
         j->L = &m->layers[i];
         fused_run(j, env, F_LN1, nbo);
-        fused_run(j, env, F_QKV, 3 * nbo);
-        fused_run(j, env, F_ATT, m->n_head);
+        fused_run(j, env, F_QKV, m->n_head);
         fused_run(j, env, F_OUT, nbo);
         fused_run(j, env, F_LN2, nbo);
         fused_run(j, env, F_FC, hid / GL_QK);
