@@ -133,6 +133,7 @@ typedef struct kn_qpanel_args {
     float *stats;        /* or (when qu is NULL) NULL: per 32 outputs b and row r, kn_ln_block_stats_avx512's partials
                           * at stats + 2·(b·M + r) (kn_ln_merge's layout) */
     int64_t next;        /* the panel the caller runs next (its weights are fetched meanwhile), or -1 */
+    float *acc;          /* or NULL: [M][32] scratch; then K runs in chunks of 512 whose weights stay in L1 */
 } kn_qpanel_args;
 /* Output columns [32·pi, 32·pi + 32) for all M rows: kn_qgemm_avx512vnni's bits. qu and
  * stats need N % 32 == 0. */

@@ -176,11 +176,17 @@ int clipt_n_head(const clipt_model *m) { return m->n_head; }
 int clipt_causal(const clipt_model *m) { return m->causal; }
 int clipt_vocab(const clipt_model *m) { return m->vocab; }
 
+/* Per-thread scratch floats of the fused layers for T positions: one head's attention, the LN
+ * row statistics [T][2], kn_qpanel's accumulators [T][32]; multiples of 16 (64-byte aligned). */
+static size_t fused_per(const clipt_model *m, int T) {
+    return (kn_attention_ws_floats_max(m->ctx, m->head_dim, 1) + 15) / 16 * 16 + (size_t)T * 34;
+}
+
 size_t clipt_ws_floats(const clipt_model *m, int n_seq, int n_threads) {
     size_t T = (size_t)n_seq * m->ctx;
-    /* + the fused layers' per-thread attention scratch and alignment slack */
+    /* + alignment slack and the fused layers' per-thread scratch (fused_per) */
     return T * (size_t)(5 * m->width + GL_MAX(m->hidden, m->width)) + (size_t)m->width + 64 + 256 +
-           kn_attention_ws_floats_max(m->ctx, m->head_dim, n_threads);
+           (size_t)GL_MAX(n_threads, 1) * fused_per(m, (int)T);
 }
 
 static void embed_rows(const clipt_model *m, const int32_t *ids, int T, float *x) {
@@ -340,9 +346,8 @@ typedef struct fjob {
     uint8_t *au, *bu, *cu;       /* q8 rows: LN output [T, W], attention output [T, W], MLP hidden [T, 4W] */
     float *ad, *bd, *cd;         /* their scales, by block: [K/32][T] */
     float *st;                   /* LN partials of x, by block: [W/32][T][2] */
-    float *mr;                   /* per task: [T][2] mean, 1/std */
-    float *attn_ws;              /* per task */
-    size_t attn_per;
+    float *per;                  /* per task, fused_per floats: attention scratch, then mr, acc */
+    size_t n_per, attn_per;
     gl_owned own;
 } fjob;
 
@@ -393,7 +398,7 @@ static void fused_task(void *v, int ith, int nth) {
     const clipt_model *m = j->m;
     const clipt_layer *L = j->L;
     const int64_t W = m->width, nbo = W / GL_QK, T = j->T;
-    float *mr = j->mr + (size_t)ith * 2 * j->T;
+    float *mine = j->per + (size_t)ith * j->n_per, *mr = mine + j->attn_per, *acc = mr + 2 * T; /* mr [T][2]: mean, 1/std */
     const float *lw = NULL, *lb = NULL;
     switch (j->phase) { /* the inputs the other threads wrote */
     case F_LN1: case F_LN2: prefetch(j->st, (size_t)T * nbo * 8); break;
@@ -407,7 +412,7 @@ static void fused_task(void *v, int ith, int nth) {
         lw = j->phase == F_LN1 ? L->ln1_w : L->ln2_w, lb = j->phase == F_LN1 ? L->ln1_b : L->ln2_b;
     }
     kn_qpanel_args a = {0};
-    a.M = j->T;
+    a.M = j->T, a.acc = acc;
     a.next = -1; /* below: the item after this one, which its owner runs next */
     for (int64_t i; (i = gl_owned_next(&j->own, ith)) >= 0;) {
         switch (j->phase) {
@@ -424,7 +429,7 @@ static void fused_task(void *v, int ith, int nth) {
                 a.next = k + 1 < 3 * nbo ? qkv_panel(m, k + 1) : -1;
                 kn_qpanel_avx512vnni(&a, qkv_panel(m, k));
             }
-            head_attention(j, i, j->attn_ws + (size_t)ith * j->attn_per);
+            head_attention(j, i, mine);
             break;
         }
         case F_OUT:
@@ -467,7 +472,7 @@ static int fusable(const clipt_model *m, const kn_env *env, int pk) {
 
 /* Layers [l0, l1) fused when possible: 1, else 0 and nothing done. */
 static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, float *ws) {
-    const int W = m->width, hid = m->hidden, nth = gl_pool_size(env->pool);
+    const int W = m->width, hid = m->hidden;
     if (!fusable(m, env, pk)) return 0;
     fjob *j = gl_calloc(1, sizeof *j); /* ~2 KB of per-part counters */
     if (!j) return 0;
@@ -479,10 +484,10 @@ static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int 
     j->bu = carve(&p, (size_t)T * W), j->bd = (float *)carve(&p, (size_t)T * W / GL_QK * 4);
     j->cu = carve(&p, (size_t)T * hid), j->cd = (float *)carve(&p, (size_t)T * hid / GL_QK * 4);
     j->st = (float *)carve(&p, (size_t)T * W / GL_QK * 8);
-    j->mr = (float *)carve(&p, (size_t)nth * T * 8);
+
     /* after the pooled row's W floats (clipt_pool): the attention scratch */
-    j->attn_ws = ws + (size_t)T * (5 * W + GL_MAX(hid, W)) + W + 64 + 256;
-    j->attn_per = kn_attention_ws_floats_max(m->ctx, m->head_dim, 1);
+    j->per = ws + (size_t)T * (5 * W + GL_MAX(hid, W)) + W + 64 + 256; /* after clipt_pool's row */
+    j->n_per = fused_per(m, T), j->attn_per = kn_attention_ws_floats_max(m->ctx, m->head_dim, 1);
     const int64_t nbo = W / GL_QK;
     fused_run(j, env, F_STATS, nbo);
     for (int i = l0; i < l1; i++) {

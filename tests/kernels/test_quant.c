@@ -502,7 +502,7 @@ static void test_gemm_dequant(uint64_t *seed, gl_pool *p3) {
 static void test_qpanel(uint64_t *seed) {
     kn_env e1 = kn_env_native(NULL);
     if (!gl_cpu_has_avx512vnni(&e1.cpu)) return;
-    static const int64_t shapes[][3] = {{1, 32, 32}, {7, 96, 128}, {77, 64, 512}, {13, 32, 64}};
+    static const int64_t shapes[][3] = {{1, 32, 32}, {7, 96, 128}, {77, 64, 512}, {13, 32, 64}, {13, 64, 1056}, {77, 32, 2048}};
     for (int ti = 0; ti < 2; ti++) {
         const gl_dtype t = ti ? GL_Q4_0 : GL_Q8_0;
         for (size_t si = 0; si < GL_ARRAY_LEN(shapes); si++) {
@@ -523,6 +523,7 @@ static void test_qpanel(uint64_t *seed) {
             uint8_t *xu = malloc((size_t)(M * K)), *qu = malloc((size_t)(M * N)), *qu2 = malloc((size_t)(M * N));
             float *xd = malloc(sizeof(float) * M * nb), *qd = malloc(sizeof(float) * M * nbo), *qd2 = malloc(sizeof(float) * M * nbo);
             float *st = malloc(sizeof(float) * 2 * M * nbo), *st2 = malloc(sizeof(float) * 2 * M * nbo);
+            float *acc = malloc(sizeof(float) * 32 * M); /* K in chunks (same bits) for variants 0 and 2 */
             for (int64_t b = 0; b < nb; b++) kn_q8_block_avx512(A + b * 32, K, M, NULL, NULL, NULL, xu + b * 32, K, xd + b * M);
             int bad = 0;
             kn_block_q8a blk[64];
@@ -544,6 +545,7 @@ static void test_qpanel(uint64_t *seed) {
                 kn_qpanel_args pa = {0};
                 pa.B = &q, pa.M = M, pa.xu = xu, pa.xd = xd, pa.bias = bias, pa.C = Cp, pa.ldc = N;
                 pa.act = g.act, pa.accumulate = g.accumulate, pa.stats = v == 2 ? st : NULL;
+                pa.acc = v == 1 ? NULL : acc, pa.next = v == 1 ? -1 : 0;
                 for (int64_t pi = nbo - 1; pi >= 0; pi--) kn_qpanel_avx512vnni(&pa, pi); /* any order */
                 CHECK_MSG(!memcmp(Cr, Cp, sizeof(float) * M * N), "%s shape %zu variant %d: kn_qpanel differs from kn_qgemm",
                           gl_dtype_name(t), si, v);
@@ -583,7 +585,7 @@ static void test_qpanel(uint64_t *seed) {
             }
             gl_aligned_free(pk);
             free(A), free(Wf), free(bias), free(C0), free(Cr), free(Cp), free(W), free(xu), free(qu), free(qu2);
-            free(xd), free(qd), free(qd2), free(st), free(st2);
+            free(xd), free(qd), free(qd2), free(st), free(st2), free(acc);
         }
     }
 }

@@ -105,7 +105,8 @@ typedef struct tctx {
     const uint8_t *xu; const float *xd; int64_t K, drs, dbs; /* scale of row r, block b: xd[r·drs + b·dbs] */
     float *C; int64_t ldc; const float *bias; int accumulate; kn_act act;
     uint8_t *qu; float *qd; float *st; int64_t ldq, M; /* kn_qpanel_args' outputs; N; all rows */
-    const char *pf; size_t pf_bytes; /* the next panel, fetched towards L2 a share per tile */
+    int64_t b0, b1; float *acc; /* K blocks [b0, b1) of the panel; sums of earlier / for later ones in acc [M][32] */
+    const char *pf[3]; size_t pf_n[3]; /* what the caller runs next, fetched a share per tile */
 } tctx;
 
 /* Rows' 32 outputs as the next product's activation blocks, in two steps so that the
@@ -154,8 +155,11 @@ static inline __attribute__((always_inline)) void rtile(const tctx *t, const pan
     const float *xd = t->xd + m * t->drs;
     __m512 f[MR][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) f[r][0] = f[r][1] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    for (int r = 0; r < R; r++) {
+        if (t->b0) f[r][0] = _mm512_loadu_ps(t->acc + (m + r) * NR), f[r][1] = _mm512_loadu_ps(t->acc + (m + r) * NR + 16);
+        else f[r][0] = f[r][1] = _mm512_setzero_ps();
+    }
+    for (int64_t b = t->b0; b < t->b1; b++) {
         const __m512i c0 = _mm512_load_si512(p->c + b * NR), c1 = _mm512_load_si512(p->c + b * NR + 16);
         __m512i s[MR][2];
 #pragma GCC unroll 6
@@ -181,6 +185,11 @@ static inline __attribute__((always_inline)) void rtile(const tctx *t, const pan
             f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][0]), _mm512_mul_ps(d0, da), f[r][0]);
             f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][1]), _mm512_mul_ps(d1, da), f[r][1]);
         }
+    }
+    if (t->b1 < nb) { /* more K blocks to come: the same sums, continued later (same bits) */
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) _mm512_storeu_ps(t->acc + (m + r) * NR, f[r][0]), _mm512_storeu_ps(t->acc + (m + r) * NR + 16, f[r][1]);
+        return;
     }
     const __mmask16 k0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
     const __mmask16 k1 = nc >= 32 ? 0xffff : nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
@@ -218,10 +227,12 @@ static inline __attribute__((always_inline)) void rtile(const tctx *t, const pan
 static inline __attribute__((always_inline)) void rtiles_epi(const tctx *t, const panel *p, int64_t m0, int64_t m1,
                                                              int64_t n0, int64_t nc, const int EPI) {
     int64_t m = m0;
-    const size_t share = t->pf ? (t->pf_bytes / (size_t)((m1 - m0 + MR - 1) / MR) + 63) & ~(size_t)63 : 0;
-    size_t pf_at = 0;
+    const size_t tiles = (size_t)((m1 - m0 + MR - 1) / MR);
+    size_t share[3], at[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) share[i] = (t->pf_n[i] / tiles + 63) & ~(size_t)63;
     for (; m + MR <= m1; m += MR) {
-        for (size_t e = GL_MIN(pf_at + share, t->pf_bytes); pf_at < e; pf_at += 64) _mm_prefetch(t->pf + pf_at, _MM_HINT_T1);
+        for (int i = 0; i < 3; i++)
+            for (size_t e = GL_MIN(at[i] + share[i], t->pf_n[i]); at[i] < e; at[i] += 64) _mm_prefetch(t->pf[i] + at[i], _MM_HINT_T0);
         rtile(t, p, m, n0, nc, MR, EPI);
     }
     switch (m1 - m) {
@@ -246,7 +257,8 @@ static void run_panels(void *v, int ith, int nth) {
     const int64_t nb = a->K / GL_QK;
     uint8_t *base = align64(j->pbuf + (size_t)ith * j->pstride);
     panel p = panel_at(base, nb);
-    const tctx tc = {j->xu, j->xd, a->K, nb, 1, a->C, a->ldc, a->bias_n, a->accumulate, a->act, NULL, NULL, NULL, 0, a->M, NULL, 0};
+    const tctx tc = {j->xu, j->xd, a->K, nb, 1, a->C, a->ldc, a->bias_n, a->accumulate, a->act, NULL, NULL, NULL, 0, a->M,
+                     0, nb, NULL, {NULL, NULL, NULL}, {0, 0, 0}};
     const int64_t n_tasks = j->n_panels * j->n_rtasks;
     int64_t t = 0, t_end = 0;
     for (;; t++) {
@@ -340,13 +352,34 @@ static int run_rows(const kn_env *env, const kn_qgemm_args *a, void *ws) {
 
 /* ---- one panel at a time, for callers that schedule their own threads (qgemm.h) ---- */
 
+/* Blocks [b0, b1) of panel pp's weights, scales and sums: the prefetch ranges of a chunk. */
+static void chunk_ranges(uint8_t *pp, int64_t nb, int64_t b0, int64_t b1, tctx *t) {
+    const panel q = panel_at(pp, nb);
+    t->pf[0] = (const char *)(q.w + b0 * 1024), t->pf_n[0] = (size_t)(b1 - b0) * 1024;
+    t->pf[1] = (const char *)(q.dw + b0 * NR), t->pf_n[1] = (size_t)(b1 - b0) * NR * 4;
+    t->pf[2] = (const char *)(q.c + b0 * NR), t->pf_n[2] = (size_t)(b1 - b0) * NR * 4;
+}
+
+/* K blocks per pass over the rows when kn_qpanel_args.acc is given: 20 KB of weights, which
+ * stay in L1 while every row tile reads them, with the next chunk arriving meanwhile (read
+ * straight from DRAM, the first tile of a pass wants ~80 GB/s: a core gets ~30). */
+#define KCH 16
+
 void kn_qpanel_avx512vnni(const kn_qpanel_args *a, int64_t pi) {
-    const int64_t N = a->B->N, K = a->B->K, nb = K / GL_QK, n0 = pi * NR;
-    panel p = panel_at((uint8_t *)a->B->p + (size_t)pi * (size_t)nb * PANEL_BLOCK, nb);
-    tctx tc = {a->xu, a->xd, K, 1, a->M, a->C, a->ldc, a->bias, a->accumulate, a->act, a->qu, a->qd, a->stats, N, a->M, NULL, 0};
-    if (a->next >= 0 && a->next < (N + NR - 1) / NR) /* weights stream from DRAM: ~20% of the time when left to the hardware */
-        tc.pf = (const char *)a->B->p + (size_t)a->next * (size_t)nb * PANEL_BLOCK, tc.pf_bytes = (size_t)nb * PANEL_BLOCK;
-    rtiles(&tc, &p, 0, a->M, n0, GL_MIN((int64_t)NR, N - n0));
+    const int64_t N = a->B->N, K = a->B->K, nb = K / GL_QK, n0 = pi * NR, np = (N + NR - 1) / NR;
+    const int64_t ch = a->acc ? KCH : nb;
+    uint8_t *base = (uint8_t *)a->B->p;
+    const size_t pbytes = (size_t)nb * PANEL_BLOCK;
+    panel p = panel_at(base + (size_t)pi * pbytes, nb);
+    tctx tc = {a->xu, a->xd, K, 1, a->M, a->C, a->ldc, a->bias, a->accumulate, a->act, a->qu, a->qd, a->stats, N, a->M,
+               0, nb, a->acc, {NULL, NULL, NULL}, {0, 0, 0}};
+    for (int64_t b0 = 0; b0 < nb; b0 += ch) {
+        tc.b0 = b0, tc.b1 = GL_MIN(nb, b0 + ch);
+        tc.pf_n[0] = tc.pf_n[1] = tc.pf_n[2] = 0;
+        if (tc.b1 < nb) chunk_ranges(base + (size_t)pi * pbytes, nb, tc.b1, GL_MIN(nb, tc.b1 + ch), &tc);
+        else if (a->next >= 0 && a->next < np) chunk_ranges(base + (size_t)a->next * pbytes, nb, 0, GL_MIN(nb, ch), &tc);
+        rtiles(&tc, &p, 0, a->M, n0, GL_MIN((int64_t)NR, N - n0));
+    }
 }
 
 void kn_q8_block_avx512(const float *x, int64_t ldx, int64_t M, const float *mr, const float *w, const float *b,
