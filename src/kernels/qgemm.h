@@ -128,7 +128,8 @@ typedef struct kn_qpanel_args {
     const float *bias;   /* [N] or NULL */
     float *C; int64_t ldc; /* f32 out, or NULL (then qu) */
     int accumulate;      /* C += */
-    kn_act act;          /* KN_ACT_NONE or KN_ACT_GELU (not with accumulate) */
+    kn_act act;          /* KN_ACT_NONE or KN_ACT_GELU (not with accumulate; with qu and no C, a GELU
+                          * within 1e-6 absolute instead of gelu16's bits: rounded to int8 next) */
     uint8_t *qu; float *qd; /* or NULL: the outputs as q8 rows [M, N] (the next product's A); */
     float *stats;        /* or (when qu is NULL) NULL: per 32 outputs b and row r, kn_ln_block_stats_avx512's partials
                           * at stats + 2·(b·M + r) (kn_ln_merge's layout) */

@@ -109,6 +109,30 @@ typedef struct tctx {
     const char *pf[3]; size_t pf_n[3]; /* what the caller runs next, fetched a share per tile */
 } tctx;
 
+/* GELU for outputs that are quantized right away (EPI_Q8, the text MLP's hidden layer): erf(z)
+ * as z·P(z²)/Q(z²), degree 5/5 fitted by least squares on [0, 3.9], z clamped there. |error| <=
+ * 1e-6 on GELU over [-14, 14] (float32), about a ten-thousandth of the int8 step the value is
+ * rounded to next, in ~20 operations instead of gelu16's ~40 (an f32 output needs gelu16: its
+ * relative accuracy in the negative tail, where this form only has absolute accuracy). */
+static inline __m512 gelu16_q8(__m512 x) {
+    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 zc = _mm512_max_ps(_mm512_min_ps(z, _mm512_set1_ps(3.9f)), _mm512_set1_ps(-3.9f));
+    const __m512 t = _mm512_mul_ps(zc, zc);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(2.0650450133859017e-06f), t, _mm512_set1_ps(2.860016666577884e-04f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(3.7665015724552926e-03f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(5.2751799425059906e-02f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.9028233824098842e-01f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.1283790935543083f));
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(3.830594197616457e-05f), t, _mm512_set1_ps(1.164869531526816e-03f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.4968820831768617e-02f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.1407607317828584e-01f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(5.019656592032743e-01f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.0f));
+    const __m512 erf = _mm512_mul_ps(_mm512_mul_ps(zc, p), recip16(q));
+    const __m512 hx = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
+    return _mm512_fmadd_ps(hx, erf, hx);
+}
+
 /* Rows' 32 outputs as the next product's activation blocks, in two steps so that the
  * divisions of up to 16 rows run as one vector division each: kn_quantize_act_avx2's bits
  * (the same max, d = amax / 127 and 1 / d, IEEE-exact either way; cvtps rounds to nearest
@@ -204,6 +228,8 @@ static inline __attribute__((always_inline)) void rtile(const tctx *t, const pan
         if (t->accumulate) {
             v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, c), v0);
             v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, c + 16), v1);
+        } else if (t->act == KN_ACT_GELU && EPI == EPI_Q8 && !c) { /* only quantized: see gelu16_q8 */
+            v0 = gelu16_q8(v0), v1 = gelu16_q8(v1);
         } else if (t->act == KN_ACT_GELU) { /* fused: the act_tile pass's gelu16, same bits */
             v0 = gelu16(v0), v1 = gelu16(v1);
         }
