@@ -50,6 +50,8 @@ typedef struct kn_qgemm_args {
     size_t ws_size;
     const kn_qpacked *Bq; /* or NULL; when set, the AVX512-VNNI rows layout reads it instead of B
                            * (B and b_type must still describe the same weights: other paths use them) */
+    int int8_next;        /* C only feeds products that quantize it to int8: the AVX512-VNNI kernels
+                           * may take GELU to 1e-6 absolute (gelu16_q8) instead of gelu16's bits */
 } kn_qgemm_args;
 
 /* Without int8 dot instructions (AVX-VNNI, sdot) int8 products are not faster than f32 FMAs, so

@@ -600,8 +600,9 @@ static void ffn_band_task(void *v, int ith, int nth) {
         int64_t p0 = lo * j->band;
         int n = (int)GL_MIN(j->band, j->hw - p0);
         if (j->quant) {
-            op_pointwise_tq_ld(&e, f->w1, f->w1t, &f->w1q, f->b1, f->h, f->c, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0);
-            op_pointwise_tq_ld(&e, f->w2, f->w2t, &f->w2q, f->b2, f->c, f->h, hid, n, n, j->x + p0, j->hw, KN_ACT_NONE, 1);
+            /* hid only feeds fc2, whose int8 product quantizes it (whatever path runs it) */
+            op_pointwise_tq_ld(&e, f->w1, f->w1t, &f->w1q, f->b1, f->h, f->c, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0, 1);
+            op_pointwise_tq_ld(&e, f->w2, f->w2t, &f->w2q, f->b2, f->c, f->h, hid, n, n, j->x + p0, j->hw, KN_ACT_NONE, 1, 0);
             continue;
         }
         op_pointwise_ld(&e, &f->w1p, f->b1, j->t1 + p0, j->hw, n, hid, n, KN_ACT_GELU, 0);

@@ -84,7 +84,7 @@ void op_pointwise_t(const kn_env *env, const void *w, gl_dtype wt, const float *
 
 void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M, int K,
                      const float *x, int N, float *y, kn_act act, int accumulate) {
-    op_pointwise_tq_ld(env, w, wt, wq, b, M, K, x, N, N, y, N, act, accumulate);
+    op_pointwise_tq_ld(env, w, wt, wq, b, M, K, x, N, N, y, N, act, accumulate, 0);
 }
 
 size_t op_pointwise_tq_ws(const kn_env *env, gl_dtype wt, int M, int K, int N) {
@@ -97,7 +97,8 @@ size_t op_pointwise_tq_ws(const kn_env *env, gl_dtype wt, int M, int K, int N) {
 }
 
 void op_pointwise_tq_ld(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M,
-                        int K, const float *x, int64_t ldx, int N, float *y, int64_t ldy, kn_act act, int accumulate) {
+                        int K, const float *x, int64_t ldx, int N, float *y, int64_t ldy, kn_act act, int accumulate,
+                        int int8_next) {
     if (!gl_dtype_is_quant(wt)) {
         kn_gemm_args a = {0};
         a.M = M; a.N = N; a.K = K;
@@ -118,7 +119,7 @@ void op_pointwise_tq_ld(const kn_env *env, const void *w, gl_dtype wt, const kn_
         q.A = x; q.lda = ldx; q.a_trans = 1;
         q.B = w; q.b_type = wt; q.Bq = wq && wq->p ? wq : NULL;
         q.C = y; q.ldc = ldy; q.c_trans = 1;
-        q.bias_n = b; q.act = act; q.accumulate = accumulate;
+        q.bias_n = b; q.act = act; q.accumulate = accumulate; q.int8_next = int8_next;
         size_t n = kn_qgemm_avx512vnni_ws_size(env, q.M, q.N, K, 1);
         q.ws = kn_scratch_get(env, n);
         q.ws_size = q.ws ? n : 0;

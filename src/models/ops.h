@@ -43,7 +43,8 @@ void op_pointwise_tq(const kn_env *env, const void *w, gl_dtype wt, const kn_qpa
                      const float *x, int N, float *y, kn_act act, int accumulate);
 /* ... on N columns (pixels) of maps with row strides ldx and ldy (a band of a larger map). */
 void op_pointwise_tq_ld(const kn_env *env, const void *w, gl_dtype wt, const kn_qpacked *wq, const float *b, int M,
-                        int K, const float *x, int64_t ldx, int N, float *y, int64_t ldy, kn_act act, int accumulate);
+                        int K, const float *x, int64_t ldx, int N, float *y, int64_t ldy, kn_act act, int accumulate,
+                        int int8_next);
 /* Scratch bytes op_pointwise_tq_ld takes from env for these sizes (0: none or allocated). */
 size_t op_pointwise_tq_ws(const kn_env *env, gl_dtype wt, int M, int K, int N);
 /* y[T, out] (+)= act(x[T, in] · W[out, in]^T + b): a Linear layer; W may be F32/F16/BF16/Q8_0/Q4_0. */

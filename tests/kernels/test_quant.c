@@ -242,7 +242,7 @@ static void test_qgemm_batch(uint64_t *seed, gl_pool *p3) {
         free(wf);
         C[i] = malloc(sizeof(float) * M * (N + 1)), Cb[i] = malloc(sizeof(float) * M * (N + 1));
         a[i] = (kn_qgemm_args){M, N, K, share ? A[i - 1] : A[i], share ? a[i - 1].lda : K + 3, 0, W[i], t, NULL, N + 1, 0,
-                               i % 2 ? bias : NULL, i == 4 ? KN_ACT_SILU : KN_ACT_NONE, i == 6, NULL, 0, NULL};
+                               i % 2 ? bias : NULL, i == 4 ? KN_ACT_SILU : KN_ACT_NONE, i == 6, NULL, 0, NULL, 0};
     }
     for (int th = 0; th < 2; th++) {
         kn_env e = kn_env_native(th ? p3 : NULL);
@@ -302,7 +302,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
             uint8_t *W = malloc(rb * N);
             for (int64_t n = 0; n < N; n++) gl_quantize_row(t, Wf + n * K, W + n * rb, K);
             kn_qgemm_args a = {M, N, K, A, lda, sh.a_trans, W, t, NULL, ldc, sh.c_trans, sh.bias ? bias : NULL,
-                               sh.act, sh.acc, NULL, 0, NULL};
+                               sh.act, sh.acc, NULL, 0, NULL, 0};
             float *Cr = malloc(sizeof(float) * crows * ldc), *C1 = malloc(sizeof(float) * crows * ldc);
             float *C3 = malloc(sizeof(float) * crows * ldc);
             memcpy(Cr, C0, sizeof(float) * crows * ldc);
@@ -421,7 +421,7 @@ static void test_qgemm(uint64_t *seed, gl_pool *p3) {
         }
     }
     /* bad arguments */
-    kn_qgemm_args bad = {1, 1, 33, NULL, 33, 0, NULL, GL_Q8_0, NULL, 1, 0, NULL, KN_ACT_NONE, 0, NULL, 0, NULL};
+    kn_qgemm_args bad = {1, 1, 33, NULL, 33, 0, NULL, GL_Q8_0, NULL, 1, 0, NULL, KN_ACT_NONE, 0, NULL, 0, NULL, 0};
     kn_env e = kn_env_native(NULL);
     CHECK_EQ_INT(kn_qgemm(&e, &bad), GLIMPSE_ERR_INVALID_ARG);
     bad.K = 32;
@@ -606,6 +606,34 @@ static void test_qpanel(uint64_t *seed) {
 }
 #endif
 
+#if defined(__x86_64__)
+/* int8_next (the output only feeds int8 products): GELU within 1e-6 absolute of gelu16's, in
+ * the channel-major layout (MCi's ConvFFN fc1). */
+static void test_int8_next(uint64_t *seed) {
+    kn_env e1 = kn_env_native(NULL);
+    if (!gl_cpu_has_avx512vnni(&e1.cpu)) return;
+    const int64_t M = 200, N = 48, K = 96, nb = K / 32; /* M pixels, N output channels */
+    float *A = malloc(sizeof(float) * K * M), *Wf = malloc(sizeof(float) * N * K), *C1 = malloc(sizeof(float) * N * M),
+          *C2 = malloc(sizeof(float) * N * M);
+    for (int64_t i = 0; i < K * M; i++) A[i] = t_rand_f32(seed) * 3;
+    for (int64_t i = 0; i < N * K; i++) Wf[i] = t_rand_f32(seed) * 0.5f;
+    uint8_t *W = malloc(sizeof(gl_block_q8_0) * (size_t)(N * nb));
+    for (int64_t n = 0; n < N; n++) gl_quantize_row(GL_Q8_0, Wf + n * K, W + (size_t)n * nb * sizeof(gl_block_q8_0), K);
+    kn_qgemm_args a = {0};
+    a.M = M, a.N = N, a.K = K, a.A = A, a.lda = M, a.a_trans = 1, a.B = W, a.b_type = GL_Q8_0;
+    a.C = C1, a.ldc = M, a.c_trans = 1, a.act = KN_ACT_GELU;
+    CHECK_EQ_INT(kn_qgemm_avx512vnni(&e1, &a), 0);
+    a.C = C2, a.int8_next = 1;
+    CHECK_EQ_INT(kn_qgemm_avx512vnni(&e1, &a), 0);
+    double worst = 0;
+    int same = 0;
+    for (int64_t i = 0; i < N * M; i++) worst = fmax(worst, fabs(C1[i] - C2[i])), same += C1[i] == C2[i];
+    CHECK_MSG(worst <= 2e-6, "int8_next GELU off by %.3g", worst);
+    CHECK_MSG(same < N * M, "int8_next changed nothing: the fast GELU did not run"); /* the test can fail */
+    free(A), free(Wf), free(C1), free(C2), free(W);
+}
+#endif
+
 int main(void) {
     uint64_t seed = 0x5eed0005;
     fprintf(stderr, "test_quant: seed %llu\n", (unsigned long long)seed);
@@ -621,6 +649,7 @@ int main(void) {
     test_gemm_dequant(&seed, p3);
 #if defined(__x86_64__)
     test_qpanel(&seed);
+    test_int8_next(&seed);
 #endif
     gl_pool_free(p3);
     TEST_DONE();

@@ -577,7 +577,8 @@ static inline __attribute__((always_inline)) void ctile(const cjob *j, const uin
             v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, c), v0);
             v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, c + 16), v1);
         } else if (a->act == KN_ACT_GELU) { /* fused (a second pass over C cost ~5% of the tower) */
-            v0 = gelu16(v0), v1 = gelu16(v1);
+            if (a->int8_next) v0 = gelu16_q8(v0), v1 = gelu16_q8(v1);
+            else v0 = gelu16(v0), v1 = gelu16(v1);
         }
         _mm512_mask_storeu_ps(c, k0, v0);
         _mm512_mask_storeu_ps(c + 16, k1, v1);
