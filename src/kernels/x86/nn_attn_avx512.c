@@ -87,7 +87,8 @@ static inline __attribute__((always_inline)) void pv_step(const kn_attn_blk *b, 
     }
 }
 
-/* kn8_exp (nn_math_avx2.h) on 16 lanes: the same operations per lane, so the same bits. */
+/* kn8_exp (nn_math_avx2.h) on 16 lanes: the same operations per lane, so the same bits (a
+ * twin, not a call on both halves: that measured 9% slower attention blocks). */
 static inline __m512 exp16_kn8(__m512 x) {
     const __m512 hi = _mm512_set1_ps(88.7228f), lo = _mm512_set1_ps(-87.3365f);
     const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), over = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
