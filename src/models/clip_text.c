@@ -470,8 +470,10 @@ static int fusable(const clipt_model *m, const kn_env *env, int pk) {
     return 1;
 }
 
-/* Layers [l0, l1) fused when possible: 1, else 0 and nothing done. */
-static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, float *ws) {
+/* Layers [l0, l1) fused when possible, then (then_attend) layer l1's attention half, leaving its
+ * output in the attention region as attend() does: 1, else 0 and nothing done. */
+static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, int then_attend,
+                        float *ws) {
     const int W = m->width, hid = m->hidden;
     if (!fusable(m, env, pk)) return 0;
     fjob *j = gl_calloc(1, sizeof *j); /* ~2 KB of per-part counters */
@@ -499,6 +501,11 @@ static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int 
         fused_run(j, env, F_FC, hid / GL_QK);
         fused_run(j, env, F_PROJ, nbo);
     }
+    if (then_attend) {
+        j->L = &m->layers[l1];
+        fused_run(j, env, F_LN1, nbo);
+        fused_run(j, env, F_QKV, m->n_head);
+    }
     gl_free(j);
     return 1;
 }
@@ -507,8 +514,9 @@ static int fusable(const clipt_model *m, const kn_env *env, int pk) {
     (void)m, (void)env, (void)pk;
     return 0;
 }
-static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, float *ws) {
-    (void)m, (void)env, (void)n_seq, (void)pk, (void)l0, (void)l1, (void)ws;
+static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int pk, int l0, int l1, int then_attend,
+                        float *ws) {
+    (void)m, (void)env, (void)n_seq, (void)pk, (void)l0, (void)l1, (void)then_attend, (void)ws;
     return 0;
 }
 #endif
@@ -519,7 +527,7 @@ int clipt_fused(const clipt_model *m, const kn_env *env) {
 
 void clipt_blocks(const clipt_model *m, const kn_env *env, int n_seq, float *ws) {
     int pk = use_packed(m, env);
-    if (fused_layers(m, env, n_seq, pk, 0, m->n_layer, ws)) return;
+    if (fused_layers(m, env, n_seq, pk, 0, m->n_layer, 0, ws)) return;
     for (int i = 0; i < m->n_layer; i++) layer_all(m, &m->layers[i], env, n_seq, pk, ws);
 }
 
@@ -552,10 +560,10 @@ void clipt_pool(const clipt_model *m, const kn_env *env, const int32_t *ids, int
  * sequence; that skips ~7% of a 12-layer tower's arithmetic. Leaves those rows in xe [n_seq, W]
  * (in the qkv region, free once attention is done). */
 static float *last_layer_pooled(const clipt_model *m, const clipt_layer *L, const kn_env *env, const int32_t *ids,
-                                int n_seq, int pk, float *ws) {
+                                int n_seq, int pk, int attended, float *ws) {
     int W = m->width, T = n_seq * m->ctx;
     float *x = ws, *h = x + (size_t)T * W, *qkv = h + (size_t)T * W, *big = qkv + (size_t)T * 3 * W;
-    attend(m, L, env, n_seq, pk, x, h, qkv);
+    if (!attended) attend(m, L, env, n_seq, pk, x, h, qkv);
     float *he = qkv, *xe = qkv + (size_t)n_seq * W;
     for (int s = 0; s < n_seq; s++) {
         size_t r = (size_t)s * m->ctx + (size_t)eot_pos(m, ids + (size_t)s * m->ctx);
@@ -573,9 +581,10 @@ int clipt_forward(const clipt_model *m, const kn_env *env, const int32_t *ids, i
                   gl_err *err) {
     if (clipt_embed(m, ids, n_seq, ws, err)) return err->code;
     int pk = use_packed(m, env);
-    if (!fused_layers(m, env, n_seq, pk, 0, m->n_layer - 1, ws))
+    int fused = fused_layers(m, env, n_seq, pk, 0, m->n_layer - 1, 1, ws);
+    if (!fused)
         for (int i = 0; i + 1 < m->n_layer; i++) layer_all(m, &m->layers[i], env, n_seq, pk, ws);
-    const float *xe = last_layer_pooled(m, &m->layers[m->n_layer - 1], env, ids, n_seq, pk, ws);
+    const float *xe = last_layer_pooled(m, &m->layers[m->n_layer - 1], env, ids, n_seq, pk, fused, ws);
     int W = m->width, T = n_seq * m->ctx;
     float *row = ws + (size_t)T * (5 * W + GL_MAX(m->hidden, W));
     for (int s = 0; s < n_seq; s++) pool_row(m, env, xe + (size_t)s * W, row, emb + (size_t)s * m->embed);
