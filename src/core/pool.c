@@ -52,9 +52,9 @@ struct gl_pool {
 static int pick_task(const gl_pool *p, unsigned long long c, int self) {
     unsigned low = (unsigned)(c & 0xffffffffu);
     if (p->n > 32) return (int)low < p->n ? (int)low : -1;
-    unsigned all = p->n == 32 ? ~0u : (1u << p->n) - 1, free = all & ~low;
-    if (!free) return -1;
-    return free >> self & 1 ? self : __builtin_ctz(free);
+    unsigned all = p->n == 32 ? ~0u : (1u << p->n) - 1, left = all & ~low;
+    if (!left) return -1;
+    return left >> self & 1 ? self : __builtin_ctz(left);
 }
 
 /* Runs the tasks of job `g` this thread can still claim. fn/arg are read after a successful

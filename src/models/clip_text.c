@@ -485,9 +485,7 @@ static int fused_layers(const clipt_model *m, const kn_env *env, int n_seq, int 
     j->au = carve(&p, (size_t)T * W), j->ad = (float *)carve(&p, (size_t)T * W / GL_QK * 4);
     j->bu = carve(&p, (size_t)T * W), j->bd = (float *)carve(&p, (size_t)T * W / GL_QK * 4);
     j->cu = carve(&p, (size_t)T * hid), j->cd = (float *)carve(&p, (size_t)T * hid / GL_QK * 4);
-    j->st = (float *)carve(&p, (size_t)T * W / GL_QK * 8);
-
-    /* after the pooled row's W floats (clipt_pool): the attention scratch */
+    j->st = (float *)carve(&p, (size_t)T * W / GL_QK * 8); /* (all within T·max(4W, W) floats) */
     j->per = ws + (size_t)T * (5 * W + GL_MAX(hid, W)) + W + 64 + 256; /* after clipt_pool's row */
     j->n_per = fused_per(m, T), j->attn_per = kn_attention_ws_floats_max(m->ctx, m->head_dim, 1);
     const int64_t nbo = W / GL_QK;

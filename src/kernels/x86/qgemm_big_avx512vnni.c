@@ -109,11 +109,12 @@ typedef struct tctx {
     const char *pf[3]; size_t pf_n[3]; /* what the caller runs next, fetched a share per tile */
 } tctx;
 
-/* GELU for outputs that are quantized right away (EPI_Q8, the text MLP's hidden layer): erf(z)
- * as z·P(z²)/Q(z²), degree 5/5 fitted by least squares on [0, 3.9], z clamped there. |error| <=
- * 1e-6 on GELU over [-14, 14] (float32), about a ten-thousandth of the int8 step the value is
- * rounded to next, in ~20 operations instead of gelu16's ~40 (an f32 output needs gelu16: its
- * relative accuracy in the negative tail, where this form only has absolute accuracy). */
+/* GELU for outputs that are quantized to int8 right away (the text MLP's hidden layer, EPI_Q8;
+ * MCi ConvFFN's fc1, int8_next): erf(z) as z·P(z²)/Q(z²), degree 5/5 fitted by least squares
+ * on [0, 3.9] (tools/fit_gelu_int8.py), z clamped there. |error| <= 1e-6 on GELU over
+ * [-14, 14] in float32, about a ten-thousandth of the int8 step the value is rounded to next,
+ * in ~20 operations instead of gelu16's ~40 (an f32 output needs gelu16: its relative accuracy
+ * in the negative tail, where this form only has absolute accuracy). */
 static inline __m512 gelu16_q8(__m512 x) {
     const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
     const __m512 zc = _mm512_max_ps(_mm512_min_ps(z, _mm512_set1_ps(3.9f)), _mm512_set1_ps(-3.9f));
