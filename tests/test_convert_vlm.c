@@ -204,8 +204,11 @@ static void check_tokenizer(const char *folder, const char *llm, const char *mmp
 int main(void) {
     static const char *const TYPES[] = {"f32", "f16", "q8_0", "q4_0"};
     static const double MIN_COS[] = {0.99999, 0.9999, 0.999, 0.95};
-    char folder[256], out[300], mm[320], err[512];
-    snprintf(folder, sizeof folder, "/tmp/glimpse_test_cvlm_%d", (int)getpid());
+    /* a fresh folder (a pid-named one could be left over from a killed run: its links then
+     * exist and symlink fails, as it did once in CI); the outputs are named after it */
+    char folder[] = "/tmp/glimpse_test_cvlm_XXXXXX", out[300], mm[320], err[512];
+    if (!mkdtemp(folder)) return fprintf(stderr, "mkdtemp failed\n"), 1;
+    const char *base = folder + 5; /* after "/tmp/" */
     make_folder(folder);
     gl_err e = {0};
     fastvlm_model *ref = NULL;
@@ -220,8 +223,8 @@ int main(void) {
     int32_t t_ref[8 * 64], t_got[8 * 64];
     CHECK(run_all(ref, n_active, f_ref, t_ref, &nr, &nn) == 0 && nr == 6 && nn <= 64);
     for (int t = 0; t < 4; t++) {
-        snprintf(out, sizeof out, "/tmp/glimpse_test_cvlm_%d_%s.gguf", (int)getpid(), TYPES[t]);
-        snprintf(mm, sizeof mm, "/tmp/mmproj-glimpse_test_cvlm_%d_%s.gguf", (int)getpid(), TYPES[t]);
+        snprintf(out, sizeof out, "%s_%s.gguf", folder, TYPES[t]);
+        snprintf(mm, sizeof mm, "/tmp/mmproj-%s_%s.gguf", base, TYPES[t]);
         CHECK_MSG(glimpse_convert(folder, out, (glimpse_wtype)t, NULL, err, sizeof err) == 0, "%s", err);
         check_llama_layout(out, t);
         fastvlm_model *m = NULL;
@@ -251,8 +254,8 @@ int main(void) {
         unlink(mm);
     }
     /* --vision-type: LLM at Q4_0, tower + projector kept f32 */
-    snprintf(out, sizeof out, "/tmp/glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
-    snprintf(mm, sizeof mm, "/tmp/mmproj-glimpse_test_cvlm_%d_vt.gguf", (int)getpid());
+    snprintf(out, sizeof out, "%s_vt.gguf", folder);
+    snprintf(mm, sizeof mm, "/tmp/mmproj-%s_vt.gguf", base);
     CHECK_MSG(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, GLIMPSE_WTYPE_F32, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(glimpse_convert_ex(folder, out, GLIMPSE_WTYPE_Q4_0, 7, NULL, err, sizeof err) == GLIMPSE_ERR_INVALID_ARG);
     gl_weights *wl = NULL, *wm = NULL;
